@@ -1,0 +1,56 @@
+# The front door. `make` installs every dependency and builds everything;
+# `make start` also starts the daemon; `make test` runs every test.
+SHELL := /bin/bash
+ZIG_VERSION := 0.14.1
+ZIG_DIR     := .tools/zig
+ZIG         := $(ZIG_DIR)/ziglang/zig
+NODE        := node
+STYXY       := $(NODE) bin/run.js
+TS_SOURCES  := $(shell find src commands test bench -name '*.ts' 2>/dev/null)
+ZIG_SOURCES := $(shell find interceptor -name '*.zig' 2>/dev/null) build.zig build.zig.zon
+
+.PHONY: all deps build start stop run test test-ts test-zig bench soak clean
+all: build
+
+# npm may skip a native install script it has not approved; prove the binding loads, else build it.
+node_modules/.styxy-deps: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	$(NODE) -e "new (require('better-sqlite3'))(':memory:')" 2>/dev/null || npm rebuild better-sqlite3
+	$(NODE) -e "new (require('better-sqlite3'))(':memory:')"
+	touch $@
+
+# Zig is the `ziglang` wheel from PyPI, pinned, in a project-local folder: no system Zig assumed.
+$(ZIG):
+	python3 -m pip install --quiet --disable-pip-version-check --target $(ZIG_DIR) ziglang==$(ZIG_VERSION)
+	$(ZIG) version | grep -qx '$(ZIG_VERSION)'
+
+deps: node_modules/.styxy-deps $(ZIG)
+
+dist/.built: node_modules/.styxy-deps tsconfig.json $(TS_SOURCES)
+	npx tsc -p tsconfig.json
+	touch $@
+
+zig-out/.built: $(ZIG) $(ZIG_SOURCES)
+	$(ZIG) build -Doptimize=ReleaseSafe
+	touch $@
+
+build: dist/.built zig-out/.built
+
+start: build
+	$(STYXY) daemon start
+
+stop:
+	$(STYXY) daemon stop
+
+run: build
+	$(STYXY) daemon start --foreground
+
+test: build
+	$(ZIG) build test
+	npx mocha
+
+bench: build
+	$(NODE) dist/bench/run.js
+
+clean:
+	rm -rf dist zig-out .zig-cache
