@@ -1,0 +1,91 @@
+import WebSocket from 'ws'
+import fs from 'node:fs'
+import {routePath, type RouteName, Routes} from '../protocol/routes.js'
+import type {ErrorBody} from '../protocol/errors.js'
+import type {StyxyEvent} from '../protocol/events.js'
+import type {
+  AllocationRequest, AllocationResponse, BindRequest, BindResponse, CleanupResponse, Health, Instance, InstanceRequest, Lease,
+  PortInfo, Reassignment, ServiceType, Status, SuggestResponse,
+} from '../protocol/types.js'
+import {endpointFromEnv, send, TransportError, type Endpoint} from './transport.js'
+
+/** An error answered by the daemon, with its stable code. */
+export class ApiError extends Error {
+  constructor(readonly code: string, message: string, readonly status: number) {
+    super(message)
+  }
+}
+
+export {TransportError}
+
+export interface ClientOptions {
+  endpoint?: Endpoint
+  timeoutMs?: number
+}
+
+/** The one typed client: the CLI and the tests use it; nobody else builds URLs. */
+export class StyxyClient {
+  readonly endpoint: Endpoint
+  private readonly timeoutMs: number
+
+  constructor(options: ClientOptions = {}) {
+    this.endpoint = options.endpoint ?? endpointFromEnv()
+    this.timeoutMs = options.timeoutMs ?? 5000
+  }
+
+  static fromEnv(env: NodeJS.ProcessEnv, timeoutMs?: number): StyxyClient {
+    return new StyxyClient({endpoint: endpointFromEnv(env), timeoutMs})
+  }
+
+  private async call<T>(name: RouteName, params: Record<string, string | number> = {}, body?: unknown, query?: Record<string, string | number | boolean | undefined>): Promise<T> {
+    let path = routePath(name, params)
+    const q = Object.entries(query ?? {}).filter(([, v]) => v !== undefined)
+    if (q.length) path += '?' + new URLSearchParams(q.map(([k, v]) => [k, String(v)])).toString()
+    const res = await send(this.endpoint, Routes[name].method, path, body, this.timeoutMs)
+    if (name === 'metrics' && res.status === 200) return res.body as T
+    let json: unknown
+    try {
+      json = res.body ? JSON.parse(res.body) : undefined
+    } catch {
+      throw new TransportError('BAD_RESPONSE', `the daemon answered ${res.status} with a body that is not JSON`)
+    }
+    if (res.status >= 400) {
+      const err = (json as ErrorBody | undefined)?.error
+      throw new ApiError(err?.code ?? 'HTTP_' + res.status, err?.message ?? `HTTP ${res.status}`, res.status)
+    }
+    return json as T
+  }
+
+  health(): Promise<Health> { return this.call('health') }
+  status(): Promise<Status> { return this.call('status') }
+  serviceTypes(): Promise<ServiceType[]> { return this.call('serviceTypes') }
+  metrics(): Promise<string> { return this.call('metrics') }
+  allocate(req: AllocationRequest): Promise<AllocationResponse> { return this.call('allocate', {}, req) }
+  leases(service?: string): Promise<Lease[]> { return this.call('allocations', {}, undefined, {service}) }
+  release(idOrPort: string | number): Promise<Lease> { return this.call('release', {id: idOrPort}) }
+  port(port: number): Promise<PortInfo> { return this.call('port', {port}) }
+  suggest(service: string, count?: number): Promise<SuggestResponse> { return this.call('suggest', {service}, undefined, {count}) }
+  bind(req: BindRequest): Promise<BindResponse> { return this.call('bind', {}, req) }
+  registerInstance(req: InstanceRequest): Promise<Instance> { return this.call('registerInstance', {}, req) }
+  heartbeat(id: string): Promise<Instance> { return this.call('heartbeat', {id}) }
+  instances(): Promise<Instance[]> { return this.call('instances') }
+  removeInstance(id: string): Promise<Instance> { return this.call('removeInstance', {id}) }
+  reassignments(since?: string): Promise<Reassignment[]> { return this.call('reassignments', {}, undefined, {since}) }
+  cleanup(force = false): Promise<CleanupResponse> { return this.call('cleanup', {}, undefined, {force: force || undefined}) }
+
+  /** Raw access for tests of the wire itself (legacy routes, malformed input). */
+  raw(method: string, path: string, body?: unknown) {
+    return send(this.endpoint, method, path, body, this.timeoutMs)
+  }
+
+  /** The live event stream: over the Unix socket, or over TCP with the token when `via` says so. */
+  events(via: 'unix' | 'tcp' = 'unix'): WebSocket {
+    if (via === 'unix') return new WebSocket(`ws+unix://${this.endpoint.socket}:${Routes.events.path}`, {perMessageDeflate: false})
+    const token = fs.readFileSync(this.endpoint.tokenFile, 'utf8').trim()
+    return new WebSocket(`ws://${this.endpoint.host}:${this.endpoint.port}${Routes.events.path}`, {
+      perMessageDeflate: false, headers: {authorization: `Bearer ${token}`},
+    })
+  }
+}
+
+export type {StyxyEvent}

@@ -1,0 +1,99 @@
+import {spawn} from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import type {Health} from '../protocol/types.js'
+import {PROJECT_ROOT} from '../project.js'
+import {resolvePaths} from '../paths.js'
+import {processStartTime} from '../daemon/proc.js'
+import {StyxyClient, TransportError} from './client.js'
+
+export interface StartedDaemon {
+  pid: number
+  alreadyRunning: boolean
+  version: string
+}
+
+/** The daemon must never run under the interceptor: it would intercept its own listeners. */
+export function daemonEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = {...env}
+  delete out.LD_PRELOAD
+  delete out.STYXY_READY_FD
+  return out
+}
+
+export async function probe(client: StyxyClient): Promise<Health | null> {
+  try {
+    return await client.health()
+  } catch (error) {
+    if (error instanceof TransportError && error.code === 'DAEMON_NOT_RUNNING') return null
+    throw error
+  }
+}
+
+/**
+ * Start the daemon detached and return once it answers. The child reports readiness on a pipe (fd 3), so
+ * there is no polling: either the ready line arrives, or the child exits and its log says why.
+ */
+export async function startDetached(env: NodeJS.ProcessEnv = process.env, timeoutMs = 10_000): Promise<StartedDaemon> {
+  const client = StyxyClient.fromEnv(env, 2000)
+  const running = await probe(client)
+  if (running) return {pid: running.pid, alreadyRunning: true, version: running.version}
+  const paths = resolvePaths(env)
+  fs.mkdirSync(paths.stateDir, {recursive: true, mode: 0o700})
+  const logFd = fs.openSync(paths.log, 'a', 0o600)
+  const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'run.js'), 'daemon', 'start', '--foreground'], {
+    detached: true,
+    stdio: ['ignore', logFd, logFd, 'pipe'],
+    env: {...daemonEnv(env), STYXY_READY_FD: '3'},
+  })
+  fs.closeSync(logFd)
+  const ready = child.stdio[3] as NodeJS.ReadableStream
+  try {
+    const pid = await new Promise<number>((resolve, reject) => {
+      let text = ''
+      const timer = setTimeout(() => reject(new Error(`the daemon did not become ready within ${timeoutMs} ms (see ${paths.log})`)), timeoutMs)
+      ready.on('data', (chunk: Buffer) => {
+        text += chunk.toString()
+        if (text.includes('\n')) {
+          clearTimeout(timer)
+          resolve((JSON.parse(text.split('\n')[0]) as {pid: number}).pid)
+        }
+      })
+      child.once('exit', (code) => {
+        clearTimeout(timer)
+        reject(new Error(`the daemon exited (code ${code}) before it was ready: ${lastLine(paths.log)}`))
+      })
+    })
+    return {pid, alreadyRunning: false, version: (await client.health()).version}
+  } finally {
+    ready.removeAllListeners()
+    ;(ready as unknown as {destroy(): void}).destroy()
+    child.removeAllListeners()
+    child.unref()
+  }
+}
+
+function lastLine(file: string): string {
+  try {
+    const lines = fs.readFileSync(file, 'utf8').trim().split('\n')
+    return lines[lines.length - 1] ?? ''
+  } catch {
+    return '(no log)'
+  }
+}
+
+/** Ask the daemon to stop (SIGTERM to the pid it reports) and wait until it is gone. */
+export async function stopDaemon(env: NodeJS.ProcessEnv = process.env, timeoutMs = 10_000): Promise<{pid: number} | null> {
+  const client = StyxyClient.fromEnv(env, 2000)
+  const health = await probe(client)
+  if (!health) return null
+  process.kill(health.pid, 'SIGTERM')
+  const deadline = Date.now() + timeoutMs
+  // The daemon is not our child, so there is no exit event to wait on: watch its pid disappear.
+  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+    // A zombie counts as gone: where pid 1 does not reap, it would otherwise linger forever.
+    if (processStartTime(health.pid) === null) return {pid: health.pid}
+    if (Date.now() > deadline) throw new Error(`daemon pid ${health.pid} did not stop within ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, delay))
+  }
+}

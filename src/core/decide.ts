@@ -1,0 +1,130 @@
+import type {BindAction, ServiceType} from '../protocol/types.js'
+import {isBrowserBlocked} from './blocked-ports.js'
+import {serviceForPort} from './service-types.js'
+
+// Pure decisions. The daemon feeds them a view of the store and the kernel's socket table; they do no I/O
+// themselves, so every rule here is testable with plain maps.
+
+export interface Holder {
+  pid: number | null
+  pidStart: number | null
+  instanceId: string | null
+}
+
+export interface LeaseView extends Holder {
+  id: string
+  port: number
+  service: string
+  requestedPort: number | null
+}
+
+export interface PortView {
+  leaseOn(port: number): LeaseView | undefined
+  isBound(port: number): boolean
+}
+
+export interface Limits {
+  types: readonly ServiceType[]
+  /** Never handed out: the daemon's own TCP port. */
+  reserved: ReadonlySet<number>
+  minPort: number
+}
+
+export function sameHolder(a: Holder, b: Holder): boolean {
+  if (a.instanceId && b.instanceId && a.instanceId === b.instanceId) return true
+  return a.pid !== null && a.pid === b.pid && a.pidStart === b.pidStart
+}
+
+export function isAssignable(port: number, limits: Limits): boolean {
+  return port >= limits.minPort && port <= 65535 && !isBrowserBlocked(port) && !limits.reserved.has(port)
+}
+
+function isFree(port: number, view: PortView, limits: Limits, taken?: ReadonlySet<number>): boolean {
+  return isAssignable(port, limits) && !taken?.has(port) && !view.leaseOn(port) && !view.isBound(port)
+}
+
+/** Where a moved bind may land: the rest of the requested port's range (wrapping), then above it outside every range. */
+export function* remapCandidates(requested: number, types: readonly ServiceType[]): Generator<number> {
+  const home = serviceForPort(types, requested)
+  if (home) {
+    for (let p = requested + 1; p <= home.range[1]; p++) yield p
+    for (let p = home.range[0]; p < requested; p++) yield p
+  }
+  for (let p = Math.max(requested, home?.range[1] ?? requested) + 1; p <= 65535; p++) {
+    if (!serviceForPort(types, p)) yield p
+  }
+}
+
+/** The type's free ports in the order an allocation tries them: preferred ports first, then the range. */
+export function* allocationCandidates(type: ServiceType, preferred?: number): Generator<number> {
+  if (preferred !== undefined) yield preferred
+  for (const p of type.preferredPorts) yield p
+  for (let p = type.range[0]; p <= type.range[1]; p++) yield p
+}
+
+export function firstFree(candidates: Iterable<number>, view: PortView, limits: Limits, taken?: ReadonlySet<number>): number | undefined {
+  for (const p of candidates) if (isFree(p, view, limits, taken)) return p
+  return undefined
+}
+
+export function suggestPorts(type: ServiceType, count: number, view: PortView, limits: Limits): number[] {
+  const out: number[] = []
+  const seen = new Set<number>()
+  for (const p of allocationCandidates(type)) {
+    if (out.length >= count) break
+    if (seen.has(p)) continue
+    seen.add(p)
+    if (isFree(p, view, limits)) out.push(p)
+  }
+  return out
+}
+
+export interface BindInput {
+  holder: Holder
+  requestedPort: number
+  /** Ports the caller found in use on its own (EADDRINUSE) after an earlier answer. */
+  taken: ReadonlySet<number>
+  reassign: boolean
+  /** The service inferred from the command line, used when the port is in no type's range. */
+  inferredService: string
+  /** This holder's earlier answer for the same requested port, if any. */
+  prior: LeaseView | undefined
+  /** The port a program in the same project got last time for this requested port. */
+  remembered: number | undefined
+}
+
+export type BindDecision =
+  | {action: 'allow'; port: number; service: string; lease: {reuse: LeaseView} | {create: true} | {move: LeaseView}; repeat: boolean}
+  | {action: 'remap'; port: number; service: string; lease: {reuse: LeaseView} | {create: true} | {move: LeaseView}; repeat: boolean}
+  | {action: 'deny'; port: number; service: string; reason: string; repeat: boolean}
+
+export function decideBind(input: BindInput, view: PortView, limits: Limits): BindDecision {
+  const {requestedPort: requested, taken, prior} = input
+  const home = serviceForPort(limits.types, requested)
+  const service = home?.name ?? input.inferredService
+
+  // Same process, same port: the same answer for every socket (IPv4 and IPv6 alike), unless the caller
+  // has just found that answer taken by a listener the daemon could not see.
+  if (prior && !taken.has(prior.port)) {
+    const action: BindAction = prior.port === requested ? 'allow' : 'remap'
+    return {action, port: prior.port, service: prior.service, lease: {reuse: prior}, repeat: true}
+  }
+  const leaseOnTarget = view.leaseOn(requested)
+  const ownLease = leaseOnTarget && sameHolder(leaseOnTarget, input.holder) ? leaseOnTarget : undefined
+  if (ownLease && !taken.has(requested)) {
+    return {action: 'allow', port: requested, service: ownLease.service, lease: {reuse: ownLease}, repeat: false}
+  }
+  const conflict = taken.has(requested) || (leaseOnTarget !== undefined && !ownLease) || view.isBound(requested)
+  const leaseOp = prior ? {move: prior} : {create: true as const}
+  if (!conflict) return {action: 'allow', port: requested, service, lease: leaseOp, repeat: false}
+  if (!input.reassign) return {action: 'deny', port: requested, service, reason: 'port in use and reassignment is disabled', repeat: false}
+  if (home?.singleton) {
+    return {action: 'deny', port: requested, service, reason: `${home.name} is a single-instance type: use the running holder`, repeat: false}
+  }
+  const remembered = input.remembered
+  const port = remembered !== undefined && remembered !== requested && isFree(remembered, view, limits, taken)
+    ? remembered
+    : firstFree(remapCandidates(requested, limits.types), view, limits, taken)
+  if (port === undefined) return {action: 'deny', port: requested, service, reason: 'no free port left to move to', repeat: false}
+  return {action: 'remap', port, service, lease: leaseOp, repeat: false}
+}

@@ -1,0 +1,313 @@
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import type {
+  AllocationRequest, AllocationResponse, BindRequest, BindResponse, CleanupResponse, Instance, InstanceRequest, Lease, PortInfo,
+  Reassignment, ServiceType, SuggestResponse,
+} from '../protocol/types.js'
+import type {ReleaseReason} from '../protocol/events.js'
+import {StyxyError} from '../protocol/errors.js'
+import {allocationCandidates, decideBind, firstFree, suggestPorts, type Limits, type PortView} from '../core/decide.js'
+import {DEFAULT_SERVICE, serviceForPort} from '../core/service-types.js'
+import {inferService} from '../core/inference.js'
+import {isBrowserBlocked} from '../core/blocked-ports.js'
+import {Store, toInstance, toLease, toLeaseView, type LeaseRow} from '../store/store.js'
+import {EventHub} from './hub.js'
+import {describeListeners, SocketTable} from './socket-table.js'
+import {isSameProcessAlive, processStartTime} from './proc.js'
+import type {Metrics} from './metrics.js'
+
+export interface CoordinatorOptions {
+  daemonPort: number
+  minPort: number
+  /** How long a lease may go without a listener (once bound or seen listening) before it is released. */
+  listenGraceMs: number
+  /** How long an instance may go without a heartbeat. */
+  instanceTtlMs: number
+}
+
+const newId = (prefix: string) => `${prefix}${crypto.randomUUID().replace(/-/g, '').slice(0, 12)}`
+
+function pad(n: number): string {
+  return String(n).padStart(2, '0')
+}
+
+export function auditLine(at: Date, pid: number, from: number, to: number, service: string): string {
+  const stamp = `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())} ${pad(at.getHours())}:${pad(at.getMinutes())}:${pad(at.getSeconds())}`
+  return `[${stamp}] PID ${pid}: Port ${from} -> ${to} (service: ${service})\n`
+}
+
+/** The daemon's decisions: each one read, decided and written in one synchronous transaction, announced after commit. */
+export class Coordinator {
+  private readonly limits: Limits
+  private readonly typeByName: Map<string, ServiceType>
+  private readonly view: PortView
+
+  constructor(
+    readonly store: Store,
+    readonly types: ServiceType[],
+    private readonly hub: EventHub,
+    private readonly sockets: SocketTable,
+    private readonly auditFile: string,
+    private readonly options: CoordinatorOptions,
+    private readonly metrics?: Metrics,
+  ) {
+    this.limits = {types, reserved: new Set([options.daemonPort]), minPort: options.minPort}
+    this.typeByName = new Map(types.map((t) => [t.name, t]))
+    this.view = {
+      leaseOn: (port) => {
+        const row = store.leaseByPort(port)
+        return row && toLeaseView(row)
+      },
+      isBound: (port) => this.sockets.snapshot().ports.has(port),
+    }
+  }
+
+  /** The daemon's own TCP port is known only once it listens (port 0 in tests). */
+  reservePort(port: number): void {
+    ;(this.limits.reserved as Set<number>).add(port)
+  }
+
+  serviceType(name: string): ServiceType {
+    const t = this.typeByName.get(name)
+    if (!t) {
+      throw new StyxyError('UNKNOWN_SERVICE', `unknown service type "${name}"; valid types: ${[...this.typeByName.keys()].join(', ')}`)
+    }
+    return t
+  }
+
+  private holderStart(pid: number | undefined): number | null {
+    if (pid === undefined) return null
+    const start = processStartTime(pid)
+    if (start === null) throw new StyxyError('HOLDER_NOT_RUNNING', `no running process has pid ${pid}`)
+    return start
+  }
+
+  bind(req: BindRequest): BindResponse {
+    const pidStart = this.holderStart(req.pid)
+    const taken = new Set(req.taken ?? [])
+    // The caller saw a listener we did not: look again rather than trust a cached table.
+    if (taken.size > 0) this.sockets.invalidate()
+    const inferred = serviceForPort(this.types, req.port) ? DEFAULT_SERVICE : inferService(req.command ?? '', (s) => this.typeByName.has(s)).service
+    const now = Date.now()
+    const created: Lease[] = []
+    const released: Lease[] = []
+    let moved: Reassignment | undefined
+
+    const {decision, leaseId} = this.store.transaction(() => {
+      const priorRow = this.store.leaseByHolderRequest(req.pid, pidStart, req.port)
+      const decision = decideBind({
+        holder: {pid: req.pid, pidStart, instanceId: req.instanceId ?? null},
+        requestedPort: req.port,
+        taken,
+        reassign: req.reassign !== false,
+        inferredService: inferred,
+        prior: priorRow && toLeaseView(priorRow),
+        remembered: req.cwd ? this.store.remembered(req.cwd, req.port) : undefined,
+      }, this.view, this.limits)
+      if (decision.action === 'deny') return {decision, leaseId: null}
+      let leaseId: string
+      if ('reuse' in decision.lease) {
+        leaseId = decision.lease.reuse.id
+      } else if ('move' in decision.lease) {
+        leaseId = decision.lease.move.id
+        const before = this.store.leaseById(leaseId)!
+        this.store.moveLease(leaseId, decision.port)
+        released.push(toLease(before))
+        created.push(toLease(this.store.leaseById(leaseId)!))
+      } else {
+        leaseId = newId('l-')
+        const row: LeaseRow = {
+          id: leaseId, port: decision.port, service: decision.service, kind: 'bind', requested_port: req.port,
+          pid: req.pid, pid_start: pidStart, instance_id: req.instanceId ?? null, name: null, project: req.cwd ?? null,
+          command: req.command ?? null, created_at: now, last_listening: null,
+        }
+        this.store.insertLease(row)
+        created.push(toLease(row))
+      }
+      if (decision.action === 'remap' && !decision.repeat) {
+        moved = {at: new Date(now).toISOString(), pid: req.pid, from: req.port, to: decision.port, service: decision.service, command: req.command ?? null, project: req.cwd ?? null}
+        this.store.addReassignment({at: now, pid: req.pid, from_port: req.port, to_port: decision.port, service: decision.service, command: req.command ?? null, project: req.cwd ?? null})
+        if (req.cwd) this.store.remember(req.cwd, req.port, decision.port, now)
+      }
+      return {decision, leaseId}
+    })
+
+    for (const l of released) this.hub.publish({type: 'lease.released', data: {...l, reason: 'released'}})
+    for (const l of created) this.hub.publish({type: 'lease.created', data: l})
+    const base = {pid: req.pid, requestedPort: req.port, port: decision.port, service: decision.service, command: req.command, leaseId: leaseId ?? undefined}
+    if (decision.action === 'deny') {
+      this.hub.publish({type: 'bind.denied', data: {...base, reason: decision.reason}})
+    } else if (moved) {
+      this.appendAudit(now, moved)
+      this.hub.publish({type: 'bind.remapped', data: {...base, ...moved}})
+    } else if (!decision.repeat) {
+      this.hub.publish({type: 'bind.allowed', data: base})
+    }
+    this.metrics?.countBind(decision.action)
+    return {
+      action: decision.action, port: decision.port, requestedPort: req.port, service: decision.service, leaseId,
+      repeat: decision.repeat, ...(decision.action === 'deny' ? {reason: decision.reason} : {}),
+    }
+  }
+
+  private appendAudit(now: number, r: Reassignment): void {
+    try {
+      fs.appendFileSync(this.auditFile, auditLine(new Date(now), r.pid, r.from, r.to, r.service), {mode: 0o600})
+    } catch {
+      // The audit file is a convenience copy; the reassignments table is the record. A full disk must not fail a bind.
+    }
+  }
+
+  allocate(req: AllocationRequest): AllocationResponse {
+    const type = this.serviceType(req.service)
+    if (req.port !== undefined && (req.port < this.limits.minPort || isBrowserBlocked(req.port) || this.limits.reserved.has(req.port))) {
+      throw new StyxyError('PORT_OUT_OF_RANGE', `port ${req.port} cannot be handed out (below ${this.limits.minPort}, browser-blocked or the daemon's own)`)
+    }
+    const pidStart = this.holderStart(req.pid)
+    const now = Date.now()
+    const result = this.store.transaction((): AllocationResponse => {
+      if (type.singleton) {
+        const holder = this.store.firstLeaseOfService(type.name)
+        if (holder) return {...toLease(holder), joined: true}
+      }
+      const port = firstFree(allocationCandidates(type, req.port), this.view, this.limits)
+      if (port === undefined) throw new StyxyError('RANGE_EXHAUSTED', `no free port left for ${type.name} (${type.range[0]}-${type.range[1]})`)
+      const row: LeaseRow = {
+        id: newId('l-'), port, service: type.name, kind: 'allocation', requested_port: req.port ?? null, pid: req.pid ?? null,
+        pid_start: pidStart, instance_id: req.instanceId ?? null, name: req.name ?? null, project: req.project ?? null,
+        command: null, created_at: now, last_listening: null,
+      }
+      this.store.insertLease(row)
+      return {...toLease(row), joined: false}
+    })
+    if (!result.joined) this.hub.publish({type: 'lease.created', data: result})
+    return result
+  }
+
+  /** Release by lease id, or by port when given digits. */
+  release(idOrPort: string, reason: ReleaseReason = 'released'): Lease {
+    const row = /^\d+$/.test(idOrPort) ? this.store.leaseByPort(Number(idOrPort)) : this.store.leaseById(idOrPort)
+    if (!row) throw new StyxyError('NOT_FOUND', `no lease ${/^\d+$/.test(idOrPort) ? 'on port ' : ''}${idOrPort}`)
+    this.store.transaction(() => this.store.deleteLease(row.id))
+    const lease = toLease(row)
+    this.hub.publish({type: 'lease.released', data: {...lease, reason}})
+    return lease
+  }
+
+  leases(service?: string): Lease[] {
+    if (service) this.serviceType(service)
+    return this.store.leases(service).map(toLease)
+  }
+
+  portInfo(port: number): PortInfo {
+    const raw = this.sockets.snapshot(0).ports.get(port) ?? []
+    const row = this.store.leaseByPort(port)
+    return {
+      port, bound: raw.length > 0, listeners: describeListeners(raw), leased: !!row, lease: row ? toLease(row) : null,
+      service: serviceForPort(this.types, port)?.name ?? null, blocked: isBrowserBlocked(port),
+    }
+  }
+
+  suggest(requested: string, count: number): SuggestResponse {
+    // An unknown type falls back to dev, as the first design did, so old scripts keep working.
+    const type = this.typeByName.get(requested) ?? this.serviceType(DEFAULT_SERVICE)
+    this.sockets.snapshot(0)
+    return {service: type.name, requested, ports: suggestPorts(type, count, this.view, this.limits)}
+  }
+
+  registerInstance(req: InstanceRequest): Instance {
+    if (req.id === undefined && req.pid === undefined) throw new StyxyError('VALIDATION_FAILED', 'an instance needs an id or a pid')
+    const pidStart = this.holderStart(req.pid)
+    const id = req.id ?? `ldpreload-${req.pid}`
+    const isNew = !this.store.instanceById(id)
+    this.store.transaction(() => this.store.upsertInstance({id, pid: req.pid ?? null, pid_start: pidStart, name: req.name ?? null, project: req.project ?? null, now: Date.now()}))
+    const instance = toInstance(this.store.instanceById(id)!)
+    if (isNew) this.hub.publish({type: 'instance.registered', data: instance})
+    return instance
+  }
+
+  heartbeat(id: string): Instance {
+    if (!this.store.heartbeat(id, Date.now())) throw new StyxyError('NOT_FOUND', `no instance ${id}`)
+    return toInstance(this.store.instanceById(id)!)
+  }
+
+  instances(): Instance[] {
+    return this.store.instances().map(toInstance)
+  }
+
+  removeInstance(id: string): Instance {
+    const row = this.store.instanceById(id)
+    if (!row) throw new StyxyError('NOT_FOUND', `no instance ${id}`)
+    const leases = this.store.transaction(() => {
+      const leases = this.store.leasesOfInstance(id)
+      for (const l of leases) this.store.deleteLease(l.id)
+      this.store.deleteInstance(id)
+      return leases
+    })
+    for (const l of leases) this.hub.publish({type: 'lease.released', data: {...toLease(l), reason: 'instance-expired'}})
+    const instance = toInstance(row)
+    this.hub.publish({type: 'instance.removed', data: instance})
+    return instance
+  }
+
+  reassignments(sinceMs?: number): Reassignment[] {
+    return this.store.reassignments(sinceMs)
+  }
+
+  /**
+   * Release what is stale now: leases whose holder died (pid + start time no longer match), leases that went
+   * without a listener for the grace period, and instances whose heartbeats stopped. `force` also releases
+   * leases that are not listening right now, whatever their age.
+   */
+  reap(force = false): CleanupResponse {
+    const now = Date.now()
+    const listening = this.sockets.snapshot(0).ports
+    const alive = new Map<string, boolean>()
+    const isAlive = (pid: number, start: number | null) => {
+      const key = `${pid}:${start}`
+      let v = alive.get(key)
+      if (v === undefined) alive.set(key, (v = isSameProcessAlive(pid, start)))
+      return v
+    }
+    const released: {row: LeaseRow; reason: ReleaseReason}[] = []
+    const expired: {row: ReturnType<Store['instances']>[number]; reason: string}[] = []
+    this.store.transaction(() => {
+      for (const inst of this.store.instances()) {
+        const dead = inst.pid !== null && !isAlive(inst.pid, inst.pid_start)
+        if (dead || now - inst.last_heartbeat > this.options.instanceTtlMs) {
+          expired.push({row: inst, reason: dead ? 'holder exited' : 'heartbeat stopped'})
+          for (const l of this.store.leasesOfInstance(inst.id)) {
+            this.store.deleteLease(l.id)
+            released.push({row: l, reason: 'instance-expired'})
+          }
+          this.store.deleteInstance(inst.id)
+        }
+      }
+      const gone = new Set(released.map((r) => r.row.id))
+      for (const l of this.store.leases()) {
+        if (gone.has(l.id)) continue
+        if (l.pid !== null && !isAlive(l.pid, l.pid_start)) {
+          this.store.deleteLease(l.id)
+          released.push({row: l, reason: 'holder-exited'})
+          continue
+        }
+        if (listening.has(l.port)) {
+          // Written at most once a second per lease: the reaper runs often and a write per pass is waste.
+          if (l.last_listening === null || now - l.last_listening >= 1000) this.store.markListening(l.id, now)
+          continue
+        }
+        // An explicit allocation waits for its first listener as long as its holder lives; a bind goes
+        // on to listen at once, so its grace starts when it was granted.
+        const since = l.last_listening ?? (l.kind === 'bind' ? l.created_at : null)
+        if (force || (since !== null && now - since > this.options.listenGraceMs)) {
+          if (force && l.pid !== null && since === null) continue
+          this.store.deleteLease(l.id)
+          released.push({row: l, reason: force ? 'cleanup' : 'not-listening'})
+        }
+      }
+    })
+    for (const {row, reason} of released) this.hub.publish({type: 'lease.released', data: {...toLease(row), reason}})
+    for (const {row, reason} of expired) this.hub.publish({type: 'instance.expired', data: {...toInstance(row), reason}})
+    return {released: released.map((r) => toLease(r.row)), expiredInstances: expired.map((e) => toInstance(e.row))}
+  }
+}

@@ -1,0 +1,51 @@
+import {WebSocketServer, WebSocket} from 'ws'
+import type {IncomingMessage} from 'node:http'
+import type {Duplex} from 'node:stream'
+import type {StyxyEvent} from '../protocol/events.js'
+
+type Draft = {[K in StyxyEvent['type']]: {type: K; data: Extract<StyxyEvent, {type: K}>['data']}}[StyxyEvent['type']]
+
+// One hub for both listeners. A slow subscriber is dropped rather than allowed to grow the daemon's memory.
+const MAX_BUFFERED = 1 << 20
+
+export class EventHub {
+  private readonly wss = new WebSocketServer({noServer: true, maxPayload: 4096, perMessageDeflate: false})
+  private seq = 0
+  sent = 0
+
+  constructor() {
+    this.wss.on('connection', (ws) => {
+      ws.on('error', () => ws.terminate())
+      // Subscribers only listen; anything they send is ignored.
+    })
+  }
+
+  get subscribers(): number {
+    return this.wss.clients.size
+  }
+
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req))
+  }
+
+  publish(draft: Draft): StyxyEvent {
+    const event = {seq: ++this.seq, at: new Date().toISOString(), ...draft} as StyxyEvent
+    if (this.wss.clients.size === 0) return event
+    const text = JSON.stringify(event)
+    for (const ws of this.wss.clients) {
+      if (ws.readyState !== WebSocket.OPEN) continue
+      if (ws.bufferedAmount > MAX_BUFFERED) {
+        ws.terminate()
+        continue
+      }
+      ws.send(text)
+      this.sent++
+    }
+    return event
+  }
+
+  close(): void {
+    for (const ws of this.wss.clients) ws.close(1001, 'daemon stopping')
+    this.wss.close()
+  }
+}

@@ -1,0 +1,17 @@
+import type {Router} from '@koa/router'
+import type {StyxyPaths} from '../../paths.js'
+import type {Coordinator} from '../coordinator.js'
+import type {EventHub} from '../hub.js'
+import type {Metrics} from '../metrics.js'
+
+export interface RouteDeps {
+  coordinator: Coordinator
+  hub: EventHub
+  metrics: Metrics
+  paths: StyxyPaths
+  version: string
+  startedAt: number
+  tcpPort: () => number
+}
+
+export type Mount = (router: Router, deps: RouteDeps) => void

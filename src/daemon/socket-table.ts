@@ -1,0 +1,142 @@
+import fs from 'node:fs'
+import type {Listener} from '../protocol/types.js'
+import {commandLine} from './proc.js'
+
+// What is really bound, read from the kernel's tables (never by running lsof/ss). Only listeners on
+// loopback or wildcard addresses count: `localhost` is one namespace, so [::1]:5173 makes 127.0.0.1:5173 taken.
+
+const LISTEN = '0A'
+
+export interface RawListener {
+  port: number
+  address: string
+  family: 'ipv4' | 'ipv6'
+  inode: number
+}
+
+function hexToIpv4(hex: string): string {
+  // /proc prints the address as a host-order u32: little-endian on every Linux target Styxy runs on.
+  const n = parseInt(hex, 16)
+  return `${n & 255}.${(n >>> 8) & 255}.${(n >>> 16) & 255}.${n >>> 24}`
+}
+
+function hexToIpv6(hex: string): string {
+  const bytes: number[] = []
+  for (let w = 0; w < 4; w++) {
+    const word = hex.slice(w * 8, w * 8 + 8)
+    for (let b = 3; b >= 0; b--) bytes.push(parseInt(word.slice(b * 2, b * 2 + 2), 16))
+  }
+  if (bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 255 && bytes[11] === 255) {
+    return `::ffff:${bytes.slice(12).join('.')}`
+  }
+  const groups: string[] = []
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] << 8) | bytes[i + 1]).toString(16))
+  return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::').replace(/:{3,}/, '::')
+}
+
+export function isLocalAddress(address: string): boolean {
+  return address === '0.0.0.0' || address.startsWith('127.') || address === '::' || address === '::1' ||
+    address === '0:0:0:0:0:0:0:0' || address.startsWith('::ffff:127.') || address === '::ffff:0.0.0.0'
+}
+
+export function parseProcNet(text: string, family: 'ipv4' | 'ipv6'): RawListener[] {
+  const addrLen = family === 'ipv4' ? 8 : 32
+  const out: RawListener[] = []
+  let start = text.indexOf('\n') + 1 // skip the header
+  while (start > 0 && start < text.length) {
+    let end = text.indexOf('\n', start)
+    if (end < 0) end = text.length
+    const colon = text.indexOf(':', start)
+    // Fixed layout: "sl: LOCAL:PORT REMOTE:PORT ST": check the state before splitting the line.
+    const local = colon + 2
+    const stateAt = local + 2 * (addrLen + 6)
+    if (colon > 0 && colon < end && text.slice(stateAt, stateAt + 2) === LISTEN) {
+      const fields = text.slice(start, end).trim().split(/\s+/)
+      const [addrHex, portHex] = fields[1].split(':')
+      const address = family === 'ipv4' ? hexToIpv4(addrHex) : hexToIpv6(addrHex)
+      out.push({port: parseInt(portHex, 16), address, family, inode: Number(fields[9])})
+    }
+    start = end + 1
+  }
+  return out
+}
+
+function readTable(file: string, family: 'ipv4' | 'ipv6'): RawListener[] {
+  try {
+    return parseProcNet(fs.readFileSync(file, 'latin1'), family)
+  } catch {
+    return [] // no IPv6 in this kernel or namespace
+  }
+}
+
+export interface Snapshot {
+  at: number
+  ports: Map<number, RawListener[]>
+}
+
+export class SocketTable {
+  private last: Snapshot | null = null
+
+  constructor(private readonly maxAgeMs: number) {}
+
+  /** A snapshot no older than `maxAgeMs` (the constructor's default): reading the tables costs more than a decision. */
+  snapshot(maxAgeMs = this.maxAgeMs): Snapshot {
+    const now = Date.now()
+    if (this.last && now - this.last.at <= maxAgeMs) return this.last
+    const ports = new Map<number, RawListener[]>()
+    for (const l of [...readTable('/proc/net/tcp', 'ipv4'), ...readTable('/proc/net/tcp6', 'ipv6')]) {
+      if (!isLocalAddress(l.address)) continue
+      const list = ports.get(l.port)
+      if (list) list.push(l)
+      else ports.set(l.port, [l])
+    }
+    this.last = {at: now, ports}
+    return this.last
+  }
+
+  invalidate(): void {
+    this.last = null
+  }
+}
+
+/** Which of our user's processes own these socket inodes (other users' /proc/<pid>/fd is unreadable). */
+export function ownersOf(inodes: number[]): Map<number, {pid: number; command: string | null}> {
+  const wanted = new Set(inodes.map((i) => `socket:[${i}]`))
+  const found = new Map<number, {pid: number; command: string | null}>()
+  if (wanted.size === 0) return found
+  let pids: string[]
+  try {
+    pids = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))
+  } catch {
+    return found
+  }
+  for (const p of pids) {
+    let fds: string[]
+    try {
+      fds = fs.readdirSync(`/proc/${p}/fd`)
+    } catch {
+      continue
+    }
+    for (const fd of fds) {
+      let link: string
+      try {
+        link = fs.readlinkSync(`/proc/${p}/fd/${fd}`)
+      } catch {
+        continue
+      }
+      if (!wanted.has(link)) continue
+      const inode = Number(link.slice(8, -1))
+      if (!found.has(inode)) found.set(inode, {pid: Number(p), command: commandLine(Number(p))})
+    }
+    if (found.size === wanted.size) break
+  }
+  return found
+}
+
+export function describeListeners(raw: RawListener[]): Listener[] {
+  const owners = ownersOf(raw.map((l) => l.inode))
+  return raw.map((l) => ({
+    address: l.address, family: l.family, inode: l.inode,
+    pid: owners.get(l.inode)?.pid ?? null, command: owners.get(l.inode)?.command ?? null,
+  }))
+}

@@ -1,0 +1,52 @@
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import Database from 'better-sqlite3'
+import type {StyxyPaths} from '../paths.js'
+
+/** The state directory is private to its user: 0700, whatever umask or an earlier run left. */
+export function prepareStateDir(paths: StyxyPaths): void {
+  fs.mkdirSync(paths.stateDir, {recursive: true, mode: 0o700})
+  fs.chmodSync(paths.stateDir, 0o700)
+}
+
+/** The TCP token: created once, 0600, never logged. */
+export function ensureToken(file: string): string {
+  try {
+    const existing = fs.readFileSync(file, 'utf8').trim()
+    if (existing.length >= 32) {
+      fs.chmodSync(file, 0o600)
+      return existing
+    }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+  }
+  const token = crypto.randomBytes(32).toString('hex')
+  // Write-then-rename so a reader never sees a half-written token.
+  const tmp = `${file}.${process.pid}.tmp`
+  fs.writeFileSync(tmp, `${token}\n`, {mode: 0o600})
+  fs.renameSync(tmp, file)
+  return token
+}
+
+export class AlreadyRunningError extends Error {}
+
+/**
+ * One daemon per state directory. An open write transaction on a small SQLite file is a POSIX lock the
+ * kernel drops when the process dies (even by kill -9), so a crash never leaves a stale lock behind and
+ * two daemons starting at once cannot both win.
+ */
+export function acquireDaemonLock(file: string): Database.Database {
+  const db = new Database(file, {timeout: 0})
+  try {
+    db.pragma('journal_mode = DELETE')
+    db.exec('CREATE TABLE IF NOT EXISTS holder (pid INTEGER)')
+    db.exec('BEGIN EXCLUSIVE')
+    db.prepare('DELETE FROM holder').run()
+    db.prepare('INSERT INTO holder (pid) VALUES (?)').run(process.pid)
+    return db
+  } catch (error) {
+    db.close()
+    if ((error as {code?: string}).code === 'SQLITE_BUSY') throw new AlreadyRunningError('another Styxy daemon holds this state directory')
+    throw error
+  }
+}

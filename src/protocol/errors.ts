@@ -1,0 +1,38 @@
+// Stable error codes: the wire format is {"error":{"code","message"}}; clients branch on `code`, never on text.
+export const ErrorCodes = {
+  BAD_REQUEST: 400,
+  INVALID_JSON: 400,
+  VALIDATION_FAILED: 422,
+  UNKNOWN_SERVICE: 422,
+  PORT_OUT_OF_RANGE: 422,
+  PORT_UNAVAILABLE: 409,
+  RANGE_EXHAUSTED: 409,
+  HOLDER_NOT_RUNNING: 422,
+  UNAUTHORIZED: 401,
+  FORBIDDEN_ORIGIN: 403,
+  FORBIDDEN_HOST: 403,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  INTERNAL: 500,
+} as const
+
+export type ErrorCode = keyof typeof ErrorCodes
+
+export interface ErrorBody {
+  error: {code: ErrorCode | string; message: string; details?: unknown}
+}
+
+/** An error the daemon answers with a stable code; anything else becomes INTERNAL. */
+export class StyxyError extends Error {
+  readonly code: ErrorCode
+  readonly status: number
+  readonly details?: unknown
+  constructor(code: ErrorCode, message: string, details?: unknown) {
+    super(message)
+    this.code = code
+    this.status = ErrorCodes[code]
+    this.details = details
+  }
+}

@@ -1,0 +1,38 @@
+// The whole API as one table. The daemon mounts exactly these; the client builds URLs only from here;
+// docs/api.md is checked against it by a test.
+export const API_PREFIX = '/v1'
+
+export const Routes = {
+  health: {method: 'GET', path: '/v1/health', summary: 'Version and pid: the liveness probe'},
+  status: {method: 'GET', path: '/v1/status', summary: 'Counts, uptime and paths'},
+  serviceTypes: {method: 'GET', path: '/v1/service-types', summary: 'The merged service types'},
+  allocate: {method: 'POST', path: '/v1/allocations', summary: 'Lease a port before anything binds it'},
+  allocations: {method: 'GET', path: '/v1/allocations', summary: 'Every active lease'},
+  release: {method: 'DELETE', path: '/v1/allocations/:id', summary: 'Release a lease'},
+  port: {method: 'GET', path: '/v1/ports/:port', summary: 'Whether a port is bound and/or leased, and by whom'},
+  suggest: {method: 'GET', path: '/v1/suggest/:service', summary: 'Free ports of a type (count=N)'},
+  bind: {method: 'POST', path: '/v1/bind', summary: "The interceptor's one round trip: allow, remap or deny"},
+  registerInstance: {method: 'POST', path: '/v1/instances', summary: 'Register an instance (a pid alone is enough)'},
+  heartbeat: {method: 'POST', path: '/v1/instances/:id/heartbeat', summary: 'Keep an instance alive'},
+  instances: {method: 'GET', path: '/v1/instances', summary: 'Registered instances'},
+  removeInstance: {method: 'DELETE', path: '/v1/instances/:id', summary: 'Remove an instance and release its leases'},
+  reassignments: {method: 'GET', path: '/v1/reassignments', summary: 'The audit trail of moves (since=ISO time)'},
+  cleanup: {method: 'POST', path: '/v1/cleanup', summary: 'Release what is stale now'},
+  metrics: {method: 'GET', path: '/v1/metrics', summary: 'Prometheus text: leases, binds, latency, events'},
+  events: {method: 'GET', path: '/v1/events', summary: 'WebSocket upgrade: every event as JSON'},
+  // The first design's routes, kept for existing scripts.
+  legacyObserve: {method: 'GET', path: '/observe/:port', summary: 'Legacy alias of GET /v1/ports/:port'},
+  legacySuggest: {method: 'GET', path: '/suggest/:serviceType', summary: 'Legacy alias of GET /v1/suggest/:service'},
+  legacyRegister: {method: 'POST', path: '/register-instance', summary: 'Legacy alias of POST /v1/instances'},
+} as const
+
+export type RouteName = keyof typeof Routes
+
+/** Fill `:param` placeholders; values are URI-encoded. */
+export function routePath(name: RouteName, params: Record<string, string | number> = {}): string {
+  return Routes[name].path.replace(/:(\w+)/g, (_m, key: string) => {
+    const v = params[key]
+    if (v === undefined) throw new Error(`missing route parameter ${key} for ${name}`)
+    return encodeURIComponent(String(v))
+  })
+}

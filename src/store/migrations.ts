@@ -1,0 +1,81 @@
+import type Database from 'better-sqlite3'
+
+// One numbered step per schema change, tracked in PRAGMA user_version. Never edit a shipped step: add one.
+export const MIGRATIONS: readonly {version: number; sql: string}[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE leases (
+        id             TEXT PRIMARY KEY,
+        port           INTEGER NOT NULL UNIQUE,
+        service        TEXT NOT NULL,
+        kind           TEXT NOT NULL CHECK (kind IN ('allocation', 'bind')),
+        requested_port INTEGER,
+        pid            INTEGER,
+        pid_start      INTEGER,
+        instance_id    TEXT,
+        name           TEXT,
+        project        TEXT,
+        command        TEXT,
+        created_at     INTEGER NOT NULL,
+        last_listening INTEGER
+      );
+      CREATE INDEX leases_holder ON leases (pid, requested_port);
+      CREATE INDEX leases_instance ON leases (instance_id);
+
+      CREATE TABLE instances (
+        id             TEXT PRIMARY KEY,
+        pid            INTEGER,
+        pid_start      INTEGER,
+        name           TEXT,
+        project        TEXT,
+        registered_at  INTEGER NOT NULL,
+        last_heartbeat INTEGER NOT NULL
+      );
+
+      CREATE TABLE reassignments (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        at        INTEGER NOT NULL,
+        pid       INTEGER NOT NULL,
+        from_port INTEGER NOT NULL,
+        to_port   INTEGER NOT NULL,
+        service   TEXT NOT NULL,
+        command   TEXT,
+        project   TEXT
+      );
+      CREATE INDEX reassignments_at ON reassignments (at);
+
+      -- A program restarted in the same project gets the same replacement port again while it is free.
+      CREATE TABLE remembered (
+        project        TEXT NOT NULL,
+        requested_port INTEGER NOT NULL,
+        port           INTEGER NOT NULL,
+        updated_at     INTEGER NOT NULL,
+        PRIMARY KEY (project, requested_port)
+      ) WITHOUT ROWID;
+    `,
+  },
+]
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version
+
+export class SchemaTooNewError extends Error {
+  constructor(readonly found: number, readonly supported: number, file: string) {
+    super(
+      `the database ${file} has schema version ${found}, newer than this Styxy supports (${supported}): ` +
+      'it was written by a newer Styxy. Upgrade Styxy, or point STYXY_HOME at another directory.',
+    )
+  }
+}
+
+export function migrate(db: Database.Database, file: string): void {
+  const current = db.pragma('user_version', {simple: true}) as number
+  if (current > SCHEMA_VERSION) throw new SchemaTooNewError(current, SCHEMA_VERSION, file)
+  for (const m of MIGRATIONS) {
+    if (m.version <= current) continue
+    db.transaction(() => {
+      db.exec(m.sql)
+      db.pragma(`user_version = ${m.version}`)
+    }).immediate()
+  }
+}

@@ -1,0 +1,167 @@
+import Database from 'better-sqlite3'
+import type {Instance, Lease, LeaseKind, Reassignment} from '../protocol/types.js'
+import type {LeaseView} from '../core/decide.js'
+import {migrate} from './migrations.js'
+
+export interface LeaseRow {
+  id: string
+  port: number
+  service: string
+  kind: LeaseKind
+  requested_port: number | null
+  pid: number | null
+  pid_start: number | null
+  instance_id: string | null
+  name: string | null
+  project: string | null
+  command: string | null
+  created_at: number
+  last_listening: number | null
+}
+
+export interface InstanceRow {
+  id: string
+  pid: number | null
+  pid_start: number | null
+  name: string | null
+  project: string | null
+  registered_at: number
+  last_heartbeat: number
+}
+
+interface ReassignmentRow {
+  at: number
+  pid: number
+  from_port: number
+  to_port: number
+  service: string
+  command: string | null
+  project: string | null
+}
+
+const iso = (ms: number) => new Date(ms).toISOString()
+
+export function toLease(r: LeaseRow): Lease {
+  return {
+    id: r.id, port: r.port, service: r.service, kind: r.kind, requestedPort: r.requested_port, pid: r.pid,
+    instanceId: r.instance_id, name: r.name, project: r.project, command: r.command,
+    createdAt: iso(r.created_at), lastListeningAt: r.last_listening === null ? null : iso(r.last_listening),
+  }
+}
+
+export function toLeaseView(r: LeaseRow): LeaseView {
+  return {id: r.id, port: r.port, service: r.service, requestedPort: r.requested_port, pid: r.pid, pidStart: r.pid_start, instanceId: r.instance_id}
+}
+
+export function toInstance(r: InstanceRow): Instance {
+  return {id: r.id, pid: r.pid, name: r.name, project: r.project, registeredAt: iso(r.registered_at), lastHeartbeatAt: iso(r.last_heartbeat)}
+}
+
+function toReassignment(r: ReassignmentRow): Reassignment {
+  return {at: iso(r.at), pid: r.pid, from: r.from_port, to: r.to_port, service: r.service, command: r.command, project: r.project}
+}
+
+/**
+ * The only owner of the database. Statements are prepared once here; callers group calls in `transaction`,
+ * which is synchronous (better-sqlite3): nothing may be awaited inside one.
+ */
+export class Store {
+  readonly db: Database.Database
+  private readonly s
+
+  constructor(readonly file: string) {
+    this.db = new Database(file)
+    // WAL + NORMAL: a commit survives a process crash (kill -9), which is the durability a lease needs.
+    this.db.pragma('journal_mode = WAL')
+    this.db.pragma('synchronous = NORMAL')
+    this.db.pragma('busy_timeout = 2000')
+    this.db.pragma('foreign_keys = ON')
+    migrate(this.db, file)
+    const db = this.db
+    this.s = {
+      insertLease: db.prepare(`INSERT INTO leases (id, port, service, kind, requested_port, pid, pid_start, instance_id, name, project, command, created_at, last_listening)
+        VALUES (@id, @port, @service, @kind, @requested_port, @pid, @pid_start, @instance_id, @name, @project, @command, @created_at, @last_listening)`),
+      deleteLease: db.prepare('DELETE FROM leases WHERE id = ?'),
+      leaseById: db.prepare('SELECT * FROM leases WHERE id = ?'),
+      leaseByPort: db.prepare('SELECT * FROM leases WHERE port = ?'),
+      leaseByHolderRequest: db.prepare('SELECT * FROM leases WHERE pid = ? AND pid_start IS ? AND requested_port = ?'),
+      leaseByServiceFirst: db.prepare('SELECT * FROM leases WHERE service = ? ORDER BY created_at LIMIT 1'),
+      moveLease: db.prepare('UPDATE leases SET port = ?, last_listening = NULL WHERE id = ?'),
+      markListening: db.prepare('UPDATE leases SET last_listening = ? WHERE id = ?'),
+      allLeases: db.prepare('SELECT * FROM leases ORDER BY port'),
+      leasesByService: db.prepare('SELECT * FROM leases WHERE service = ? ORDER BY port'),
+      leasesByInstance: db.prepare('SELECT * FROM leases WHERE instance_id = ?'),
+      countLeases: db.prepare('SELECT count(*) AS n FROM leases'),
+      countByService: db.prepare('SELECT service, count(*) AS n FROM leases GROUP BY service'),
+      upsertInstance: db.prepare(`INSERT INTO instances (id, pid, pid_start, name, project, registered_at, last_heartbeat)
+        VALUES (@id, @pid, @pid_start, @name, @project, @now, @now)
+        ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, pid_start = excluded.pid_start, name = coalesce(excluded.name, name),
+          project = coalesce(excluded.project, project), last_heartbeat = excluded.last_heartbeat`),
+      heartbeat: db.prepare('UPDATE instances SET last_heartbeat = ? WHERE id = ?'),
+      instanceById: db.prepare('SELECT * FROM instances WHERE id = ?'),
+      allInstances: db.prepare('SELECT * FROM instances ORDER BY registered_at'),
+      deleteInstance: db.prepare('DELETE FROM instances WHERE id = ?'),
+      countInstances: db.prepare('SELECT count(*) AS n FROM instances'),
+      insertReassignment: db.prepare(`INSERT INTO reassignments (at, pid, from_port, to_port, service, command, project)
+        VALUES (@at, @pid, @from_port, @to_port, @service, @command, @project)`),
+      reassignmentsSince: db.prepare('SELECT * FROM reassignments WHERE at >= ? ORDER BY id'),
+      countReassignments: db.prepare('SELECT count(*) AS n FROM reassignments'),
+      remembered: db.prepare('SELECT port FROM remembered WHERE project = ? AND requested_port = ?'),
+      remember: db.prepare(`INSERT INTO remembered (project, requested_port, port, updated_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT (project, requested_port) DO UPDATE SET port = excluded.port, updated_at = excluded.updated_at`),
+    }
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate()
+  }
+
+  insertLease(row: LeaseRow): void { this.s.insertLease.run(row) }
+  deleteLease(id: string): boolean { return this.s.deleteLease.run(id).changes > 0 }
+  leaseById(id: string): LeaseRow | undefined { return this.s.leaseById.get(id) as LeaseRow | undefined }
+  leaseByPort(port: number): LeaseRow | undefined { return this.s.leaseByPort.get(port) as LeaseRow | undefined }
+  leaseByHolderRequest(pid: number, pidStart: number | null, requestedPort: number): LeaseRow | undefined {
+    return this.s.leaseByHolderRequest.get(pid, pidStart, requestedPort) as LeaseRow | undefined
+  }
+  firstLeaseOfService(service: string): LeaseRow | undefined { return this.s.leaseByServiceFirst.get(service) as LeaseRow | undefined }
+  moveLease(id: string, port: number): void { this.s.moveLease.run(port, id) }
+  markListening(id: string, at: number): void { this.s.markListening.run(at, id) }
+  leases(service?: string): LeaseRow[] {
+    return (service ? this.s.leasesByService.all(service) : this.s.allLeases.all()) as LeaseRow[]
+  }
+  leasesOfInstance(instanceId: string): LeaseRow[] { return this.s.leasesByInstance.all(instanceId) as LeaseRow[] }
+  leaseCount(): number { return (this.s.countLeases.get() as {n: number}).n }
+  leaseCountByService(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const r of this.s.countByService.all() as {service: string; n: number}[]) out[r.service] = r.n
+    return out
+  }
+
+  upsertInstance(row: {id: string; pid: number | null; pid_start: number | null; name: string | null; project: string | null; now: number}): void {
+    this.s.upsertInstance.run(row)
+  }
+  heartbeat(id: string, at: number): boolean { return this.s.heartbeat.run(at, id).changes > 0 }
+  instanceById(id: string): InstanceRow | undefined { return this.s.instanceById.get(id) as InstanceRow | undefined }
+  instances(): InstanceRow[] { return this.s.allInstances.all() as InstanceRow[] }
+  deleteInstance(id: string): boolean { return this.s.deleteInstance.run(id).changes > 0 }
+  instanceCount(): number { return (this.s.countInstances.get() as {n: number}).n }
+
+  addReassignment(r: {at: number; pid: number; from_port: number; to_port: number; service: string; command: string | null; project: string | null}): void {
+    this.s.insertReassignment.run(r)
+  }
+  reassignments(sinceMs = 0): Reassignment[] {
+    return (this.s.reassignmentsSince.all(sinceMs) as ReassignmentRow[]).map(toReassignment)
+  }
+  reassignmentCount(): number { return (this.s.countReassignments.get() as {n: number}).n }
+
+  remembered(project: string, requestedPort: number): number | undefined {
+    return (this.s.remembered.get(project, requestedPort) as {port: number} | undefined)?.port
+  }
+  remember(project: string, requestedPort: number, port: number, at: number): void {
+    this.s.remember.run(project, requestedPort, port, at)
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close()
+  }
+}
