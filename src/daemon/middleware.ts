@@ -84,9 +84,13 @@ export function localOnly(getPort: () => number, token: string): Koa.Middleware 
   }
 }
 
-export function validate<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
-  const parsed = schema.safeParse(value ?? {})
-  if (!parsed.success) throw new StyxyError('VALIDATION_FAILED', describeZodError(parsed.error))
+/** Parse or refuse with VALIDATION_FAILED naming the field; `label` names a lone value (a path or query parameter). */
+export function validate<T extends z.ZodType>(schema: T, value: unknown, label?: string): z.infer<T> {
+  const parsed = schema.safeParse(value)
+  if (!parsed.success) {
+    const message = describeZodError(parsed.error)
+    throw new StyxyError('VALIDATION_FAILED', label ? message.replace('(root)', label) : message)
+  }
   return parsed.data
 }
 
@@ -94,5 +98,5 @@ export {ErrorCodes}
 
 /** The parsed JSON body (set by @koa/bodyparser). */
 export function bodyOf(ctx: {request: unknown}): unknown {
-  return (ctx.request as {body?: unknown}).body
+  return (ctx.request as {body?: unknown}).body ?? {}
 }

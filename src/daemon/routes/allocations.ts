@@ -17,16 +17,16 @@ export const mountAllocations: Mount = (router, {coordinator}) => {
     ctx.body = coordinator.release(ctx.params.id)
   })
   router.get(Routes.port.path, (ctx) => {
-    ctx.body = coordinator.portInfo(validate(PortParamSchema, ctx.params.port))
+    ctx.body = coordinator.portInfo(validate(PortParamSchema, ctx.params.port, 'port'))
   })
   router.get(Routes.suggest.path, (ctx) => {
-    ctx.body = coordinator.suggest(ctx.params.service, validate(CountQuerySchema, ctx.query.count))
+    ctx.body = coordinator.suggest(ctx.params.service, validate(CountQuerySchema, ctx.query.count, 'count'))
   })
   // The first design's routes, kept so existing scripts keep working.
   router.get(Routes.legacyObserve.path, (ctx) => {
-    ctx.body = coordinator.portInfo(validate(PortParamSchema, ctx.params.port))
+    ctx.body = coordinator.portInfo(validate(PortParamSchema, ctx.params.port, 'port'))
   })
   router.get(Routes.legacySuggest.path, (ctx) => {
-    ctx.body = coordinator.suggest(ctx.params.serviceType, validate(CountQuerySchema, ctx.query.count))
+    ctx.body = coordinator.suggest(ctx.params.serviceType, validate(CountQuerySchema, ctx.query.count, 'count'))
   })
 }

@@ -1,0 +1,70 @@
+//! Builds the LD_PRELOAD interceptor (zig-out/lib/libstyxy_preload.so), the C
+//! probe programs tests drive (zig-out/bin/), and `zig build test`.
+
+const std = @import("std");
+
+/// Each interceptor module carries its own unit tests. exports.zig is left
+/// out: a test binary exporting `bind` would intercept its own sockets.
+const test_modules = [_][]const u8{
+    "interceptor/sockaddr.zig",
+    "interceptor/json.zig",
+    "interceptor/env.zig",
+    "interceptor/ipc.zig",
+    "interceptor/real.zig",
+    "interceptor/decide.zig",
+};
+
+const fixtures = [_][]const u8{"bindprobe"};
+
+pub fn build(b: *std.Build) void {
+    const target = b.standardTargetOptions(.{});
+    const optimize = b.standardOptimizeOption(.{});
+
+    const lib = b.addLibrary(.{
+        .linkage = .dynamic,
+        .name = "styxy_preload",
+        .root_module = b.createModule(.{
+            .root_source_file = b.path("interceptor/exports.zig"),
+            .target = target,
+            .optimize = optimize,
+            .link_libc = true,
+            // Position-independent and self-contained: it gets loaded into
+            // arbitrary programs.
+            .pic = true,
+        }),
+    });
+    lib.setVersionScript(b.path("interceptor/exports.map"));
+    // No C sources in the library, so the UBSan runtime would be dead weight.
+    lib.bundle_ubsan_rt = false;
+    b.installArtifact(lib);
+
+    const fixtures_step = b.step("fixtures", "Build the C probe programs in test/fixtures");
+    for (fixtures) |name| {
+        const exe = b.addExecutable(.{
+            .name = name,
+            .root_module = b.createModule(.{ .target = target, .optimize = optimize, .link_libc = true }),
+        });
+        exe.root_module.addCSourceFile(.{
+            .file = b.path(b.fmt("test/fixtures/{s}.c", .{name})),
+            .flags = &.{ "-std=c11", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE" },
+        });
+        const install = b.addInstallArtifact(exe, .{});
+        fixtures_step.dependOn(&install.step);
+        b.getInstallStep().dependOn(&install.step);
+    }
+
+    const test_step = b.step("test", "Run the interceptor's unit tests");
+    for (test_modules) |path| {
+        const t = b.addTest(.{
+            .root_module = b.createModule(.{
+                .root_source_file = b.path(path),
+                .target = target,
+                .optimize = optimize,
+                .link_libc = true,
+            }),
+        });
+        test_step.dependOn(&b.addRunArtifact(t).step);
+    }
+    // The library itself must compile in every mode the tests don't cover.
+    test_step.dependOn(&lib.step);
+}

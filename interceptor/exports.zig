@@ -1,0 +1,59 @@
+//! The library's only exported symbol. Everything the guards reject goes to
+//! the real bind untouched, so programs that never bind a TCP port above the
+//! floor can't tell Styxy is loaded.
+
+const std = @import("std");
+const c = std.c;
+const decide = @import("decide.zig");
+const env = @import("env.zig");
+const real = @import("real.zig");
+const sockaddr = @import("sockaddr.zig");
+
+export fn bind(fd: c_int, addr: ?*const anyopaque, len: c.socklen_t) c_int {
+    const saved_errno = real.errno();
+    const hooked = guard(fd, addr, len) orelse {
+        // The guards may have touched errno (getsockopt); the real bind must
+        // start from the caller's value so success leaves it as it was.
+        real.setErrno(saved_errno);
+        return real.call(fd, addr, len).rc;
+    };
+    const res = decide.run(&hooked.bind, &hooked.cfg);
+    real.setErrno(if (res.ok()) saved_errno else res.err);
+    return res.rc;
+}
+
+/// A bug here must not drag the stack-trace machinery (signal handlers, TLS,
+/// debug-info parsing) into every process; say what happened and abort.
+pub const panic = std.debug.FullPanic(panicAbort);
+
+fn panicAbort(msg: []const u8, _: ?usize) noreturn {
+    @branchHint(.cold);
+    const prefix = "styxy-preload: panic: ";
+    _ = c.write(2, prefix, prefix.len);
+    _ = c.write(2, msg.ptr, msg.len);
+    _ = c.write(2, "\n", 1);
+    c.abort();
+}
+
+const Hooked = struct { bind: decide.Bind, cfg: env.Config };
+
+/// Cheapest checks first: pure memory, then environment, then a syscall.
+fn guard(fd: c_int, addr: ?*const anyopaque, len: c.socklen_t) ?Hooked {
+    real.setSelf(&bind);
+    const p = addr orelse return null;
+    if (len > sockaddr.storage_len) return null;
+    const bytes = @as([*]const u8, @ptrCast(p))[0..len];
+    const parsed = sockaddr.parse(bytes) orelse return null;
+    if (parsed.port == 0) return null;
+
+    const cfg = env.load(env.processEnv);
+    if (cfg.disabled) return null;
+    if (parsed.port < cfg.min_port) return null;
+
+    var so_type: c_int = 0;
+    var so_len: c.socklen_t = @sizeOf(c_int);
+    if (c.getsockopt(fd, std.posix.SOL.SOCKET, std.posix.SO.TYPE, &so_type, &so_len) != 0) return null;
+    if (so_type != std.posix.SOCK.STREAM) return null;
+
+    return .{ .bind = .{ .fd = fd, .original = bytes, .parsed = parsed }, .cfg = cfg };
+}

@@ -1,0 +1,94 @@
+import {expect} from 'chai'
+import {decideBind, remapCandidates, suggestPorts, type BindInput, type LeaseView, type Limits, type PortView} from '../../src/core/decide.js'
+import {mergeServiceTypes} from '../../src/core/service-types.js'
+
+const types = mergeServiceTypes(undefined)
+const limits: Limits = {types, reserved: new Set([9876]), minPort: 1024}
+
+function view(leases: LeaseView[] = [], bound: number[] = []): PortView {
+  const byPort = new Map(leases.map((l) => [l.port, l]))
+  const b = new Set(bound)
+  return {leaseOn: (p) => byPort.get(p), isBound: (p) => b.has(p)}
+}
+
+const lease = (port: number, pid: number, extra: Partial<LeaseView> = {}): LeaseView =>
+  ({id: `l-${port}`, port, service: 'api', requestedPort: port, pid, pidStart: 1, instanceId: null, ...extra})
+
+function input(port: number, extra: Partial<BindInput> = {}): BindInput {
+  return {holder: {pid: 100, pidStart: 1, instanceId: null}, requestedPort: port, taken: new Set(), reassign: true, inferredService: 'dev', prior: undefined, remembered: undefined, ...extra}
+}
+
+describe('core: bind decision', () => {
+  it('allows a free port and creates a lease of the type whose range holds it', () => {
+    const d = decideBind(input(8000), view(), limits)
+    expect(d).to.include({action: 'allow', port: 8000, service: 'api', repeat: false})
+    expect(d.action !== 'deny' && d.lease).to.deep.equal({create: true})
+  })
+
+  it('remaps a bound port to the next free port of its range', () => {
+    const d = decideBind(input(8000), view([], [8000, 8001]), limits)
+    expect(d).to.include({action: 'remap', port: 8002, service: 'api'})
+  })
+
+  it('remaps a port leased to another holder, and wraps to the start of the range', () => {
+    const d = decideBind(input(6029), view([lease(6029, 200)], [6006]), limits)
+    expect(d).to.include({action: 'remap', port: 6007, service: 'storybook'})
+  })
+
+  it('gives the same process the same answer for the same port (IPv6 after IPv4), marked repeat', () => {
+    const prior = lease(8003, 100, {requestedPort: 8000})
+    const d = decideBind(input(8000, {prior}), view([prior], [8000, 8003]), limits)
+    expect(d).to.include({action: 'remap', port: 8003, repeat: true})
+  })
+
+  it('moves on when the caller found its earlier answer taken', () => {
+    const prior = lease(8003, 100, {requestedPort: 8000})
+    const d = decideBind(input(8000, {prior, taken: new Set([8003])}), view([prior], [8000]), limits)
+    expect(d).to.include({action: 'remap', port: 8001, repeat: false})
+    expect(d.action !== 'deny' && d.lease).to.deep.equal({move: prior})
+  })
+
+  it("allows a holder's own allocation, matched by instance id", () => {
+    const own = lease(3000, 999, {instanceId: 'run-1', service: 'dev'})
+    const d = decideBind(input(3000, {holder: {pid: 100, pidStart: 1, instanceId: 'run-1'}}), view([own]), limits)
+    expect(d).to.include({action: 'allow', port: 3000})
+  })
+
+  it('never hands out the daemon port, browser-blocked ports or ports below the floor', () => {
+    const d = decideBind(input(9875), view([], [9875]), limits)
+    expect(d).to.include({action: 'remap', port: 9877})
+    const blocked = decideBind(input(4044), view([], [4044]), limits)
+    expect(blocked).to.include({action: 'remap', port: 4046}) // 4045 is refused by browsers
+  })
+
+  it('goes above the range, outside every other range, when the range is full', () => {
+    const full = Array.from({length: 24}, (_, i) => 6006 + i)
+    const d = decideBind(input(6006), view([], full), limits)
+    expect(d).to.include({action: 'remap', port: 6030})
+    const first = remapCandidates(6369, types)
+    expect(first.next().value).to.equal(6400) // 6369 is in no range; 6370-6399 belong to infrastructure
+  })
+
+  it('denies instead of moving when reassignment is disabled', () => {
+    expect(decideBind(input(8000, {reassign: false}), view([], [8000]), limits)).to.include({action: 'deny', port: 8000})
+    expect(decideBind(input(8000, {reassign: false}), view(), limits)).to.include({action: 'allow', port: 8000})
+  })
+
+  it('denies a second holder of a single-instance type rather than starting another', () => {
+    expect(decideBind(input(11434), view([], [11434]), limits)).to.include({action: 'deny', service: 'ai'})
+  })
+
+  it('prefers the port the same project got last time, while it is free', () => {
+    expect(decideBind(input(3000, {remembered: 3050}), view([], [3000]), limits)).to.include({action: 'remap', port: 3050})
+    expect(decideBind(input(3000, {remembered: 3050}), view([], [3000, 3050]), limits)).to.include({action: 'remap', port: 3001})
+  })
+
+  it('uses the inferred service for a port outside every range', () => {
+    expect(decideBind(input(7777, {inferredService: 'database'}), view(), limits)).to.include({action: 'allow', service: 'database'})
+  })
+
+  it('suggests preferred ports first and skips what is taken', () => {
+    const dev = types.find((t) => t.name === 'dev')!
+    expect(suggestPorts(dev, 3, view([lease(3001, 5)], [3000]), limits)).to.deep.equal([3002, 3003, 3004])
+  })
+})

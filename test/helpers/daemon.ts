@@ -1,0 +1,95 @@
+import {spawn, type ChildProcess} from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {PROJECT_ROOT} from '../../src/project.js'
+import {StyxyClient} from '../../src/client/client.js'
+import {endpointFromEnv} from '../../src/client/transport.js'
+
+export const CLI = path.join(PROJECT_ROOT, 'bin', 'run.js')
+
+/** A private state directory per test; STYXY_KEEP_TEMP=1 keeps it for debugging. */
+export function tempHome(prefix = 'styxy-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+}
+
+export function removeHome(dir: string): void {
+  if (!process.env.STYXY_KEEP_TEMP) fs.rmSync(dir, {recursive: true, force: true})
+}
+
+/** An environment that can never reach the user's daemon, ~/.config or port 9876. */
+export function isolatedEnv(home: string, port: number, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {...process.env}
+  for (const k of Object.keys(env)) if (k.startsWith('STYXY_') || k === 'LD_PRELOAD') delete env[k]
+  return {...env, STYXY_HOME: home, STYXY_DAEMON_PORT: String(port), XDG_CONFIG_HOME: path.join(home, 'config'), ...extra}
+}
+
+export interface TestDaemon {
+  home: string
+  port: number
+  pid: number
+  env: NodeJS.ProcessEnv
+  child: ChildProcess
+  /** Unix socket client. */
+  client: StyxyClient
+  /** TCP-only client (the socket path it would try first does not exist). */
+  tcp: StyxyClient
+  output(): string
+  stop(): Promise<number | null>
+  kill9(): Promise<void>
+}
+
+export interface StartOptions {
+  home?: string
+  env?: Record<string, string>
+  /** A fixed TCP port (restarts reuse the previous daemon's); 0 picks a free one. */
+  port?: number
+}
+
+/** A real daemon (the real CLI, `daemon start --foreground`) on a temp socket and a free TCP port; ready when it says so on fd 3. */
+export async function startDaemon(options: StartOptions = {}): Promise<TestDaemon> {
+  const home = options.home ?? tempHome()
+  const env = isolatedEnv(home, options.port ?? 0, {STYXY_READY_FD: '3', STYXY_REAP_INTERVAL_MS: '200', ...options.env})
+  const child = spawn(process.execPath, [CLI, 'daemon', 'start', '--foreground'], {env, stdio: ['ignore', 'pipe', 'pipe', 'pipe']})
+  let out = ''
+  child.stdout!.on('data', (c) => (out += c))
+  child.stderr!.on('data', (c) => (out += c))
+  const ready = await new Promise<{pid: number; port: number}>((resolve, reject) => {
+    let text = ''
+    child.stdio[3]!.on('data', (c: Buffer) => {
+      text += c.toString()
+      if (text.includes('\n')) resolve(JSON.parse(text.split('\n')[0]))
+    })
+    child.once('exit', (code) => reject(new Error(`daemon exited with ${code} before ready:\n${out}`)))
+  })
+  const clientEnv = isolatedEnv(home, ready.port)
+  const endpoint = endpointFromEnv(clientEnv)
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  return {
+    home, port: ready.port, pid: ready.pid, env: clientEnv, child,
+    client: new StyxyClient({endpoint}),
+    tcp: new StyxyClient({endpoint: {...endpoint, socket: path.join(home, 'no-such.sock')}}),
+    output: () => out,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+      return exited
+    },
+    async kill9() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      await exited
+    },
+  }
+}
+
+/** Run the real CLI to completion. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<{code: number | null; stdout: string; stderr: string}> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], {env, stdio: ['pipe', 'pipe', 'pipe']})
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (c) => (stdout += c))
+    child.stderr.on('data', (c) => (stderr += c))
+    child.on('exit', (code) => resolve({code, stdout, stderr}))
+    child.stdin.end(input)
+  })
+}

@@ -1,0 +1,32 @@
+import {spawn, type ChildProcess} from 'node:child_process'
+import net from 'node:net'
+
+/** Real processes to hold leases: each lives until its stdin closes or it is killed. */
+export function spawnHolder(): ChildProcess {
+  return spawn('sleep', ['300'], {stdio: 'ignore'})
+}
+
+export function killAll(children: ChildProcess[], signal: NodeJS.Signals = 'SIGKILL'): Promise<void[]> {
+  return Promise.all(children.map((c) => new Promise<void>((resolve) => {
+    if (c.exitCode !== null || c.signalCode !== null) return resolve()
+    c.once('exit', () => resolve())
+    c.kill(signal)
+  })))
+}
+
+/** Listen on host:port (port 0 picks one) and resolve with the server once it listens. */
+export function listenOn(host: string, port = 0): Promise<net.Server> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer((s) => s.destroy())
+    server.once('error', reject)
+    server.listen({host, port, ipv6Only: host.includes(':') && host !== '::'}, () => resolve(server))
+  })
+}
+
+export function portOf(server: net.Server): number {
+  return (server.address() as net.AddressInfo).port
+}
+
+export function closeServer(server: net.Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()))
+}
