@@ -1,0 +1,113 @@
+import {expect} from 'chai'
+import fs from 'node:fs'
+import http from 'node:http'
+import path from 'node:path'
+import WebSocket from 'ws'
+import {startDaemon, removeHome, type TestDaemon} from '../helpers/daemon.js'
+
+interface Answer {
+  status: number
+  body: string
+}
+
+function tcpRequest(d: TestDaemon, headers: Record<string, string>, method = 'GET', urlPath = '/v1/health'): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({host: '127.0.0.1', port: d.port, method, path: urlPath, headers, agent: false}, (res) => {
+      let body = ''
+      res.on('data', (c) => (body += c))
+      res.on('end', () => resolve({status: res.statusCode!, body}))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+function unixRequest(d: TestDaemon, headers: Record<string, string>): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({socketPath: path.join(d.home, 'daemon.sock'), path: '/v1/health', headers, agent: false}, (res) => {
+      let body = ''
+      res.on('data', (c) => (body += c))
+      res.on('end', () => resolve({status: res.statusCode!, body}))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+/** Resolve with the HTTP status the daemon refused an upgrade with, or 101 when it accepted. */
+function upgradeStatus(url: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, {headers})
+    ws.once('open', () => { ws.close(); resolve(101) })
+    ws.once('unexpected-response', (_req, res) => { res.resume(); resolve(res.statusCode!) })
+    ws.once('error', () => resolve(-1))
+  })
+}
+
+const codeOf = (a: Answer) => (JSON.parse(a.body) as {error: {code: string}}).error.code
+
+describe('daemon security', () => {
+  let d: TestDaemon
+  let token: string
+  let host: string
+
+  before(async () => {
+    d = await startDaemon()
+    token = fs.readFileSync(path.join(d.home, 'token'), 'utf8').trim()
+    host = `127.0.0.1:${d.port}`
+  })
+  after(async () => {
+    await d.stop()
+    removeHome(d.home)
+  })
+
+  it('TCP without a token, or with a wrong one, is refused with 401', async () => {
+    const none = await tcpRequest(d, {host})
+    expect([none.status, codeOf(none)]).to.deep.equal([401, 'UNAUTHORIZED'])
+    const wrong = await tcpRequest(d, {host, authorization: `Bearer ${'0'.repeat(64)}`})
+    expect([wrong.status, codeOf(wrong)]).to.deep.equal([401, 'UNAUTHORIZED'])
+    const ok = await tcpRequest(d, {host, authorization: `Bearer ${token}`})
+    expect(ok.status).to.equal(200)
+  })
+
+  it('requests from web pages (Origin or Referer) are refused on both transports, even with the token', async () => {
+    const pages: Record<string, string>[] = [{origin: 'http://evil.example'}, {referer: 'http://evil.example/page'}, {origin: 'null'}]
+    for (const h of pages) {
+      const tcp = await tcpRequest(d, {host, authorization: `Bearer ${token}`, ...h})
+      expect([tcp.status, codeOf(tcp)]).to.deep.equal([403, 'FORBIDDEN_ORIGIN'])
+      const unix = await unixRequest(d, {host: 'localhost', ...h})
+      expect([unix.status, codeOf(unix)]).to.deep.equal([403, 'FORBIDDEN_ORIGIN'])
+    }
+  })
+
+  it('a foreign Host (DNS rebinding) is refused even with the token', async () => {
+    for (const h of ['evil.example', `evil.example:${d.port}`, '127.0.0.1:80', `localhost.evil.example:${d.port}`]) {
+      const a = await tcpRequest(d, {host: h, authorization: `Bearer ${token}`})
+      expect([a.status, codeOf(a)], h).to.deep.equal([403, 'FORBIDDEN_HOST'])
+    }
+    for (const h of [`localhost:${d.port}`, `[::1]:${d.port}`]) {
+      expect((await tcpRequest(d, {host: h, authorization: `Bearer ${token}`})).status, h).to.equal(200)
+    }
+  })
+
+  it('WebSocket upgrades get the same refusals', async () => {
+    const url = `ws://127.0.0.1:${d.port}/v1/events`
+    expect(await upgradeStatus(url, {})).to.equal(401)
+    expect(await upgradeStatus(url, {authorization: 'Bearer nope'})).to.equal(401)
+    expect(await upgradeStatus(url, {authorization: `Bearer ${token}`, origin: 'http://evil.example'})).to.equal(403)
+    expect(await upgradeStatus(url, {authorization: `Bearer ${token}`, host: 'evil.example'})).to.equal(403)
+    expect(await upgradeStatus(`ws://127.0.0.1:${d.port}/v1/other`, {authorization: `Bearer ${token}`})).to.equal(404)
+    expect(await upgradeStatus(url, {authorization: `Bearer ${token}`})).to.equal(101)
+    const sock = path.join(d.home, 'daemon.sock')
+    expect(await upgradeStatus(`ws+unix://${sock}:/v1/events`, {origin: 'http://evil.example'})).to.equal(403)
+    expect(await upgradeStatus(`ws+unix://${sock}:/v1/events`, {})).to.equal(101)
+  })
+
+  it('the state directory, socket, token and database are private to the user', () => {
+    const mode = (f: string) => fs.statSync(path.join(d.home, f)).mode & 0o777
+    expect(mode('.')).to.equal(0o700)
+    expect(mode('daemon.sock')).to.equal(0o600)
+    expect(mode('token')).to.equal(0o600)
+    expect(mode('styxy.db')).to.equal(0o600)
+  })
+})
