@@ -3,17 +3,6 @@
 
 const std = @import("std");
 
-/// Each interceptor module carries its own unit tests. exports.zig is left
-/// out: a test binary exporting `bind` would intercept its own sockets.
-const test_modules = [_][]const u8{
-    "interceptor/sockaddr.zig",
-    "interceptor/json.zig",
-    "interceptor/env.zig",
-    "interceptor/ipc.zig",
-    "interceptor/real.zig",
-    "interceptor/decide.zig",
-};
-
 const fixtures = [_][]const u8{"bindprobe"};
 
 pub fn build(b: *std.Build) void {
@@ -54,17 +43,18 @@ pub fn build(b: *std.Build) void {
     }
 
     const test_step = b.step("test", "Run the interceptor's unit tests");
-    for (test_modules) |path| {
-        const t = b.addTest(.{
-            .root_module = b.createModule(.{
-                .root_source_file = b.path(path),
-                .target = target,
-                .optimize = optimize,
-                .link_libc = true,
-            }),
-        });
-        test_step.dependOn(&b.addRunArtifact(t).step);
-    }
+    // One binary for every module's tests; see interceptor/tests.zig.
+    const unit = b.addTest(.{
+        .root_module = b.createModule(.{
+            .root_source_file = b.path("interceptor/tests.zig"),
+            .target = target,
+            .optimize = optimize,
+            .link_libc = true,
+        }),
+    });
+    test_step.dependOn(&b.addRunArtifact(unit).step);
+    // The probes are test inputs too; build them so a test run can't use stale ones.
+    test_step.dependOn(fixtures_step);
     // The library itself must compile in every mode the tests don't cover.
     test_step.dependOn(&lib.step);
 }

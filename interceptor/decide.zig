@@ -103,3 +103,114 @@ pub fn run(b: *const Bind, cfg: *const env.Config) real.Result {
 fn original(b: *const Bind) real.Result {
     return real.callBytes(b.fd, b.original);
 }
+
+// ---------------------------------------------------------------- tests
+
+const t = std.testing;
+extern "c" fn setenv(name: [*:0]const u8, value: [*:0]const u8, overwrite: c_int) c_int;
+extern "c" fn unsetenv(name: [*:0]const u8) c_int;
+
+/// Answers each connection with the next canned body, then stops.
+const Daemon = struct {
+    fd: std.posix.socket_t,
+    bodies: []const []const u8,
+    requests: [4][1024]u8 = undefined,
+    lens: [4]usize = .{ 0, 0, 0, 0 },
+
+    fn serve(self: *Daemon) void {
+        for (self.bodies, 0..) |body, i| {
+            const conn = std.posix.accept(self.fd, null, null, std.posix.SOCK.CLOEXEC) catch return;
+            defer std.posix.close(conn);
+            const buf = &self.requests[i];
+            while (self.lens[i] < buf.len) {
+                const n = std.posix.read(conn, buf[self.lens[i]..]) catch return;
+                if (n == 0) break;
+                self.lens[i] += n;
+                const raw = buf[0..self.lens[i]];
+                const end = std.mem.indexOf(u8, raw, "\r\n\r\n") orelse continue;
+                if (raw.len > end + 4 and raw[raw.len - 1] == '}') break;
+            }
+            var out: [512]u8 = undefined;
+            const resp = std.fmt.bufPrint(&out, "HTTP/1.1 200 OK\r\nContent-Length: {d}\r\n\r\n{s}", .{ body.len, body }) catch return;
+            _ = std.posix.write(conn, resp) catch {};
+        }
+    }
+};
+
+fn freePort() !u16 {
+    const a = try std.net.Address.parseIp4("127.0.0.1", 0);
+    var s = try a.listen(.{});
+    defer s.deinit();
+    return s.listen_address.getPort();
+}
+
+test "remap, retry past an unknown listener, notice suppressed, errno-free result" {
+    var tmp = t.tmpDir(.{});
+    defer tmp.cleanup();
+    var pbuf: [std.fs.max_path_bytes]u8 = undefined;
+    const dir = try tmp.dir.realpath(".", &pbuf);
+    var sock_path_buf: [300]u8 = undefined;
+    const sock_path = try std.fmt.bufPrintZ(&sock_path_buf, "{s}/daemon.sock", .{dir});
+
+    const lfd = try std.posix.socket(std.posix.AF.UNIX, std.posix.SOCK.STREAM | std.posix.SOCK.CLOEXEC, 0);
+    defer std.posix.close(lfd);
+    var sun: std.posix.sockaddr.un = .{ .path = [_]u8{0} ** 108 };
+    @memcpy(sun.path[0..sock_path.len], sock_path);
+    try std.posix.bind(lfd, @ptrCast(&sun), @sizeOf(@TypeOf(sun)));
+    try std.posix.listen(lfd, 4);
+    try t.expectEqual(@as(c_int, 0), setenv("STYXY_SOCKET", sock_path.ptr, 1));
+    defer _ = unsetenv("STYXY_SOCKET");
+
+    // A listener the daemon doesn't know about sits on the first port it offers.
+    const busy_addr = try std.net.Address.parseIp4("127.0.0.1", 0);
+    var busy = try busy_addr.listen(.{});
+    defer busy.deinit();
+    const busy_port = busy.listen_address.getPort();
+    const good_port = try freePort();
+    const asked_port = try freePort();
+
+    var b1: [96]u8 = undefined;
+    var b2: [96]u8 = undefined;
+    const bodies = [_][]const u8{
+        try std.fmt.bufPrint(&b1, "{{\"action\":\"remap\",\"port\":{d},\"repeat\":true}}", .{busy_port}),
+        try std.fmt.bufPrint(&b2, "{{\"repeat\":true,\"port\":{d},\"action\":\"remap\"}}", .{good_port}),
+    };
+    var daemon = Daemon{ .fd = lfd, .bodies = &bodies };
+    const th = try std.Thread.spawn(.{}, Daemon.serve, .{&daemon});
+
+    const fd = try std.posix.socket(std.posix.AF.INET, std.posix.SOCK.STREAM | std.posix.SOCK.CLOEXEC, 0);
+    defer std.posix.close(fd);
+    const want = try std.net.Address.parseIp4("127.0.0.1", asked_port);
+    const bytes = std.mem.asBytes(&want.in.sa);
+    const b: Bind = .{ .fd = fd, .original = bytes, .parsed = sockaddr.parse(bytes).? };
+    const res = run(&b, &.{ .notify = .off, .daemon_host = null, .timeout_ms = 2000 });
+    th.join();
+
+    try t.expect(res.ok());
+    var got: std.posix.sockaddr.in = undefined;
+    var len: std.posix.socklen_t = @sizeOf(@TypeOf(got));
+    try std.posix.getsockname(fd, @ptrCast(&got), &len);
+    try t.expectEqual(good_port, std.mem.bigToNative(u16, got.port));
+
+    const second = daemon.requests[1][0..daemon.lens[1]];
+    var expect_taken: [32]u8 = undefined;
+    try t.expect(std.mem.indexOf(u8, second, try std.fmt.bufPrint(&expect_taken, "\"taken\":[{d}]", .{busy_port})) != null);
+    try t.expect(std.mem.indexOf(u8, daemon.requests[0][0..daemon.lens[0]], "\"taken\"") == null);
+}
+
+test "unreachable daemon binds the original address" {
+    try t.expectEqual(@as(c_int, 0), setenv("STYXY_SOCKET", "/nonexistent/styxy.sock", 1));
+    defer _ = unsetenv("STYXY_SOCKET");
+    const port = try freePort();
+    const fd = try std.posix.socket(std.posix.AF.INET, std.posix.SOCK.STREAM | std.posix.SOCK.CLOEXEC, 0);
+    defer std.posix.close(fd);
+    const want = try std.net.Address.parseIp4("127.0.0.1", port);
+    const bytes = std.mem.asBytes(&want.in.sa);
+    const b: Bind = .{ .fd = fd, .original = bytes, .parsed = sockaddr.parse(bytes).? };
+    const res = run(&b, &.{ .daemon_host = null });
+    try t.expect(res.ok());
+    var got: std.posix.sockaddr.in = undefined;
+    var len: std.posix.socklen_t = @sizeOf(@TypeOf(got));
+    try std.posix.getsockname(fd, @ptrCast(&got), &len);
+    try t.expectEqual(port, std.mem.bigToNative(u16, got.port));
+}

@@ -357,14 +357,15 @@ test "fuzz: generated garbage never crashes and always decides or fails open" {
     var prng = std.Random.DefaultPrng.init(0x5717_5717);
     const rnd = prng.random();
     const fragments = [_][]const u8{
-        "HTTP/1.1 200 OK\r\n", "HTTP/1.0 200 OK\r\n", "HTTP/1.1 404 x\r\n", "Content-Length: ",
-        "Transfer-Encoding: chunked\r\n", "\r\n",  "\r\n\r\n", "{",                     "}",
-        "[",                      "]",                 ",",       ":",                     "\"action\"",
-        "\"allow\"",              "\"remap\"",         "\"deny\"", "\"port\"",             "\"repeat\"",
-        "true",                   "false",             "null",    "8001",                  "-1",
-        "65536",                  "\"",                "\\",      "\\\"",                  "\\u00",
-        "0",                      "17",                " ",       "\x00",                  "\xff",
-        "é",
+        "HTTP/1.1 200 OK\r\n",            "HTTP/1.0 200 OK\r\n", "HTTP/1.1 404 x\r\n", "Content-Length: ",
+        "Transfer-Encoding: chunked\r\n", "\r\n",                "\r\n\r\n",           "{",
+        "}",                              "[",                   "]",                  ",",
+        ":",                              "\"action\"",          "\"allow\"",          "\"remap\"",
+        "\"deny\"",                       "\"port\"",            "\"repeat\"",         "true",
+        "false",                          "null",                "8001",               "-1",
+        "65536",                          "\"",                  "\\",                 "\\\"",
+        "\\u00",                          "0",                   "17",                 " ",
+        "\x00",                           "\xff",                "é",
     };
     var buf: [response_max]u8 = undefined;
     var decided: usize = 0;

@@ -261,7 +261,8 @@ export class Coordinator {
    */
   reap(force = false): CleanupResponse {
     const now = Date.now()
-    const listening = this.sockets.snapshot(0).ports
+    // Reading the kernel's tables costs milliseconds (it walks every TCP hash bucket): skip it when idle.
+    const listening = this.store.leaseCount() > 0 ? this.sockets.snapshot(0).ports : new Map()
     const alive = new Map<string, boolean>()
     const isAlive = (pid: number, start: number | null) => {
       const key = `${pid}:${start}`

@@ -1,0 +1,12 @@
+//! Root of `zig build test`: pulls in every module's unit tests in one binary.
+//! exports.zig is deliberately absent: a test binary exporting `bind` would
+//! intercept the test's own sockets.
+
+test {
+    _ = @import("sockaddr.zig");
+    _ = @import("json.zig");
+    _ = @import("env.zig");
+    _ = @import("ipc.zig");
+    _ = @import("real.zig");
+    _ = @import("decide.zig");
+}
