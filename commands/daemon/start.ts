@@ -19,8 +19,10 @@ export default class DaemonStart extends StyxyCommand {
       this.say(started.alreadyRunning ? `Styxy daemon already running (pid ${started.pid})` : `Styxy daemon started (pid ${started.pid})`)
       return started
     }
-    // The daemon never runs under the interceptor (its own listeners would be intercepted).
+    // The daemon never runs under the interceptor: children do not inherit it, and if this process was
+    // started with it loaded, STYXY_DISABLE (read by the library at each bind) makes it pass our binds through.
     delete process.env.LD_PRELOAD
+    process.env.STYXY_DISABLE = '1'
     const {startDaemon} = await import('../../src/daemon/server.js')
     const {AlreadyRunningError} = await import('../../src/daemon/state-dir.js')
     let daemon

@@ -1,0 +1,73 @@
+import {spawn, type ChildProcess} from 'node:child_process'
+import http from 'node:http'
+import path from 'node:path'
+import {PROJECT_ROOT, preloadLibraryPath} from '../../src/project.js'
+
+export const LIB = preloadLibraryPath({})
+export const BINDPROBE = path.join(PROJECT_ROOT, 'zig-out', 'bin', 'bindprobe')
+
+export interface Program {
+  child: ChildProcess
+  stdout(): string
+  stderr(): string
+  /** Resolve with the first match of `re` in stdout+stderr (the program's own words are the readiness signal). */
+  waitFor(re: RegExp): Promise<RegExpMatchArray>
+  exited: Promise<{code: number | null; signal: NodeJS.Signals | null}>
+  stop(): Promise<void>
+}
+
+export function startProgram(cmd: string, args: string[], env: NodeJS.ProcessEnv, opts: {preload?: boolean} = {}): Program {
+  const childEnv = {...env}
+  if (opts.preload !== false) childEnv.LD_PRELOAD = LIB
+  const child = spawn(cmd, args, {env: childEnv, stdio: ['pipe', 'pipe', 'pipe']})
+  let out = ''
+  let err = ''
+  const waiters: {re: RegExp; resolve: (m: RegExpMatchArray) => void}[] = []
+  const check = () => {
+    for (const w of [...waiters]) {
+      const m = (out + '\n' + err).match(w.re)
+      if (m) {
+        waiters.splice(waiters.indexOf(w), 1)
+        w.resolve(m)
+      }
+    }
+  }
+  child.stdout!.on('data', (c) => { out += c; check() })
+  child.stderr!.on('data', (c) => { err += c; check() })
+  const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>((resolve) => child.once('exit', (code, signal) => resolve({code, signal})))
+  return {
+    child, exited,
+    stdout: () => out,
+    stderr: () => err,
+    waitFor(re) {
+      return new Promise((resolve, reject) => {
+        waiters.push({re, resolve})
+        check()
+        void exited.then(({code}) => setImmediate(() => {
+          const i = waiters.findIndex((w) => w.re === re)
+          if (i >= 0) reject(new Error(`${cmd} exited (${code}) before printing ${re}:\n${out}\n${err}`))
+        }))
+      })
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.stdin!.end()
+        child.kill('SIGTERM')
+      }
+      await exited
+    },
+  }
+}
+
+export function httpGet(port: number, host = '127.0.0.1'): Promise<{status: number; body: string}> {
+  return new Promise((resolve, reject) => {
+    http.get({host, port, path: '/', agent: false}, (res) => {
+      let body = ''
+      res.on('data', (c) => (body += c))
+      res.on('end', () => resolve({status: res.statusCode!, body}))
+    }).on('error', reject)
+  })
+}
+
+export const NOTICE = /✓ STYXY: Port (\d+) was in use, auto-assigned port (\d+)/
+export const noticeCount = (text: string) => text.split('\n').filter((l) => NOTICE.test(l)).length
