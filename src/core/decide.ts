@@ -94,8 +94,8 @@ export interface BindInput {
 }
 
 export type BindDecision =
-  | {action: 'allow'; port: number; service: string; lease: {reuse: LeaseView} | {create: true} | {move: LeaseView}; repeat: boolean}
-  | {action: 'remap'; port: number; service: string; lease: {reuse: LeaseView} | {create: true} | {move: LeaseView}; repeat: boolean}
+  | {action: 'allow'; port: number; service: string; lease: {reuse: LeaseView} | {create: true}; repeat: boolean}
+  | {action: 'remap'; port: number; service: string; lease: {reuse: LeaseView} | {create: true}; repeat: boolean}
   | {action: 'deny'; port: number; service: string; reason: string; repeat: boolean}
 
 export function decideBind(input: BindInput, view: PortView, limits: Limits): BindDecision {
@@ -103,9 +103,10 @@ export function decideBind(input: BindInput, view: PortView, limits: Limits): Bi
   const home = serviceForPort(limits.types, requested)
   const service = home?.name ?? input.inferredService
 
-  // Same process, same port: the same answer for every socket (IPv4 and IPv6 alike), unless the caller
-  // has just found that answer taken by a listener the daemon could not see.
-  if (prior && !taken.has(prior.port)) {
+  // Same process, same port: the same answer for every socket (IPv4 and IPv6 alike). A retry (`taken` set)
+  // always gets a fresh port: the earlier answer may be held by a listener the daemon could not see, or by
+  // another thread of this very process, and repeating it would only fail again.
+  if (prior && taken.size === 0) {
     const action: BindAction = prior.port === requested ? 'allow' : 'remap'
     return {action, port: prior.port, service: prior.service, lease: {reuse: prior}, repeat: true}
   }
@@ -115,7 +116,9 @@ export function decideBind(input: BindInput, view: PortView, limits: Limits): Bi
     return {action: 'allow', port: requested, service: ownLease.service, lease: {reuse: ownLease}, repeat: false}
   }
   const conflict = taken.has(requested) || (leaseOnTarget !== undefined && !ownLease) || view.isBound(requested)
-  const leaseOp = prior ? {move: prior} : {create: true as const}
+  // A taken earlier answer gets a new lease rather than moving the old one: the port may be held by this very
+  // process (threads binding the same port), and a lease must never point away from a port its holder uses.
+  const leaseOp = {create: true as const}
   if (!conflict) return {action: 'allow', port: requested, service, lease: leaseOp, repeat: false}
   if (!input.reassign) return {action: 'deny', port: requested, service, reason: 'port in use and reassignment is disabled', repeat: false}
   if (home?.singleton) {

@@ -90,7 +90,6 @@ export class Coordinator {
     const inferred = serviceForPort(this.types, req.port) ? DEFAULT_SERVICE : inferService(req.command ?? '', (s) => this.typeByName.has(s)).service
     const now = Date.now()
     const created: Lease[] = []
-    const released: Lease[] = []
     let moved: Reassignment | undefined
 
     const {decision, leaseId} = this.store.transaction(() => {
@@ -108,12 +107,6 @@ export class Coordinator {
       let leaseId: string
       if ('reuse' in decision.lease) {
         leaseId = decision.lease.reuse.id
-      } else if ('move' in decision.lease) {
-        leaseId = decision.lease.move.id
-        const before = this.store.leaseById(leaseId)!
-        this.store.moveLease(leaseId, decision.port)
-        released.push(toLease(before))
-        created.push(toLease(this.store.leaseById(leaseId)!))
       } else {
         leaseId = newId('l-')
         const row: LeaseRow = {
@@ -132,7 +125,6 @@ export class Coordinator {
       return {decision, leaseId}
     })
 
-    for (const l of released) this.hub.publish({type: 'lease.released', data: {...l, reason: 'released'}})
     for (const l of created) this.hub.publish({type: 'lease.created', data: l})
     const base = {pid: req.pid, requestedPort: req.port, port: decision.port, service: decision.service, command: req.command, leaseId: leaseId ?? undefined}
     if (decision.action === 'deny') {

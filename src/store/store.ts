@@ -84,9 +84,8 @@ export class Store {
       deleteLease: db.prepare('DELETE FROM leases WHERE id = ?'),
       leaseById: db.prepare('SELECT * FROM leases WHERE id = ?'),
       leaseByPort: db.prepare('SELECT * FROM leases WHERE port = ?'),
-      leaseByHolderRequest: db.prepare('SELECT * FROM leases WHERE pid = ? AND pid_start IS ? AND requested_port = ?'),
+      leaseByHolderRequest: db.prepare('SELECT * FROM leases WHERE pid = ? AND pid_start IS ? AND requested_port = ? ORDER BY created_at DESC, rowid DESC LIMIT 1'),
       leaseByServiceFirst: db.prepare('SELECT * FROM leases WHERE service = ? ORDER BY created_at LIMIT 1'),
-      moveLease: db.prepare('UPDATE leases SET port = ?, last_listening = NULL WHERE id = ?'),
       markListening: db.prepare('UPDATE leases SET last_listening = ? WHERE id = ?'),
       allLeases: db.prepare('SELECT * FROM leases ORDER BY port'),
       leasesByService: db.prepare('SELECT * FROM leases WHERE service = ? ORDER BY port'),
@@ -124,7 +123,6 @@ export class Store {
     return this.s.leaseByHolderRequest.get(pid, pidStart, requestedPort) as LeaseRow | undefined
   }
   firstLeaseOfService(service: string): LeaseRow | undefined { return this.s.leaseByServiceFirst.get(service) as LeaseRow | undefined }
-  moveLease(id: string, port: number): void { this.s.moveLease.run(port, id) }
   markListening(id: string, at: number): void { this.s.markListening.run(at, id) }
   leases(service?: string): LeaseRow[] {
     return (service ? this.s.leasesByService.all(service) : this.s.allLeases.all()) as LeaseRow[]

@@ -41,11 +41,11 @@ describe('core: bind decision', () => {
     expect(d).to.include({action: 'remap', port: 8003, repeat: true})
   })
 
-  it('moves on when the caller found its earlier answer taken', () => {
+  it('moves on with a new lease when the caller found its earlier answer taken', () => {
     const prior = lease(8003, 100, {requestedPort: 8000})
     const d = decideBind(input(8000, {prior, taken: new Set([8003])}), view([prior], [8000]), limits)
     expect(d).to.include({action: 'remap', port: 8001, repeat: false})
-    expect(d.action !== 'deny' && d.lease).to.deep.equal({move: prior})
+    expect(d.action !== 'deny' && d.lease).to.deep.equal({create: true})
   })
 
   it("allows a holder's own allocation, matched by instance id", () => {

@@ -15,7 +15,7 @@ async function heldPort(host = '127.0.0.1') {
 describe('interceptor: real servers with their port taken are moved', () => {
   let d: TestDaemon
   const programs: Program[] = []
-  before(async () => { d = await startDaemon({env: {STYXY_SCAN_TTL_MS: '0'}}) })
+  before(async () => { d = await startDaemon() })
   afterEach(async () => { await Promise.all(programs.splice(0).map((p) => p.stop())) })
   after(async () => {
     await d.stop()
