@@ -85,8 +85,8 @@ export class Coordinator {
   bind(req: BindRequest): BindResponse {
     const pidStart = this.holderStart(req.pid)
     const taken = new Set(req.taken ?? [])
-    // The caller saw a listener we did not: look again rather than trust a cached table.
-    if (taken.size > 0) this.sockets.invalidate()
+    // A retry (`taken`) does not force a fresh read of the kernel's tables: that costs milliseconds, the ports
+    // the caller found busy are excluded anyway, and another unseen listener is caught by the next retry.
     const inferred = serviceForPort(this.types, req.port) ? DEFAULT_SERVICE : inferService(req.command ?? '', (s) => this.typeByName.has(s)).service
     const now = Date.now()
     const created: Lease[] = []

@@ -100,8 +100,8 @@ describe('interceptor: behaviour with a real daemon', () => {
 
   it('many threads binding one taken port at once each get a working port', async () => {
     const h = await held()
-    const r = await probe(['--threads', '16', '--family', '4', String(h.port)], d.env)
-    expect(r.code, r.stderr).to.equal(0)
+    const r = await probe(['--threads', '16', '--family', '4', String(h.port)], {...d.env, STYXY_DEBUG: '1'})
+    expect(r.code, r.stderr + r.bound.map((b) => JSON.stringify(b)).join('\n')).to.equal(0)
     expect(r.bound).to.have.length(16)
     const ports = r.bound.map((b) => b.actual)
     expect(new Set(ports).size).to.equal(16)

@@ -1,0 +1,108 @@
+import {expect} from 'chai'
+import {spawn} from 'node:child_process'
+import {startDaemon, removeHome, runCli, tempHome, isolatedEnv, CLI, type TestDaemon} from '../helpers/daemon.js'
+import {closeServer, listenOn, portOf} from '../helpers/processes.js'
+import {BINDPROBE, LIB} from '../helpers/programs.js'
+
+describe('styxy run', () => {
+  let d: TestDaemon
+  before(async () => { d = await startDaemon() })
+  after(async () => {
+    await d.stop()
+    removeHome(d.home)
+  })
+
+  it('passes the arguments after -- exactly as typed, in order, with the library preloaded', async () => {
+    const args = ['--port', 'a b', '', '$HOME', '-x', '--', '--json', 'é']
+    const r = await runCli(['run', '--', 'python3', '-c', 'import sys, json, os; print(json.dumps([sys.argv[1:], os.environ["LD_PRELOAD"]]))', ...args], {...d.env, LD_PRELOAD: 'libother.so'})
+    expect(r.code, r.stderr).to.equal(0)
+    const [argv, preload] = JSON.parse(r.stdout)
+    expect(argv).to.deep.equal(args)
+    expect(preload).to.equal(`${LIB}:libother.so`)
+  })
+
+  it("relays the child's exit code, and 128+signal when it is killed", async () => {
+    expect((await runCli(['run', '--', 'sh', '-c', 'exit 7'], d.env)).code).to.equal(7)
+    expect((await runCli(['run', '--', 'sh', '-c', 'kill -KILL $$'], d.env)).code).to.equal(137)
+    expect((await runCli(['run', '--', 'no-such-command-styxy'], d.env)).code).to.equal(127)
+  })
+
+  it('forwards SIGTERM to the child and exits with its code', async () => {
+    const script = 'import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: (print("got TERM", flush=True), sys.exit(3)))\nprint("ready", flush=True)\ntime.sleep(30)'
+    const child = spawn(process.execPath, [CLI, 'run', '--', 'python3', '-c', script], {env: d.env, stdio: ['ignore', 'pipe', 'pipe']})
+    let out = ''
+    await new Promise<void>((resolve) => child.stdout.on('data', (c) => { out += c; if (out.includes('ready')) resolve() }))
+    child.kill('SIGTERM')
+    const code = await new Promise((resolve) => child.on('exit', (c) => resolve(c)))
+    expect(out).to.contain('got TERM')
+    expect(code).to.equal(3)
+  })
+
+  it('--service leases a port before the child starts, exports PORT, and the child may bind it; all released on exit', async () => {
+    const r = await runCli(['run', '--service', 'storybook', '--', 'sh', '-c', `echo "PORT=$PORT"; exec ${BINDPROBE} --family 4 "$PORT"`], d.env)
+    expect(r.code, r.stderr).to.equal(0)
+    const port = Number(r.stdout.match(/PORT=(\d+)/)![1])
+    expect(port).to.be.within(6006, 6029)
+    expect(r.stdout).to.contain(`bound ipv4 ${port} ${port} 0`)
+    expect(r.stderr).to.not.contain('STYXY: Port')
+    const leases = await d.client.leases()
+    expect(leases.map((l) => l.port)).to.not.include(port)
+  })
+
+  it("releases the leases of the child's own binds when it ends", async () => {
+    const free = await listenOn('127.0.0.1')
+    const port = portOf(free)
+    await closeServer(free)
+    const r = await runCli(['run', '--', BINDPROBE, '--family', '4', String(port)], d.env)
+    expect(r.stdout).to.contain(`bound ipv4 ${port} ${port} 0`)
+    expect((await d.client.leases()).map((l) => l.port)).to.not.include(port)
+    const created = (await d.client.reassignments()).length
+    expect(created).to.be.a('number')
+  })
+
+  it('starts the daemon when none is running, without the interceptor in its environment', async () => {
+    const home = tempHome()
+    const probe = await listenOn('127.0.0.1')
+    const port = portOf(probe)
+    await closeServer(probe)
+    const env = isolatedEnv(home, port)
+    try {
+      const r = await runCli(['run', '--', 'true'], {...env, LD_PRELOAD: LIB})
+      expect(r.code, r.stderr).to.equal(0)
+      const status = await runCli(['daemon', 'status', '--json'], env)
+      const pid = JSON.parse(status.stdout).pid as number
+      const {readFileSync} = await import('node:fs')
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')
+      expect(environ.filter((e) => e.startsWith('LD_PRELOAD='))).to.deep.equal([])
+    } finally {
+      await runCli(['daemon', 'stop'], env)
+      removeHome(home)
+    }
+  })
+
+  it('says what is missing when no command is given', async () => {
+    const r = await runCli(['run'], d.env)
+    expect(r.code).to.equal(2)
+    expect(r.stderr).to.contain('put the command after --')
+  })
+})
+
+describe('styxy shell-init', () => {
+  it('prints an LD_PRELOAD line naming the library by absolute path, idempotent in a real shell', async () => {
+    const d = await startDaemon()
+    try {
+      const r = await runCli(['shell-init', '--no-start'], d.env)
+      expect(r.stdout).to.contain(LIB)
+      const sh = await new Promise<string>((resolve) => {
+        const p = spawn('bash', ['-c', `${r.stdout}\n${r.stdout}\necho "$LD_PRELOAD"`], {env: {...d.env, LD_PRELOAD: 'libx.so'}})
+        let out = ''
+        p.stdout.on('data', (c) => (out += c))
+        p.on('exit', () => resolve(out.trim()))
+      })
+      expect(sh).to.equal(`${LIB}:libx.so`)
+    } finally {
+      await d.stop()
+      removeHome(d.home)
+    }
+  })
+})
