@@ -3,7 +3,7 @@
 
 const std = @import("std");
 
-const fixtures = [_][]const u8{"bindprobe"};
+const fixtures = [_][]const u8{ "bindprobe", "bindbench" };
 
 pub fn build(b: *std.Build) void {
     const target = b.standardTargetOptions(.{});

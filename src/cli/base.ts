@@ -1,31 +1,8 @@
 import {Command, Errors} from '@oclif/core'
-import {ApiError, StyxyClient, TransportError} from '../client/client.js'
-import {ExitCode} from './exit-codes.js'
+import {StyxyClient} from '../client/client.js'
+import {classify} from './errors.js'
 
-/** A failure with a stable code, shown as one line (or as {"error":{code,message}} with --json). */
-export class CliError extends Error {
-  constructor(readonly code: string, message: string, readonly exit: number = ExitCode.NO) {
-    super(message)
-  }
-}
-
-interface Classified {
-  code: string
-  message: string
-  exit: number
-}
-
-function classify(err: unknown): Classified {
-  if (err instanceof CliError) return {code: err.code, message: err.message, exit: err.exit}
-  if (err instanceof TransportError) return {code: err.code, message: err.message, exit: err.code === 'BAD_RESPONSE' ? ExitCode.INTERNAL : ExitCode.DAEMON_UNREACHABLE}
-  if (err instanceof ApiError) return {code: err.code, message: err.message, exit: err.status >= 500 ? ExitCode.INTERNAL : ExitCode.REFUSED}
-  const e = err as Error & {oclif?: {exit?: number}; code?: string}
-  if (e instanceof Errors.CLIError || e?.oclif) {
-    const exit = e.oclif?.exit ?? ExitCode.USAGE
-    return {code: exit === ExitCode.USAGE ? 'USAGE' : e.code ?? 'ERROR', message: e.message, exit}
-  }
-  return {code: 'INTERNAL', message: e?.message ?? String(err), exit: ExitCode.INTERNAL}
-}
+export {CliError} from './errors.js'
 
 /**
  * Owns the JSON envelope and the error-to-exit-code map: a command returns its result (the --json output)

@@ -1,5 +1,6 @@
-import WebSocket from 'ws'
 import fs from 'node:fs'
+import {createRequire} from 'node:module'
+import type WebSocket from 'ws'
 import {routePath, type RouteName, Routes} from '../protocol/routes.js'
 import type {ErrorBody} from '../protocol/errors.js'
 import type {StyxyEvent} from '../protocol/events.js'
@@ -80,6 +81,8 @@ export class StyxyClient {
 
   /** The live event stream: over the Unix socket, or over TCP with the token when `via` says so. */
   events(via: 'unix' | 'tcp' = 'unix'): WebSocket {
+    // Loaded on first use: most commands (and `styxy run`, whose start-up is on every dev server's path) never need it.
+    const WebSocket = createRequire(import.meta.url)('ws') as typeof import('ws').default
     if (via === 'unix') return new WebSocket(`ws+unix://${this.endpoint.socket}:${Routes.events.path}`, {perMessageDeflate: false})
     const token = fs.readFileSync(this.endpoint.tokenFile, 'utf8').trim()
     return new WebSocket(`ws://${this.endpoint.host}:${this.endpoint.port}${Routes.events.path}`, {

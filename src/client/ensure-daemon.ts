@@ -13,6 +13,14 @@ export interface StartedDaemon {
   version: string
 }
 
+/**
+ * Node flags for the daemon process. V8's default young generation (16 MB semi-spaces) is sized for
+ * throughput-hungry servers; a per-user daemon should stay small, and 2 MB keeps RSS well under 100 MB.
+ */
+export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=2']
+
+export const DAEMON_ENTRY = path.join(PROJECT_ROOT, 'dist', 'src', 'daemon', 'main.js')
+
 /** The daemon must never run under the interceptor: it would intercept its own listeners. */
 export function daemonEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const out = {...env}
@@ -41,7 +49,7 @@ export async function startDetached(env: NodeJS.ProcessEnv = process.env, timeou
   const paths = resolvePaths(env)
   fs.mkdirSync(paths.stateDir, {recursive: true, mode: 0o700})
   const logFd = fs.openSync(paths.log, 'a', 0o600)
-  const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'run.js'), 'daemon', 'start', '--foreground'], {
+  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, DAEMON_ENTRY], {
     detached: true,
     stdio: ['ignore', logFd, logFd, 'pipe'],
     env: {...daemonEnv(env), STYXY_READY_FD: '3'},

@@ -10,7 +10,7 @@ import {allocationCandidates, decideBind, firstFree, suggestPorts, type Limits, 
 import {DEFAULT_SERVICE, serviceForPort} from '../core/service-types.js'
 import {inferService} from '../core/inference.js'
 import {isBrowserBlocked} from '../core/blocked-ports.js'
-import {Store, toInstance, toLease, toLeaseView, type LeaseRow} from '../store/store.js'
+import {Store, toInstance, toLease, toLeaseView, type InstanceRow, type LeaseRow} from '../store/store.js'
 import {EventHub} from './hub.js'
 import {describeListeners, SocketTable} from './socket-table.js'
 import {isSameProcessAlive, processStartTime} from './proc.js'
@@ -58,7 +58,7 @@ export class Coordinator {
         const row = store.leaseByPort(port)
         return row && toLeaseView(row)
       },
-      isBound: (port) => this.sockets.snapshot().ports.has(port),
+      isBound: (port) => this.sockets.current.ports.has(port),
     }
   }
 
@@ -82,7 +82,13 @@ export class Coordinator {
     return start
   }
 
-  bind(req: BindRequest): BindResponse {
+  /** The kernel table is read (off the event loop) before the synchronous decision, never inside it. */
+  async bind(req: BindRequest): Promise<BindResponse> {
+    await this.sockets.fresh()
+    return this.bindNow(req)
+  }
+
+  private bindNow(req: BindRequest): BindResponse {
     const pidStart = this.holderStart(req.pid)
     const taken = new Set(req.taken ?? [])
     // A retry (`taken`) does not force a fresh read of the kernel's tables: that costs milliseconds, the ports
@@ -150,7 +156,8 @@ export class Coordinator {
     }
   }
 
-  allocate(req: AllocationRequest): AllocationResponse {
+  async allocate(req: AllocationRequest): Promise<AllocationResponse> {
+    await this.sockets.fresh()
     const type = this.serviceType(req.service)
     if (req.port !== undefined && (req.port < this.limits.minPort || isBrowserBlocked(req.port) || this.limits.reserved.has(req.port))) {
       throw new StyxyError('PORT_OUT_OF_RANGE', `port ${req.port} cannot be handed out (below ${this.limits.minPort}, browser-blocked or the daemon's own)`)
@@ -191,8 +198,8 @@ export class Coordinator {
     return this.store.leases(service).map(toLease)
   }
 
-  portInfo(port: number): PortInfo {
-    const raw = this.sockets.snapshot(0).ports.get(port) ?? []
+  async portInfo(port: number): Promise<PortInfo> {
+    const raw = (await this.sockets.fresh(0)).ports.get(port) ?? []
     const row = this.store.leaseByPort(port)
     return {
       port, bound: raw.length > 0, listeners: describeListeners(raw), leased: !!row, lease: row ? toLease(row) : null,
@@ -200,10 +207,10 @@ export class Coordinator {
     }
   }
 
-  suggest(requested: string, count: number): SuggestResponse {
+  async suggest(requested: string, count: number): Promise<SuggestResponse> {
     // An unknown type falls back to dev, as the first design did, so old scripts keep working.
     const type = this.typeByName.get(requested) ?? this.serviceType(DEFAULT_SERVICE)
-    this.sockets.snapshot(0)
+    await this.sockets.fresh(0)
     return {service: type.name, requested, ports: suggestPorts(type, count, this.view, this.limits)}
   }
 
@@ -249,54 +256,43 @@ export class Coordinator {
   /**
    * Release what is stale now: leases whose holder died (pid + start time no longer match), leases that went
    * without a listener for the grace period, and instances whose heartbeats stopped. `force` also releases
-   * leases that are not listening right now, whatever their age.
+   * leases that are not listening right now, except those of live holders that never listened yet.
    */
-  reap(force = false): CleanupResponse {
+  async reap(force = false): Promise<CleanupResponse> {
+    // Reading the kernel's tables costs milliseconds: skip it when there is nothing to check.
+    const listening = this.store.leaseCount() > 0 ? (await this.sockets.fresh(0)).ports : new Map<number, unknown>()
+    return this.reapWith(listening, force)
+  }
+
+  private reapWith(listening: ReadonlyMap<number, unknown>, force: boolean): CleanupResponse {
     const now = Date.now()
-    // Reading the kernel's tables costs milliseconds (it walks every TCP hash bucket): skip it when idle.
-    const listening = this.store.leaseCount() > 0 ? this.sockets.snapshot(0).ports : new Map()
-    const alive = new Map<string, boolean>()
-    const isAlive = (pid: number, start: number | null) => {
-      const key = `${pid}:${start}`
-      let v = alive.get(key)
-      if (v === undefined) alive.set(key, (v = isSameProcessAlive(pid, start)))
-      return v
-    }
     const released: {row: LeaseRow; reason: ReleaseReason}[] = []
-    const expired: {row: ReturnType<Store['instances']>[number]; reason: string}[] = []
+    const expired: {row: InstanceRow; reason: string}[] = []
     this.store.transaction(() => {
       for (const inst of this.store.instances()) {
-        const dead = inst.pid !== null && !isAlive(inst.pid, inst.pid_start)
-        if (dead || now - inst.last_heartbeat > this.options.instanceTtlMs) {
-          expired.push({row: inst, reason: dead ? 'holder exited' : 'heartbeat stopped'})
-          for (const l of this.store.leasesOfInstance(inst.id)) {
-            this.store.deleteLease(l.id)
-            released.push({row: l, reason: 'instance-expired'})
-          }
-          this.store.deleteInstance(inst.id)
+        const dead = inst.pid !== null && !isSameProcessAlive(inst.pid, inst.pid_start)
+        if (!dead && now - inst.last_heartbeat <= this.options.instanceTtlMs) continue
+        expired.push({row: inst, reason: dead ? 'holder exited' : 'heartbeat stopped'})
+        for (const l of this.store.leasesOfInstance(inst.id)) {
+          this.store.deleteLease(l.id)
+          released.push({row: l, reason: 'instance-expired'})
         }
+        this.store.deleteInstance(inst.id)
       }
-      const gone = new Set(released.map((r) => r.row.id))
-      for (const l of this.store.leases()) {
-        if (gone.has(l.id)) continue
-        if (l.pid !== null && !isAlive(l.pid, l.pid_start)) {
+      // One /proc read per holding process, however many leases it holds.
+      for (const h of this.store.holders()) {
+        if (isSameProcessAlive(h.pid, h.pid_start)) continue
+        for (const l of this.store.leasesOfHolder(h.pid, h.pid_start)) {
           this.store.deleteLease(l.id)
           released.push({row: l, reason: 'holder-exited'})
-          continue
         }
-        if (listening.has(l.port)) {
-          // Written at most once a second per lease: the reaper runs often and a write per pass is waste.
-          if (l.last_listening === null || now - l.last_listening >= 1000) this.store.markListening(l.id, now)
-          continue
-        }
-        // An explicit allocation waits for its first listener as long as its holder lives; a bind goes
-        // on to listen at once, so its grace starts when it was granted.
-        const since = l.last_listening ?? (l.kind === 'bind' ? l.created_at : null)
-        if (force || (since !== null && now - since > this.options.listenGraceMs)) {
-          if (force && l.pid !== null && since === null) continue
-          this.store.deleteLease(l.id)
-          released.push({row: l, reason: force ? 'cleanup' : 'not-listening'})
-        }
+      }
+      for (const port of listening.keys()) this.store.touchListening(port, now, 1000)
+      const quiet = force ? this.store.leases().filter((l) => l.last_listening !== null || l.kind === 'bind' || l.pid === null) : this.store.quietSince(now - this.options.listenGraceMs)
+      for (const l of quiet) {
+        if (listening.has(l.port)) continue
+        this.store.deleteLease(l.id)
+        released.push({row: l, reason: force ? 'cleanup' : 'not-listening'})
       }
     })
     for (const {row, reason} of released) this.hub.publish({type: 'lease.released', data: {...toLease(row), reason}})

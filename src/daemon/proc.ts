@@ -3,10 +3,18 @@ import fs from 'node:fs'
 // Process identity from /proc. A pid alone can be recycled; pid + start time (clock ticks since boot,
 // field 22 of /proc/<pid>/stat) cannot, so a lease never passes to a stranger that got the same pid.
 
+// One reusable buffer: this runs on every bind decision, and readFileSync would add an fstat and an allocation.
+const statBuffer = Buffer.alloc(4096)
+
 export function processStartTime(pid: number): number | null {
   let stat: string
   try {
-    stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1')
+    const fd = fs.openSync(`/proc/${pid}/stat`, 'r')
+    try {
+      stat = statBuffer.toString('latin1', 0, fs.readSync(fd, statBuffer, 0, statBuffer.length, 0))
+    } finally {
+      fs.closeSync(fd)
+    }
   } catch {
     return null
   }

@@ -87,7 +87,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       instanceTtlMs: envMs(env, 'STYXY_INSTANCE_TTL_MS', 60_000),
     }, metrics)
     // Leases whose holders died while we were down go first, before anyone is answered.
-    const startup = coordinator.reap()
+    const startup = await coordinator.reap()
     if (startup.released.length) log(`released ${startup.released.length} stale lease(s) at start-up`)
 
     const app = new Koa()
@@ -146,11 +146,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     cleanups.unshift(() => tcpServer.close())
 
     const reaper = setInterval(() => {
-      try {
-        coordinator.reap()
-      } catch (error) {
-        log(`reaper: ${(error as Error).message}`)
-      }
+      coordinator.reap().catch((error: Error) => log(`reaper: ${error.message}`))
     }, options.reapIntervalMs ?? envMs(env, 'STYXY_REAP_INTERVAL_MS', 1000))
     cleanups.unshift(() => clearInterval(reaper))
     hub.publish({type: 'daemon.started', data: {pid: process.pid, version: VERSION}})

@@ -61,9 +61,9 @@ export function parseProcNet(text: string, family: 'ipv4' | 'ipv6'): RawListener
   return out
 }
 
-function readTable(file: string, family: 'ipv4' | 'ipv6'): RawListener[] {
+async function readTable(file: string, family: 'ipv4' | 'ipv6'): Promise<RawListener[]> {
   try {
-    return parseProcNet(fs.readFileSync(file, 'latin1'), family)
+    return parseProcNet(await fs.promises.readFile(file, 'latin1'), family)
   } catch {
     return [] // no IPv6 in this kernel or namespace
   }
@@ -74,28 +74,46 @@ export interface Snapshot {
   ports: Map<number, RawListener[]>
 }
 
+/**
+ * The kernel's listeners, cached. Reading /proc/net/tcp costs milliseconds whatever the number of sockets
+ * (the kernel walks every bucket of its connection hash), so reads run off the event loop in libuv's pool,
+ * concurrent callers share one read, and decisions use a snapshot at most `maxAgeMs` old. A listener newer
+ * than the snapshot is caught by the interceptor's EADDRINUSE retry.
+ */
 export class SocketTable {
-  private last: Snapshot | null = null
+  private last: Snapshot = {at: 0, ports: new Map()}
+  private inflight: Promise<Snapshot> | null = null
 
   constructor(private readonly maxAgeMs: number) {}
 
-  /** A snapshot no older than `maxAgeMs` (the constructor's default): reading the tables costs more than a decision. */
-  snapshot(maxAgeMs = this.maxAgeMs): Snapshot {
-    const now = Date.now()
-    if (this.last && now - this.last.at <= maxAgeMs) return this.last
+  /** The latest snapshot, without reading. */
+  get current(): Snapshot {
+    return this.last
+  }
+
+  isFresh(maxAgeMs = this.maxAgeMs): boolean {
+    return Date.now() - this.last.at <= maxAgeMs
+  }
+
+  /** A snapshot no older than `maxAgeMs`; 0 means read now (joining a read already under way). */
+  async fresh(maxAgeMs = this.maxAgeMs): Promise<Snapshot> {
+    if (maxAgeMs > 0 && this.isFresh(maxAgeMs)) return this.last
+    this.inflight ??= this.read().finally(() => { this.inflight = null })
+    return this.inflight
+  }
+
+  private async read(): Promise<Snapshot> {
+    const at = Date.now()
+    const [v4, v6] = await Promise.all([readTable('/proc/net/tcp', 'ipv4'), readTable('/proc/net/tcp6', 'ipv6')])
     const ports = new Map<number, RawListener[]>()
-    for (const l of [...readTable('/proc/net/tcp', 'ipv4'), ...readTable('/proc/net/tcp6', 'ipv6')]) {
+    for (const l of [...v4, ...v6]) {
       if (!isLocalAddress(l.address)) continue
       const list = ports.get(l.port)
       if (list) list.push(l)
       else ports.set(l.port, [l])
     }
-    this.last = {at: now, ports}
+    this.last = {at, ports}
     return this.last
-  }
-
-  invalidate(): void {
-    this.last = null
   }
 }
 

@@ -86,8 +86,11 @@ export class Store {
       leaseByPort: db.prepare('SELECT * FROM leases WHERE port = ?'),
       leaseByHolderRequest: db.prepare('SELECT * FROM leases WHERE pid = ? AND pid_start IS ? AND requested_port = ? ORDER BY created_at DESC, rowid DESC LIMIT 1'),
       leaseByServiceFirst: db.prepare('SELECT * FROM leases WHERE service = ? ORDER BY created_at LIMIT 1'),
-      markListening: db.prepare('UPDATE leases SET last_listening = ? WHERE id = ?'),
       allLeases: db.prepare('SELECT * FROM leases ORDER BY port'),
+      holders: db.prepare('SELECT DISTINCT pid, pid_start FROM leases WHERE pid IS NOT NULL'),
+      leasesOfHolder: db.prepare('SELECT * FROM leases WHERE pid = ? AND pid_start IS ?'),
+      touchListening: db.prepare('UPDATE leases SET last_listening = ? WHERE port = ? AND (last_listening IS NULL OR last_listening < ?)'),
+      quietSince: db.prepare(`SELECT * FROM leases WHERE coalesce(last_listening, CASE kind WHEN 'bind' THEN created_at END) < ?`),
       leasesByService: db.prepare('SELECT * FROM leases WHERE service = ? ORDER BY port'),
       leasesByInstance: db.prepare('SELECT * FROM leases WHERE instance_id = ?'),
       countLeases: db.prepare('SELECT count(*) AS n FROM leases'),
@@ -123,10 +126,16 @@ export class Store {
     return this.s.leaseByHolderRequest.get(pid, pidStart, requestedPort) as LeaseRow | undefined
   }
   firstLeaseOfService(service: string): LeaseRow | undefined { return this.s.leaseByServiceFirst.get(service) as LeaseRow | undefined }
-  markListening(id: string, at: number): void { this.s.markListening.run(at, id) }
   leases(service?: string): LeaseRow[] {
     return (service ? this.s.leasesByService.all(service) : this.s.allLeases.all()) as LeaseRow[]
   }
+  /** Distinct (pid, start time) pairs holding leases: the reaper checks each process once. */
+  holders(): {pid: number; pid_start: number | null}[] { return this.s.holders.all() as {pid: number; pid_start: number | null}[] }
+  leasesOfHolder(pid: number, pidStart: number | null): LeaseRow[] { return this.s.leasesOfHolder.all(pid, pidStart) as LeaseRow[] }
+  /** Record a listener on the port; written at most once per `minGapMs` per lease. */
+  touchListening(port: number, at: number, minGapMs: number): void { this.s.touchListening.run(at, port, at - minGapMs) }
+  /** Leases with no listener seen since `cutoff` (a bind lease counts from its creation; an allocation from its first listener). */
+  quietSince(cutoff: number): LeaseRow[] { return this.s.quietSince.all(cutoff) as LeaseRow[] }
   leasesOfInstance(instanceId: string): LeaseRow[] { return this.s.leasesByInstance.all(instanceId) as LeaseRow[] }
   leaseCount(): number { return (this.s.countLeases.get() as {n: number}).n }
   leaseCountByService(): Record<string, number> {

@@ -5,6 +5,7 @@ import path from 'node:path'
 import {PROJECT_ROOT} from '../../src/project.js'
 import {StyxyClient} from '../../src/client/client.js'
 import {endpointFromEnv} from '../../src/client/transport.js'
+import {DAEMON_ENTRY, DAEMON_NODE_FLAGS} from '../../src/client/ensure-daemon.js'
 
 export const CLI = path.join(PROJECT_ROOT, 'bin', 'run.js')
 
@@ -50,7 +51,8 @@ export interface StartOptions {
 export async function startDaemon(options: StartOptions = {}): Promise<TestDaemon> {
   const home = options.home ?? tempHome()
   const env = isolatedEnv(home, options.port ?? 0, {STYXY_READY_FD: '3', STYXY_REAP_INTERVAL_MS: '200', ...options.env})
-  const child = spawn(process.execPath, [CLI, 'daemon', 'start', '--foreground'], {env, stdio: ['ignore', 'pipe', 'pipe', 'pipe']})
+  // The entry the CLI starts detached; the CLI's own `daemon start --foreground` is exercised by the lifecycle tests.
+  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, DAEMON_ENTRY], {env, stdio: ['ignore', 'pipe', 'pipe', 'pipe']})
   let out = ''
   child.stdout!.on('data', (c) => (out += c))
   child.stderr!.on('data', (c) => (out += c))

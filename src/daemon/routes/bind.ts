@@ -4,7 +4,7 @@ import {bodyOf, validate} from '../middleware.js'
 import type {Mount} from './deps.js'
 
 export const mountBind: Mount = (router, {coordinator}) => {
-  router.post(Routes.bind.path, (ctx) => {
-    ctx.body = coordinator.bind(validate(BindRequestSchema, bodyOf(ctx)))
+  router.post(Routes.bind.path, async (ctx) => {
+    ctx.body = await coordinator.bind(validate(BindRequestSchema, bodyOf(ctx)))
   })
 }

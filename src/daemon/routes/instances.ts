@@ -5,28 +5,28 @@ import {bodyOf, validate} from '../middleware.js'
 import type {Mount} from './deps.js'
 
 export const mountInstances: Mount = (router, {coordinator}) => {
-  router.post(Routes.registerInstance.path, (ctx) => {
+  router.post(Routes.registerInstance.path, async (ctx) => {
     ctx.status = 201
     ctx.body = coordinator.registerInstance(validate(InstanceRequestSchema, bodyOf(ctx)))
   })
-  router.post(Routes.heartbeat.path, (ctx) => {
+  router.post(Routes.heartbeat.path, async (ctx) => {
     ctx.body = coordinator.heartbeat(ctx.params.id)
   })
-  router.get(Routes.instances.path, (ctx) => {
+  router.get(Routes.instances.path, async (ctx) => {
     ctx.body = coordinator.instances()
   })
-  router.delete(Routes.removeInstance.path, (ctx) => {
+  router.delete(Routes.removeInstance.path, async (ctx) => {
     ctx.body = coordinator.removeInstance(ctx.params.id)
   })
-  router.get(Routes.reassignments.path, (ctx) => {
+  router.get(Routes.reassignments.path, async (ctx) => {
     const since = typeof ctx.query.since === 'string' ? Date.parse(ctx.query.since) : 0
     if (Number.isNaN(since)) throw new StyxyError('VALIDATION_FAILED', 'since must be an ISO 8601 time')
     ctx.body = coordinator.reassignments(since)
   })
-  router.post(Routes.cleanup.path, (ctx) => {
-    ctx.body = coordinator.reap(ctx.query.force === 'true' || ctx.query.force === '1')
+  router.post(Routes.cleanup.path, async (ctx) => {
+    ctx.body = await coordinator.reap(ctx.query.force === 'true' || ctx.query.force === '1')
   })
-  router.post(Routes.legacyRegister.path, (ctx) => {
+  router.post(Routes.legacyRegister.path, async (ctx) => {
     const b = validate(LegacyInstanceRequestSchema, bodyOf(ctx))
     ctx.status = 201
     ctx.body = coordinator.registerInstance({id: b.instanceId ?? b.id, pid: b.pid, name: b.name, project: b.project ?? b.workingDirectory})

@@ -1,0 +1,173 @@
+// `make bench`: every target measured next to its baseline in the same run, printed as absolute figures
+// and ratios (these machines are shared and noisy: ratios travel better than milliseconds).
+import {spawn, spawnSync} from 'node:child_process'
+import fs from 'node:fs'
+import http from 'node:http'
+import path from 'node:path'
+import {PROJECT_ROOT} from '../src/project.js'
+import {startDaemon, removeHome, tempHome, isolatedEnv, CLI} from '../test/helpers/daemon.js'
+import {closeServer, listenOn, portOf, spawnHolder, killAll} from '../test/helpers/processes.js'
+import {BINDPROBE, LIB} from '../test/helpers/programs.js'
+
+const BINDBENCH = path.join(path.dirname(BINDPROBE), 'bindbench')
+const quick = process.env.STYXY_BENCH_QUICK === '1'
+const N = quick ? 300 : 2000
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor((s.length * p) / 100))]
+}
+const f = (x: number, d = 1) => x.toFixed(d)
+const rows: string[][] = []
+const row = (...cells: string[]) => {
+  rows.push(cells)
+  console.log(cells.join(' | '))
+}
+
+function post(target: {socketPath: string} | {host: string; port: number; token?: string}, body: object, agent?: http.Agent): Promise<number> {
+  const payload = JSON.stringify(body)
+  const started = process.hrtime.bigint()
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = {'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload))}
+    const base = 'socketPath' in target ? {socketPath: target.socketPath, headers: {...headers, host: 'localhost'}}
+      : {host: target.host, port: target.port, headers: {...headers, host: `${target.host}:${target.port}`, ...(target.token ? {authorization: `Bearer ${target.token}`} : {})}}
+    const req = http.request({...base, method: 'POST', path: '/v1/bind', agent: agent ?? false}, (res) => {
+      res.resume()
+      res.on('end', () => {
+        if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode}`))
+        else resolve(Number(process.hrtime.bigint() - started) / 1000)
+      })
+    })
+    req.on('error', reject)
+    req.end(payload)
+  })
+}
+
+async function series(n: number, one: (i: number) => Promise<number>): Promise<number[]> {
+  const out: number[] = []
+  for (let i = 0; i < n; i++) out.push(await one(i))
+  return out
+}
+
+function rssMb(pid: number): number {
+  const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/)
+  return m ? Number(m[1]) / 1024 : NaN
+}
+
+function bindbench(n: number, first: number, env: NodeJS.ProcessEnv): {p50: number; p99: number; failed: number} {
+  const r = spawnSync(BINDBENCH, [String(n), String(first)], {env, encoding: 'utf8'})
+  const m = r.stdout.match(/p50_us ([\d.]+) p99_us ([\d.]+) failed (\d+)/)
+  if (!m) throw new Error(`bindbench: ${r.stdout} ${r.stderr}`)
+  return {p50: Number(m[1]), p99: Number(m[2]), failed: Number(m[3])}
+}
+
+function median(xs: number[]): number {
+  return pct(xs, 50)
+}
+
+function timeCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv, runs: number): number[] {
+  const out: number[] = []
+  for (let i = 0; i < runs; i++) {
+    const t = process.hrtime.bigint()
+    const r = spawnSync(cmd, args, {env, stdio: 'ignore'})
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}`)
+    out.push(Number(process.hrtime.bigint() - t) / 1e6)
+  }
+  return out
+}
+
+async function main(): Promise<void> {
+  console.log(`# styxy bench (${quick ? 'quick' : 'full'}; ${N} requests per series; node ${process.version})\n`)
+  const holder = spawnHolder()
+  const d = await startDaemon({env: {STYXY_LISTEN_GRACE_MS: '3600000'}})
+  const token = fs.readFileSync(path.join(d.home, 'token'), 'utf8').trim()
+  const baseHome = tempHome('styxy-bench-')
+  const baseline = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist', 'bench', 'baseline-server.js'), path.join(baseHome, 'b.sock')], {stdio: ['ignore', 'pipe', 'inherit']})
+  const basePort = await new Promise<number>((resolve) => baseline.stdout!.on('data', (c: Buffer) => resolve(Number(/ready (\d+)/.exec(c.toString())![1]))))
+  const unix = {socketPath: path.join(d.home, 'daemon.sock')}
+  const tcp = {host: '127.0.0.1', port: d.port, token}
+  const baseUnix = {socketPath: path.join(baseHome, 'b.sock')}
+  const baseTcp = {host: '127.0.0.1', port: basePort}
+  const req = (port: number) => ({pid: holder.pid!, port, family: 'ipv4', address: '127.0.0.1', command: 'bench'})
+  try {
+    console.log('## Bind route, a new connection per request (as the interceptor does)\n')
+    console.log('what | p50 µs | p99 µs | p50 ratio to bare node:http')
+    // Warm both processes' JIT before measuring.
+    await series(200, (i) => post(unix, req(12000 + (i % 50))))
+    await series(200, () => post(baseUnix, req(1)))
+    const bu = await series(N, () => post(baseUnix, req(1)))
+    const du = await series(N, (i) => post(unix, req(20000 + i)))
+    const bt = await series(N, () => post(baseTcp, req(1)))
+    const dt = await series(N, (i) => post(tcp, req(24000 + i)))
+    row('bare node:http, Unix socket', f(pct(bu, 50)), f(pct(bu, 99)), '1.00')
+    row('styxy /v1/bind, Unix socket', f(pct(du, 50)), f(pct(du, 99)), f(pct(du, 50) / pct(bu, 50), 2) + ' (target <= 1.5)')
+    row('bare node:http, TCP', f(pct(bt, 50)), f(pct(bt, 99)), '1.00')
+    row('styxy /v1/bind, TCP + token', f(pct(dt, 50)), f(pct(dt, 99)), f(pct(dt, 50) / pct(bt, 50), 2))
+
+    console.log('\n## Decisions per second, 4 concurrent clients over the Unix socket\n')
+    for (const keepAlive of [false, true]) {
+      const agent = keepAlive ? new http.Agent({keepAlive: true, maxSockets: 4}) : undefined
+      const ms = quick ? 1000 : 3000
+      let done = 0
+      let next = 30000
+      const until = Date.now() + ms
+      await Promise.all([0, 1, 2, 3].map(async () => {
+        while (Date.now() < until) {
+          await post(unix, req(next++ > 31999 ? (next = 30000) : next), agent)
+          done++
+        }
+      }))
+      agent?.destroy()
+      row(`decisions/s (${keepAlive ? 'keep-alive' : 'new connection each'})`, f(done / (ms / 1000), 0), '', 'target >= 3000')
+    }
+
+    console.log('\n## 10,000 active leases\n')
+    const empty = await series(N, (i) => post(unix, req(14000 + (i % 1000))))
+    const before = rssMb(d.pid)
+    let filled = (await d.client.leases()).length
+    let p = 40000
+    await Promise.all([0, 1, 2, 3].map(async () => {
+      while (filled < 10000) {
+        filled++
+        await post(unix, req(p++))
+      }
+    }))
+    const leases = (await d.client.leases()).length
+    const full = await series(N, (i) => post(unix, req(16000 + (i % 1000))))
+    const after = rssMb(d.pid)
+    row('decision p50 µs, few leases', f(pct(empty, 50)), f(pct(empty, 99)), '1.00')
+    row(`decision p50 µs, ${leases} leases`, f(pct(full, 50)), f(pct(full, 99)), f(pct(full, 50) / pct(empty, 50), 2) + ' (target <= 1.2)')
+    row('daemon RSS MB (before fill -> with 10k leases)', `${f(before)} -> ${f(after)}`, '', 'target < 100')
+
+    console.log('\n## The interceptor, as a program sees bind()\n')
+    const n = quick ? 200 : 1000
+    const bare = bindbench(n, 50000, d.env)
+    const warm = bindbench(n, 51000, {...d.env, LD_PRELOAD: LIB})
+    const downHome = tempHome('styxy-bench-down-')
+    const closed = await listenOn('127.0.0.1')
+    const closedPort = portOf(closed)
+    await closeServer(closed)
+    const down = bindbench(n, 52000, {...isolatedEnv(downHome, closedPort), LD_PRELOAD: LIB})
+    removeHome(downHome)
+    row('bind() without the library', f(bare.p50), f(bare.p99), '')
+    row('bind() with the library, daemon warm (Unix socket)', f(warm.p50), f(warm.p99), `added p50 ${f(warm.p50 - bare.p50)} µs (target <= 500), p99 ${f(warm.p99 - bare.p99)} µs (target <= 5000)`)
+    row('bind() with the library, daemon down', f(down.p50), f(down.p99), `added p50 ${f(down.p50 - bare.p50)} µs (target <= 100)`)
+    if (warm.failed + down.failed + bare.failed) console.log(`(failed binds: ${bare.failed}/${warm.failed}/${down.failed})`)
+
+    const runs = quick ? 5 : 15
+    const t = timeCommand('true', [], d.env, runs)
+    const r = timeCommand(process.execPath, [CLI, 'run', '--', 'true'], d.env, runs)
+    const n0 = timeCommand(process.execPath, ['-e', '0'], d.env, runs)
+    row('`true` median ms', f(median(t)), '', '')
+    row('`node -e 0` median ms', f(median(n0)), '', '')
+    row('`styxy run -- true` median ms', f(median(r)), '', `overhead ${f(median(r) - median(t))} ms (target <= 150)`)
+  } finally {
+    baseline.kill('SIGTERM')
+    await killAll([holder])
+    await d.stop()
+    removeHome(d.home)
+    removeHome(baseHome)
+  }
+}
+
+await main()

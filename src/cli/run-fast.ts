@@ -1,0 +1,29 @@
+import {parseArgs} from 'node:util'
+import {splitAtDoubleDash} from './child-argv.js'
+import {runUnderStyxy} from './run-child.js'
+import {classify} from './errors.js'
+
+/**
+ * `styxy run` without loading oclif: it sits in front of every dev server start, and oclif's own start-up
+ * would double its cost. Anything unusual (help, a bad flag) returns false and goes through oclif, which
+ * owns the messages.
+ */
+export async function tryRunFast(args: string[]): Promise<boolean> {
+  const {own, child} = splitAtDoubleDash(args)
+  if (child.length === 0) return false
+  let values: {service?: string; port?: string}
+  try {
+    values = parseArgs({args: own, options: {service: {type: 'string', short: 's'}, port: {type: 'string', short: 'p'}}, strict: true, allowPositionals: false}).values
+  } catch {
+    return false
+  }
+  const port = values.port === undefined ? undefined : Number(values.port)
+  if (port !== undefined && !(Number.isInteger(port) && port >= 1024 && port <= 65535)) return false
+  try {
+    process.exit(await runUnderStyxy({argv: child, service: values.service, port, warn: (l) => process.stderr.write(`${l}\n`)}))
+  } catch (error) {
+    const c = classify(error)
+    process.stderr.write(`styxy: ${c.message}\n`)
+    process.exit(c.exit)
+  }
+}

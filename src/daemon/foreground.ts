@@ -1,0 +1,29 @@
+import fs from 'node:fs'
+import {daemonPort} from '../paths.js'
+import {startDaemon, type RunningDaemon} from './server.js'
+
+/**
+ * Run the daemon in this process until SIGTERM, SIGINT or SIGHUP. When STYXY_READY_FD names an inherited
+ * pipe, one JSON line {pid, port, socket} is written there once both listeners answer: the starter's signal.
+ */
+export async function runForeground(): Promise<void> {
+  // The daemon never runs under the interceptor: children do not inherit it, and if this process was
+  // started with it loaded, STYXY_DISABLE (read by the library at each bind) makes it pass our binds through.
+  delete process.env.LD_PRELOAD
+  process.env.STYXY_DISABLE = '1'
+  const daemon: RunningDaemon = await startDaemon({tcpPort: daemonPort()})
+  const readyFd = Number(process.env.STYXY_READY_FD)
+  delete process.env.STYXY_READY_FD
+  if (Number.isInteger(readyFd) && readyFd > 2) {
+    try {
+      fs.writeSync(readyFd, JSON.stringify({pid: process.pid, port: daemon.tcpPort, socket: daemon.paths.socket}) + '\n')
+      fs.closeSync(readyFd)
+    } catch {
+      // The starter went away; nothing to tell.
+    }
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => void daemon.stop(signal).then(resolve)
+    for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(s, () => stop(s))
+  })
+}
