@@ -26,8 +26,13 @@ async function probe(args: string[], env: NodeJS.ProcessEnv, preload = true) {
   return {code, ms: Date.now() - started, ...parseProbe(p.stdout()), stderr: p.stderr()}
 }
 
-async function held(host = '127.0.0.1') {
-  const server = await listenOn(host)
+/**
+ * Hold a port of a managed range (below the kernel's ephemeral range, where outgoing connections would
+ * make neighbouring ports randomly busy) with a listener Styxy does not know about.
+ */
+async function heldIn(host = '127.0.0.1', client?: TestDaemon['client']) {
+  const port = client ? (await client.suggest('test', 1)).ports[0] : 0
+  const server = await listenOn(host, port)
   return {port: portOf(server), release: () => closeServer(server)}
 }
 
@@ -40,6 +45,7 @@ function connects(port: number): Promise<boolean> {
 
 describe('interceptor: behaviour with a real daemon', () => {
   let d: TestDaemon
+  const held = (host = '127.0.0.1') => heldIn(host, d.client)
   before(async () => { d = await startDaemon() })
   after(async () => {
     await d.stop()
@@ -136,6 +142,7 @@ describe('interceptor: behaviour with a real daemon', () => {
 })
 
 describe('interceptor: fails open', () => {
+  const held = (host = '127.0.0.1') => heldIn(host)
   it('no daemon: the program binds its own port at once, and fails normally if it is taken', async () => {
     const home = tempHome()
     const closed = await listenOn('127.0.0.1')

@@ -6,9 +6,12 @@ import {closeServer, listenOn, portOf} from '../helpers/processes.js'
 import {httpGet, NOTICE, noticeCount, startProgram, type Program} from '../helpers/programs.js'
 import {nextEvent, opened} from '../daemon/api.test.js'
 
-/** A free port, then a listener outside Styxy holding it: the "port already in use" every test starts from. */
-async function heldPort(host = '127.0.0.1') {
-  const server = await listenOn(host)
+/**
+ * A free port of a managed range, then a listener outside Styxy holding it: the "port already in use" every
+ * test starts from (managed ranges sit below the ephemeral range, where outgoing connections come and go).
+ */
+async function heldPort(client: TestDaemon['client'], host = '127.0.0.1') {
+  const server = await listenOn(host, (await client.suggest('hub', 1)).ports[0])
   return {port: portOf(server), release: () => closeServer(server)}
 }
 
@@ -23,7 +26,7 @@ describe('interceptor: real servers with their port taken are moved', () => {
   })
 
   it('python3 -m http.server: serves on another port, notice once, audit line and event', async () => {
-    const held = await heldPort()
+    const held = await heldPort(d.client)
     const ws = d.client.events()
     await opened(ws)
     const remapped = nextEvent(ws, (e) => e.type === 'bind.remapped' && e.data.requestedPort === held.port)
@@ -45,7 +48,7 @@ describe('interceptor: real servers with their port taken are moved', () => {
   })
 
   it('node http on the default dual-stack address, its port held on [::1]: moved', async () => {
-    const held = await heldPort('::1')
+    const held = await heldPort(d.client, '::1')
     const script = `const s = require('http').createServer((q, r) => r.end('ok')); s.listen(${held.port}, () => console.log('port=' + s.address().port + ' addr=' + s.address().address))`
     const node = startProgram(process.execPath, ['-e', script], d.env)
     programs.push(node)
@@ -59,7 +62,7 @@ describe('interceptor: real servers with their port taken are moved', () => {
   })
 
   it('an asyncio server binding both families lands both on one new port', async () => {
-    const held = await heldPort()
+    const held = await heldPort(d.client)
     const script = [
       'import asyncio, socket',
       'async def main():',
