@@ -79,7 +79,8 @@ function timeCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv, runs: 
 async function main(): Promise<void> {
   console.log(`# styxy bench (${quick ? 'quick' : 'full'}; ${N} requests per series; node ${process.version})\n`)
   const holder = spawnHolder()
-  const d = await startDaemon({env: {STYXY_LISTEN_GRACE_MS: '3600000'}})
+  // Production timings (the test helper's reaper runs every 200 ms), but nothing is reaped mid-run.
+  const d = await startDaemon({env: {STYXY_LISTEN_GRACE_MS: '3600000', STYXY_REAP_INTERVAL_MS: '1000'}})
   const token = fs.readFileSync(path.join(d.home, 'token'), 'utf8').trim()
   const baseHome = tempHome('styxy-bench-')
   const baseline = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist', 'bench', 'baseline-server.js'), path.join(baseHome, 'b.sock')], {stdio: ['ignore', 'pipe', 'inherit']})

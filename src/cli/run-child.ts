@@ -66,7 +66,9 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
   if (client) {
     // Release now rather than when the reaper notices: the next run may want the same port at once.
     if (lease && !lease.joined) await client.release(lease.id).catch(() => undefined)
-    await client.cleanup().catch(() => undefined)
+    // Only the child's own leases: a full cleanup would read the kernel's tables (milliseconds) on every exit;
+    // its descendants' leases go with the reaper's next pass.
+    if (child.pid !== undefined) await client.releaseExited(child.pid).catch(() => undefined)
   }
   return code
 }

@@ -73,6 +73,7 @@ export class StyxyClient {
   removeInstance(id: string): Promise<Instance> { return this.call('removeInstance', {id}) }
   reassignments(since?: string): Promise<Reassignment[]> { return this.call('reassignments', {}, undefined, {since}) }
   cleanup(force = false): Promise<CleanupResponse> { return this.call('cleanup', {}, undefined, {force: force || undefined}) }
+  releaseExited(pid: number): Promise<CleanupResponse> { return this.call('cleanup', {}, undefined, {pid}) }
 
   /** Raw access for tests of the wire itself (legacy routes, malformed input). */
   raw(method: string, path: string, body?: unknown) {

@@ -264,6 +264,23 @@ export class Coordinator {
     return this.reapWith(listening, force)
   }
 
+  /** Release the leases of one process that has exited (what `styxy run` asks for when its child ends). */
+  releaseExited(pid: number): CleanupResponse {
+    const released = this.store.transaction(() => {
+      const gone: LeaseRow[] = []
+      for (const h of this.store.holders()) {
+        if (h.pid !== pid || isSameProcessAlive(h.pid, h.pid_start)) continue
+        for (const l of this.store.leasesOfHolder(h.pid, h.pid_start)) {
+          this.store.deleteLease(l.id)
+          gone.push(l)
+        }
+      }
+      return gone
+    })
+    for (const row of released) this.hub.publish({type: 'lease.released', data: {...toLease(row), reason: 'holder-exited'}})
+    return {released: released.map(toLease), expiredInstances: []}
+  }
+
   private reapWith(listening: ReadonlyMap<number, unknown>, force: boolean): CleanupResponse {
     const now = Date.now()
     const released: {row: LeaseRow; reason: ReleaseReason}[] = []

@@ -46,6 +46,7 @@ export const LegacyInstanceRequestSchema = z.object({
 })
 
 export const PortParamSchema = z.coerce.number().int().min(1).max(65535)
+export const PidQuerySchema = z.coerce.number().int().min(1).max(4194304)
 export const CountQuerySchema = z.coerce.number().int().min(1).max(1000).default(5)
 
 const serviceTypeConfig = z.strictObject({

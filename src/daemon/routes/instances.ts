@@ -1,5 +1,5 @@
 import {Routes} from '../../protocol/routes.js'
-import {InstanceRequestSchema, LegacyInstanceRequestSchema} from '../../protocol/schemas.js'
+import {InstanceRequestSchema, LegacyInstanceRequestSchema, PidQuerySchema} from '../../protocol/schemas.js'
 import {StyxyError} from '../../protocol/errors.js'
 import {bodyOf, validate} from '../middleware.js'
 import type {Mount} from './deps.js'
@@ -24,6 +24,10 @@ export const mountInstances: Mount = (router, {coordinator}) => {
     ctx.body = coordinator.reassignments(since)
   })
   router.post(Routes.cleanup.path, async (ctx) => {
+    if (ctx.query.pid !== undefined) {
+      ctx.body = coordinator.releaseExited(validate(PidQuerySchema, ctx.query.pid, 'pid'))
+      return
+    }
     ctx.body = await coordinator.reap(ctx.query.force === 'true' || ctx.query.force === '1')
   })
   router.post(Routes.legacyRegister.path, async (ctx) => {
