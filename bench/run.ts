@@ -6,7 +6,7 @@ import http from 'node:http'
 import path from 'node:path'
 import {PROJECT_ROOT} from '../src/project.js'
 import {startDaemon, removeHome, tempHome, isolatedEnv, CLI} from '../test/helpers/daemon.js'
-import {closeServer, listenOn, portOf, spawnHolder, killAll} from '../test/helpers/processes.js'
+import {spawnHolder, killAll, freePort} from '../test/helpers/processes.js'
 import {BINDPROBE, LIB} from '../test/helpers/programs.js'
 
 const BINDBENCH = path.join(path.dirname(BINDPROBE), 'bindbench')
@@ -152,9 +152,7 @@ async function main(): Promise<void> {
     const bare = bindbench(n, 17000, d.env)
     const warm = bindbench(n, 18000, {...d.env, LD_PRELOAD: LIB})
     const downHome = tempHome('styxy-bench-down-')
-    const closed = await listenOn('127.0.0.1')
-    const closedPort = portOf(closed)
-    await closeServer(closed)
+    const closedPort = await freePort()
     const down = bindbench(n, 19000, {...isolatedEnv(downHome, closedPort), LD_PRELOAD: LIB})
     removeHome(downHome)
     row('bind() without the library', f(bare.p50), f(bare.p99), '')

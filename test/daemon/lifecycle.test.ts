@@ -4,7 +4,7 @@ import net from 'node:net'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import {startDaemon, removeHome, runCli, tempHome, isolatedEnv, type TestDaemon} from '../helpers/daemon.js'
-import {closeServer, killAll, listenOn, portOf, spawnHolder} from '../helpers/processes.js'
+import {closeServer, killAll, listenOn, portOf, spawnHolder, freePort} from '../helpers/processes.js'
 import {nextEvent, opened} from './api.test.js'
 import {processStartTime} from '../../src/daemon/proc.js'
 
@@ -24,9 +24,7 @@ describe('daemon lifecycle', () => {
 
   it('daemon start (detached), status, stop through the CLI', async () => {
     const home = tempHome()
-    const probe = await listenOn('127.0.0.1')
-    const port = portOf(probe)
-    await closeServer(probe)
+    const port = await freePort()
     const env = isolatedEnv(home, port)
     try {
       expect((await runCli(['daemon', 'status'], env)).code).to.equal(1)
@@ -150,9 +148,7 @@ describe('daemon: leases follow their holders', () => {
 
   it('a bind lease whose listener went away is released after the grace period; one still listening stays', async () => {
     const holder = spawnHolder()
-    const probe = await listenOn('127.0.0.1')
-    const port = portOf(probe)
-    await closeServer(probe)
+    const port = await freePort()
     // Ask first, then listen: the order every intercepted program follows.
     const listening = await d.client.bind({pid: process.pid, port, family: 'ipv4', address: '127.0.0.1'})
     expect(listening.action).to.equal('allow')

@@ -10,9 +10,11 @@ interface Answer {
   body: string
 }
 
-function tcpRequest(d: TestDaemon, headers: Record<string, string>, method = 'GET', urlPath = '/v1/health'): Promise<Answer> {
+/** GET /v1/health with exactly these headers (the typed client would add its own). */
+function get(d: TestDaemon, via: 'tcp' | 'unix', headers: Record<string, string>): Promise<Answer> {
+  const target = via === 'tcp' ? {host: '127.0.0.1', port: d.port} : {socketPath: path.join(d.home, 'daemon.sock')}
   return new Promise((resolve, reject) => {
-    const req = http.request({host: '127.0.0.1', port: d.port, method, path: urlPath, headers, agent: false}, (res) => {
+    const req = http.request({...target, path: '/v1/health', headers, agent: false}, (res) => {
       let body = ''
       res.on('data', (c) => (body += c))
       res.on('end', () => resolve({status: res.statusCode!, body}))
@@ -22,17 +24,8 @@ function tcpRequest(d: TestDaemon, headers: Record<string, string>, method = 'GE
   })
 }
 
-function unixRequest(d: TestDaemon, headers: Record<string, string>): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({socketPath: path.join(d.home, 'daemon.sock'), path: '/v1/health', headers, agent: false}, (res) => {
-      let body = ''
-      res.on('data', (c) => (body += c))
-      res.on('end', () => resolve({status: res.statusCode!, body}))
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
+const tcpRequest = (d: TestDaemon, headers: Record<string, string>) => get(d, 'tcp', headers)
+const unixRequest = (d: TestDaemon, headers: Record<string, string>) => get(d, 'unix', headers)
 
 /** Resolve with the HTTP status the daemon refused an upgrade with, or 101 when it accepted. */
 function upgradeStatus(url: string, headers: Record<string, string>): Promise<number> {

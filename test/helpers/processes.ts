@@ -30,3 +30,11 @@ export function portOf(server: net.Server): number {
 export function closeServer(server: net.Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()))
 }
+
+/** A port nothing listens on right now (the kernel picked it, then it was closed): for a daemon that must be absent, or a bind that must be free. */
+export async function freePort(): Promise<number> {
+  const server = await listenOn('127.0.0.1')
+  const port = portOf(server)
+  await closeServer(server)
+  return port
+}

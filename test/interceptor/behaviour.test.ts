@@ -2,7 +2,7 @@ import {expect} from 'chai'
 import net from 'node:net'
 import path from 'node:path'
 import {startDaemon, removeHome, tempHome, isolatedEnv, type TestDaemon} from '../helpers/daemon.js'
-import {closeServer, listenOn, portOf} from '../helpers/processes.js'
+import {closeServer, listenOn, portOf, freePort} from '../helpers/processes.js'
 import {BINDPROBE, noticeCount, startProgram, type Program} from '../helpers/programs.js'
 
 interface Bound {
@@ -145,14 +145,10 @@ describe('interceptor: fails open', () => {
   const held = (host = '127.0.0.1') => heldIn(host)
   it('no daemon: the program binds its own port at once, and fails normally if it is taken', async () => {
     const home = tempHome()
-    const closed = await listenOn('127.0.0.1')
-    const deadPort = portOf(closed)
-    await closeServer(closed)
+    const deadPort = await freePort()
     const env = isolatedEnv(home, deadPort)
     try {
-      const free = await listenOn('127.0.0.1')
-      const port = portOf(free)
-      await closeServer(free)
+      const port = await freePort()
       const ok = await probe(['--family', '4', String(port)], env)
       expect(ok.bound[0]).to.include({actual: port, error: '0'})
       expect(ok.errnos).to.deep.equal([777])
