@@ -71,11 +71,14 @@ export class Store {
 
   constructor(readonly file: string) {
     this.db = new Database(file)
+    // Only the daemon opens this file (daemon.lock makes it the only one), so it may keep SQLite's lock for
+    // good: no lock and unlock syscalls per transaction, and (set before the first WAL access) the WAL index
+    // lives in the daemon's memory instead of a -shm file.
+    this.db.pragma('locking_mode = EXCLUSIVE')
     // WAL + NORMAL: a commit survives a process crash (kill -9), which is the durability a lease needs.
     this.db.pragma('journal_mode = WAL')
     this.db.pragma('synchronous = NORMAL')
     this.db.pragma('busy_timeout = 2000')
-    this.db.pragma('foreign_keys = ON')
     migrate(this.db, file)
     const db = this.db
     this.s = {
