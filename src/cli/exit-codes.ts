@@ -7,4 +7,6 @@ export const ExitCode = {
   DAEMON_UNREACHABLE: 3,
   REFUSED: 4,
   INTERNAL: 5,
+  /** `styxy doctor`: at least one check failed (1 means the worst was a warning). */
+  CHECK_FAILED: 6,
 } as const

@@ -65,6 +65,7 @@ export class StyxyClient {
   leases(service?: string): Promise<Lease[]> { return this.call('allocations', {}, undefined, {service}) }
   release(idOrPort: string | number): Promise<Lease> { return this.call('release', {id: idOrPort}) }
   port(port: number): Promise<PortInfo> { return this.call('port', {port}) }
+  scan(start: number, end: number): Promise<PortInfo[]> { return this.call('scan', {}, undefined, {start, end}) }
   suggest(service: string, count?: number): Promise<SuggestResponse> { return this.call('suggest', {service}, undefined, {count}) }
   bind(req: BindRequest): Promise<BindResponse> { return this.call('bind', {}, req) }
   registerInstance(req: InstanceRequest): Promise<Instance> { return this.call('registerInstance', {}, req) }

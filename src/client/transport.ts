@@ -7,6 +7,8 @@ export interface Endpoint {
   host: string
   port: number
   tokenFile: string
+  /** Use one transport only (doctor checks each; tests pin one); default: the socket, then TCP. */
+  only?: 'unix' | 'tcp'
 }
 
 export function endpointFromEnv(env: NodeJS.ProcessEnv = process.env): Endpoint {
@@ -51,10 +53,14 @@ export async function send(endpoint: Endpoint, method: string, path: string, bod
     headers['content-type'] = 'application/json'
     headers['content-length'] = String(Buffer.byteLength(payload))
   }
-  try {
-    return await once({socketPath: endpoint.socket, method, path, headers}, payload, timeoutMs, 'unix')
-  } catch (error) {
-    if (!UNREACHABLE.has((error as NodeJS.ErrnoException).code ?? '')) throw error
+  if (endpoint.only !== 'tcp') {
+    try {
+      return await once({socketPath: endpoint.socket, method, path, headers}, payload, timeoutMs, 'unix')
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? ''
+      if (!UNREACHABLE.has(code)) throw error
+      if (endpoint.only === 'unix') throw new TransportError('DAEMON_NOT_RUNNING', `no answer on ${endpoint.socket} (${code})`)
+    }
   }
   let token = ''
   try {

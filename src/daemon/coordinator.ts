@@ -12,7 +12,7 @@ import {inferService} from '../core/inference.js'
 import {isBrowserBlocked} from '../core/blocked-ports.js'
 import {Store, toInstance, toLease, toLeaseView, type InstanceRow, type LeaseRow} from '../store/store.js'
 import {EventHub} from './hub.js'
-import {describeListeners, SocketTable} from './socket-table.js'
+import {describeListeners, SocketTable, type RawListener} from './socket-table.js'
 import {isSameProcessAlive, processStartTime} from './proc.js'
 import type {Metrics} from './metrics.js'
 
@@ -199,12 +199,26 @@ export class Coordinator {
   }
 
   async portInfo(port: number): Promise<PortInfo> {
-    const raw = (await this.sockets.fresh(0)).ports.get(port) ?? []
-    const row = this.store.leaseByPort(port)
+    return this.describePort(port, (await this.sockets.fresh(0)).ports.get(port) ?? [], this.store.leaseByPort(port))
+  }
+
+  private describePort(port: number, raw: RawListener[], row: LeaseRow | undefined): PortInfo {
     return {
       port, bound: raw.length > 0, listeners: describeListeners(raw), leased: !!row, lease: row ? toLease(row) : null,
       service: serviceForPort(this.types, port)?.name ?? null, blocked: isBrowserBlocked(port),
     }
+  }
+
+  /** Every port between start and end that is bound or leased (one read of the kernel's tables). */
+  async scan(start: number, end: number): Promise<PortInfo[]> {
+    const ports = (await this.sockets.fresh(0)).ports
+    const out: PortInfo[] = []
+    for (let port = start; port <= end; port++) {
+      const raw = ports.get(port)
+      const row = this.store.leaseByPort(port)
+      if (raw || row) out.push(this.describePort(port, raw ?? [], row))
+    }
+    return out
   }
 
   async suggest(requested: string, count: number): Promise<SuggestResponse> {

@@ -10,6 +10,7 @@ export const Routes = {
   allocations: {method: 'GET', path: '/v1/allocations', summary: 'Every active lease'},
   release: {method: 'DELETE', path: '/v1/allocations/:id', summary: 'Release a lease'},
   port: {method: 'GET', path: '/v1/ports/:port', summary: 'Whether a port is bound and/or leased, and by whom'},
+  scan: {method: 'GET', path: '/v1/ports', summary: 'Ports in use (bound or leased) between start and end'},
   suggest: {method: 'GET', path: '/v1/suggest/:service', summary: 'Free ports of a type (count=N)'},
   bind: {method: 'POST', path: '/v1/bind', summary: "The interceptor's one round trip: allow, remap or deny"},
   registerInstance: {method: 'POST', path: '/v1/instances', summary: 'Register an instance (a pid alone is enough)'},

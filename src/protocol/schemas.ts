@@ -46,6 +46,10 @@ export const LegacyInstanceRequestSchema = z.object({
 })
 
 export const PortParamSchema = z.coerce.number().int().min(1).max(65535)
+export const ScanQuerySchema = z.strictObject({
+  start: z.coerce.number().int().min(1).max(65535),
+  end: z.coerce.number().int().min(1).max(65535),
+}).refine((q) => q.start <= q.end && q.end - q.start < 10000, 'start must not exceed end, and a scan covers at most 10,000 ports')
 export const PidQuerySchema = z.coerce.number().int().min(1).max(4194304)
 export const CountQuerySchema = z.coerce.number().int().min(1).max(1000).default(5)
 

@@ -33,7 +33,7 @@ export interface TestDaemon {
   child: ChildProcess
   /** Unix socket client. */
   client: StyxyClient
-  /** TCP-only client (the socket path it would try first does not exist). */
+  /** TCP-only client. */
   tcp: StyxyClient
   output(): string
   stop(): Promise<number | null>
@@ -70,7 +70,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<TestDaemo
   return {
     home, port: ready.port, pid: ready.pid, env: clientEnv, child,
     client: new StyxyClient({endpoint}),
-    tcp: new StyxyClient({endpoint: {...endpoint, socket: path.join(home, 'no-such.sock')}}),
+    tcp: new StyxyClient({endpoint: {...endpoint, only: 'tcp'}}),
     output: () => out,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')

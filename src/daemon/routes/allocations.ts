@@ -1,5 +1,5 @@
 import {Routes} from '../../protocol/routes.js'
-import {AllocationRequestSchema, CountQuerySchema, PortParamSchema} from '../../protocol/schemas.js'
+import {AllocationRequestSchema, CountQuerySchema, PortParamSchema, ScanQuerySchema} from '../../protocol/schemas.js'
 import {bodyOf, validate} from '../middleware.js'
 import type {Mount} from './deps.js'
 
@@ -18,6 +18,10 @@ export const mountAllocations: Mount = (router, {coordinator}) => {
   })
   router.get(Routes.port.path, async (ctx) => {
     ctx.body = await coordinator.portInfo(validate(PortParamSchema, ctx.params.port, 'port'))
+  })
+  router.get(Routes.scan.path, async (ctx) => {
+    const q = validate(ScanQuerySchema, ctx.query)
+    ctx.body = await coordinator.scan(q.start, q.end)
   })
   router.get(Routes.suggest.path, async (ctx) => {
     ctx.body = await coordinator.suggest(ctx.params.service, validate(CountQuerySchema, ctx.query.count, 'count'))

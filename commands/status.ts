@@ -1,0 +1,31 @@
+import {StyxyCommand} from '../src/cli/base.js'
+import {probe} from '../src/client/ensure-daemon.js'
+import {ExitCode} from '../src/cli/exit-codes.js'
+import {resolvePaths} from '../src/paths.js'
+import type {Status} from '../src/protocol/types.js'
+
+export default class StatusCommand extends StyxyCommand {
+  static override description = 'Whether the daemon runs: version, uptime, counts, and where its files are'
+  static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --json']
+
+  async run(): Promise<{running: true} & Status | {running: false; paths: ReturnType<typeof resolvePaths>}> {
+    await this.parse(StatusCommand)
+    if (!(await probe(this.client))) {
+      const paths = resolvePaths()
+      this.say(`Styxy daemon: not running (start it with: styxy daemon start)\n  state dir ${paths.stateDir}\n  socket    ${paths.socket}`)
+      process.exitCode = ExitCode.NO
+      return {running: false, paths}
+    }
+    const s = await this.client.status()
+    this.say([
+      `Styxy daemon: running (pid ${s.pid}, version ${s.version}, up ${s.uptimeSeconds}s)`,
+      `  leases    ${s.leases}${Object.keys(s.leasesByService).length ? ` (${Object.entries(s.leasesByService).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}`,
+      `  instances ${s.instances}   moves ${s.reassignments}   event subscribers ${s.eventSubscribers}`,
+      `  socket    ${s.paths.socket}`,
+      `  tcp       ${s.tcp.host}:${s.tcp.port} (token ${s.paths.token})`,
+      `  database  ${s.paths.database}`,
+      `  logs      ${s.paths.log}, ${s.paths.audit}`,
+    ].join('\n'))
+    return {running: true, ...s}
+  }
+}

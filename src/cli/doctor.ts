@@ -1,0 +1,103 @@
+import {spawnSync} from 'node:child_process'
+import fs from 'node:fs'
+import {StyxyClient} from '../client/client.js'
+import {probe} from '../client/ensure-daemon.js'
+import {isBrowserBlocked} from '../core/blocked-ports.js'
+import {isSameProcessAlive} from '../daemon/proc.js'
+import {loadConfig} from '../config.js'
+import {resolvePaths} from '../paths.js'
+import {preloadLibraryPath} from '../project.js'
+import type {ServiceType} from '../protocol/types.js'
+
+export type Level = 'pass' | 'warn' | 'fail'
+
+export interface Check {
+  name: string
+  level: Level
+  detail: string
+  hint?: string
+}
+
+const octal = (m: number) => `0${m.toString(8)}`
+
+function privateFile(name: string, file: string, want: number, hint: string): Check {
+  try {
+    const st = fs.statSync(file)
+    const m = st.mode & 0o777
+    if (process.getuid && st.uid !== process.getuid()) return {name, level: 'fail', detail: `${file} belongs to uid ${st.uid}`, hint}
+    if (m & 0o077) return {name, level: 'fail', detail: `${file} is ${octal(m)}: other users can reach it`, hint}
+    return {name, level: 'pass', detail: `${file} is ${octal(m)}`}
+  } catch {
+    return {name, level: want === 0o700 ? 'fail' : 'warn', detail: `${file} does not exist`, hint: 'start the daemon: styxy daemon start'}
+  }
+}
+
+function overlaps(types: ServiceType[], lo: number, hi: number): string[] {
+  return types.filter((t) => t.range[1] >= lo && t.range[0] <= hi).map((t) => `${t.name} ${t.range[0]}-${t.range[1]}`)
+}
+
+/** Every check is independent: one failing never hides the others. */
+export async function runChecks(env: NodeJS.ProcessEnv = process.env): Promise<Check[]> {
+  const paths = resolvePaths(env)
+  const checks: Check[] = []
+  const unix = StyxyClient.fromEnv({...env}, 2000)
+  const health = await probe(new StyxyClient({endpoint: {...unix.endpoint, only: 'unix'}, timeoutMs: 2000})).catch(() => null)
+  checks.push(health
+    ? {name: 'daemon (Unix socket)', level: 'pass', detail: `pid ${health.pid}, version ${health.version}, ${paths.socket}`}
+    : {name: 'daemon (Unix socket)', level: 'fail', detail: `no answer on ${paths.socket}`, hint: 'styxy daemon start (its log: ' + paths.log + ')'})
+  const tcp = new StyxyClient({endpoint: {...unix.endpoint, only: 'tcp'}, timeoutMs: 2000})
+  const tcpHealth = await tcp.health().then((h) => ({ok: true as const, h}), (e: Error) => ({ok: false as const, e}))
+  checks.push(tcpHealth.ok
+    ? {name: 'daemon (TCP + token)', level: 'pass', detail: `${unix.endpoint.host}:${unix.endpoint.port}`}
+    : {name: 'daemon (TCP + token)', level: health ? 'fail' : 'warn', detail: `${unix.endpoint.host}:${unix.endpoint.port}: ${tcpHealth.e.message}`, hint: 'is STYXY_DAEMON_PORT the daemon\'s port? is the token file readable?'})
+  checks.push(privateFile('state directory', paths.stateDir, 0o700, `chmod 700 ${paths.stateDir}`))
+  checks.push(privateFile('socket permissions', paths.socket, 0o600, `chmod 600 ${paths.socket} (or restart the daemon)`))
+  checks.push(privateFile('token permissions', paths.token, 0o600, `chmod 600 ${paths.token}`))
+
+  const lib = preloadLibraryPath(env)
+  if (!fs.existsSync(lib)) {
+    checks.push({name: 'interceptor library', level: 'fail', detail: `${lib} is missing`, hint: 'build it: make'})
+  } else {
+    // glibc only warns when a preload fails to load, so ask the loader itself.
+    const r = spawnSync('true', [], {env: {...env, LD_PRELOAD: lib}, encoding: 'utf8'})
+    checks.push(r.stderr.includes('cannot be preloaded')
+      ? {name: 'interceptor library', level: 'fail', detail: r.stderr.trim(), hint: 'rebuild it: make'}
+      : {name: 'interceptor library', level: 'pass', detail: `${lib} loads (${Math.round(fs.statSync(lib).size / 1024)} KB)`})
+  }
+
+  let types: ServiceType[] = []
+  try {
+    types = loadConfig(paths.configFile).serviceTypes
+    checks.push({name: 'config', level: 'pass', detail: `${types.length} service types${fs.existsSync(paths.configFile) ? ` (${paths.configFile})` : ' (built in)'}`})
+  } catch (error) {
+    checks.push({name: 'config', level: 'fail', detail: (error as Error).message, hint: 'styxy config validate'})
+  }
+  try {
+    const [lo, hi] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number)
+    const hit = overlaps(types, lo, hi)
+    checks.push(hit.length
+      ? {name: 'ephemeral port range', level: 'warn', detail: `kernel range ${lo}-${hi} overlaps ${hit.join(', ')}: outgoing connections can take these ports`, hint: 'move those types below the ephemeral range in the config'}
+      : {name: 'ephemeral port range', level: 'pass', detail: `no managed range overlaps ${lo}-${hi}`})
+  } catch {
+    checks.push({name: 'ephemeral port range', level: 'warn', detail: 'cannot read /proc/sys/net/ipv4/ip_local_port_range'})
+  }
+  const blocked = types.flatMap((t) => {
+    const out: number[] = []
+    for (let p = t.range[0]; p <= t.range[1]; p++) if (isBrowserBlocked(p)) out.push(p)
+    return out
+  })
+  checks.push({name: 'browser-blocked ports', level: 'pass', detail: blocked.length ? `${blocked.join(', ')} inside managed ranges are never handed out` : 'none inside managed ranges'})
+
+  if (health) {
+    const leases = await unix.leases()
+    const stale = leases.filter((l) => l.pid !== null && !isSameProcessAlive(l.pid, null))
+    checks.push(stale.length
+      ? {name: 'stale leases', level: 'warn', detail: `${stale.length} lease(s) held by exited processes: ${stale.map((l) => l.port).join(', ')}`, hint: 'styxy cleanup'}
+      : {name: 'stale leases', level: 'pass', detail: `${leases.length} lease(s), none held by an exited process`})
+  }
+  return checks
+}
+
+export function worst(checks: Check[]): Level {
+  return checks.some((c) => c.level === 'fail') ? 'fail' : checks.some((c) => c.level === 'warn') ? 'warn' : 'pass'
+}

@@ -1,0 +1,75 @@
+import type {StyxyClient} from '../client/client.js'
+import type {StyxyEvent} from '../protocol/events.js'
+import {paint} from './table.js'
+
+export interface TailFilter {
+  service?: string
+  port?: number
+  type?: string
+}
+
+export function matches(e: StyxyEvent, f: TailFilter): boolean {
+  const d = e.data as {service?: string; port?: number; requestedPort?: number; from?: number; to?: number}
+  if (f.type && !(e.type === f.type || e.type.startsWith(`${f.type}.`))) return false
+  if (f.service && d.service !== f.service) return false
+  if (f.port !== undefined && ![d.port, d.requestedPort, d.from, d.to].includes(f.port)) return false
+  return true
+}
+
+const COLORS: Record<string, number> = {'bind.remapped': 33, 'bind.denied': 31, 'lease.released': 90, 'daemon.stopping': 31, 'daemon.started': 32}
+
+/** One readable line: time, kind, port, pid, command, and what changed. */
+export function formatEvent(e: StyxyEvent, color: boolean): string {
+  const d = e.data as Record<string, unknown>
+  const time = e.at.slice(11, 23)
+  const port = d.port ?? d.to
+  const parts = [time, paint(COLORS[e.type] ?? 36, e.type.padEnd(19), color), port === undefined ? '      ' : `:${String(port).padEnd(5)}`]
+  if (d.pid) parts.push(`pid ${d.pid}`)
+  if (e.type === 'bind.remapped') parts.push(`${d.from} -> ${d.to} (${d.service})`)
+  else if (d.service) parts.push(String(d.service))
+  if (d.reason) parts.push(`[${d.reason}]`)
+  if (d.command) parts.push(String(d.command))
+  if (d.id && e.type.startsWith('instance.')) parts.push(String(d.id))
+  return parts.join('  ')
+}
+
+/**
+ * Follow the event stream until `stop` resolves, reconnecting with a doubling delay when the daemon goes
+ * away (a restart keeps the tail alive). `notice` gets one line per connection change.
+ */
+export async function follow(client: StyxyClient, onEvent: (e: StyxyEvent) => void, notice: (line: string) => void, stop: Promise<void>): Promise<void> {
+  let stopped = false
+  void stop.then(() => { stopped = true })
+  let delay = 100
+  let connectedBefore = false
+  while (!stopped) {
+    const ws = client.events()
+    const opened = await new Promise<boolean>((resolve) => {
+      ws.once('open', () => resolve(true))
+      ws.once('error', () => resolve(false))
+      ws.once('unexpected-response', () => resolve(false))
+    })
+    if (opened) {
+      delay = 100
+      if (connectedBefore) notice('(reconnected)')
+      connectedBefore = true
+      ws.on('message', (data: Buffer) => {
+        try {
+          onEvent(JSON.parse(data.toString()) as StyxyEvent)
+        } catch {
+          // A frame that is not an event is not ours to show.
+        }
+      })
+      await Promise.race([new Promise<void>((resolve) => ws.once('close', () => resolve())), stop])
+      ws.removeAllListeners('close')
+      ws.terminate()
+      if (!stopped) notice('(daemon went away; reconnecting)')
+    } else {
+      ws.terminate()
+      if (!connectedBefore && delay === 100) notice(`(waiting for the daemon at ${client.endpoint.socket})`)
+    }
+    if (stopped) break
+    await Promise.race([new Promise((r) => setTimeout(r, delay)), stop])
+    delay = Math.min(delay * 2, 2000)
+  }
+}
