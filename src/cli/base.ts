@@ -1,8 +1,9 @@
 import {Command, Errors} from '@oclif/core'
 import {StyxyClient} from '../client/client.js'
-import {classify} from './errors.js'
+import {classify, CliError} from './errors.js'
+import {ExitCode} from './exit-codes.js'
 
-export {CliError} from './errors.js'
+export {CliError}
 
 /**
  * Owns the JSON envelope and the error-to-exit-code map: a command returns its result (the --json output)
@@ -20,7 +21,8 @@ export abstract class StyxyCommand extends Command {
   protected override async catch(err: Error & {exitCode?: number}): Promise<void> {
     // oclif's own exit (this.exit) travels as an error too: let it through untouched.
     if (err instanceof Errors.ExitError) throw err
-    const c = classify(err)
+    // Whatever the parser threw (a bad flag, an out-of-range argument) is a usage error.
+    const c = this.parsed ? classify(err) : {code: 'USAGE', message: err.message, exit: ExitCode.USAGE}
     process.exitCode = c.exit
     if (this.jsonEnabled()) {
       this.logJson({error: {code: c.code, message: c.message}})
