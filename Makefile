@@ -26,8 +26,9 @@ $(ZIG):
 
 deps: node_modules/.styxy-deps $(ZIG)
 
-dist/.built: node_modules/.styxy-deps tsconfig.json $(TS_SOURCES)
+dist/.built: node_modules/.styxy-deps tsconfig.json package.json $(TS_SOURCES)
 	npx tsc -p tsconfig.json
+	$(NODE) dist/src/cli/write-manifest.js
 	touch $@
 
 zig-out/.built: $(ZIG) $(ZIG_SOURCES)
@@ -53,4 +54,4 @@ bench: build
 	$(NODE) dist/bench/run.js
 
 clean:
-	rm -rf dist zig-out .zig-cache
+	rm -rf dist zig-out .zig-cache oclif.manifest.json

@@ -22,7 +22,10 @@ export function removeHome(dir: string): void {
 export function isolatedEnv(home: string, port: number, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {...process.env}
   for (const k of Object.keys(env)) if (k.startsWith('STYXY_') || k === 'LD_PRELOAD') delete env[k]
-  return {...env, STYXY_HOME: home, STYXY_DAEMON_PORT: String(port), XDG_CONFIG_HOME: path.join(home, 'config'), ...extra}
+  return {
+    ...env, STYXY_HOME: home, STYXY_DAEMON_PORT: String(port), XDG_CONFIG_HOME: path.join(home, 'config'),
+    XDG_CACHE_HOME: path.join(home, 'cache'), XDG_DATA_HOME: path.join(home, 'data'), ...extra,
+  }
 }
 
 export interface TestDaemon {
