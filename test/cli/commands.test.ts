@@ -147,6 +147,12 @@ describe('CLI commands against a real daemon', () => {
     expect(json((await cli('config', 'validate', good, '--json')).stdout)).to.include({valid: true, types: 18})
   })
 
+  it('shell completion is available (bash)', async () => {
+    const r = await cli('autocomplete', 'script', 'bash')
+    expect(r.code, r.stderr).to.equal(0)
+    expect(r.stdout).to.contain('STYXY_AC_BASH_SETUP_PATH').and.contain(path.join(d.home, 'cache', 'styxy'))
+  })
+
   it('--help shows examples', async () => {
     const h = await cli('check', '--help')
     expect(h.stdout).to.contain('EXAMPLES').and.contain('styxy check 3000')
