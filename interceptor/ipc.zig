@@ -79,9 +79,12 @@ pub fn exchange(target: Target, body: []const u8, deadline: Deadline) Outcome {
         return .{ .fail = "daemon socket unreachable and no token for tcp" };
     const fd = connectTcp(tcp.addr, tcp.port, deadline) orelse return .{ .fail = "daemon unreachable (unix and tcp)" };
     defer _ = c.close(fd);
-    const r = frame(&req, token, body) orelse return .{ .fail = "request too large" };
+    const r = frame(&req, .{ .token = token, .addr = tcp.addr, .port = tcp.port }, body) orelse return .{ .fail = "request too large" };
     return roundTrip(fd, r, &resp, deadline);
 }
+
+/// Over TCP the daemon accepts only a loopback Host with its own port (its DNS-rebinding guard), and the token.
+const TcpAuth = struct { token: []const u8, addr: [4]u8, port: u16 };
 
 fn roundTrip(fd: c_int, req: []const u8, resp: *[response_max]u8, deadline: Deadline) Outcome {
     if (!sendAll(fd, req, deadline)) return .{ .fail = "send failed or timed out" };
@@ -92,12 +95,23 @@ fn roundTrip(fd: c_int, req: []const u8, resp: *[response_max]u8, deadline: Dead
     return parseResponse(raw);
 }
 
-fn frame(buf: []u8, token: ?[]const u8, body: []const u8) ?[]const u8 {
+fn frame(buf: []u8, tcp: ?TcpAuth, body: []const u8) ?[]const u8 {
     var b = json.Buf.init(buf);
-    b.append("POST /v1/bind HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nConnection: close\r\n");
-    if (token) |tok| {
+    b.append("POST /v1/bind HTTP/1.1\r\nHost: ");
+    if (tcp) |a| {
+        for (a.addr, 0..) |octet, i| {
+            if (i > 0) b.append(".");
+            b.appendInt(octet);
+        }
+        b.append(":");
+        b.appendInt(a.port);
+    } else {
+        b.append("localhost");
+    }
+    b.append("\r\nContent-Type: application/json\r\nConnection: close\r\n");
+    if (tcp) |a| {
         b.append("Authorization: Bearer ");
-        b.append(tok);
+        b.append(a.token);
         b.append("\r\n");
     }
     b.append("Content-Length: ");
@@ -343,8 +357,8 @@ test "completion detection" {
 
 test "request framing" {
     var buf: [512]u8 = undefined;
-    const r = frame(&buf, "tok", "{}").?;
-    try t.expectEqualStrings("POST /v1/bind HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n" ++
+    const r = frame(&buf, .{ .token = "tok", .addr = .{ 127, 0, 0, 1 }, .port = 9876 }, "{}").?;
+    try t.expectEqualStrings("POST /v1/bind HTTP/1.1\r\nHost: 127.0.0.1:9876\r\nContent-Type: application/json\r\n" ++
         "Connection: close\r\nAuthorization: Bearer tok\r\nContent-Length: 2\r\n\r\n{}", r);
     const u = frame(&buf, null, "{\"a\":1}").?;
     try t.expect(std.mem.indexOf(u8, u, "Authorization") == null);

@@ -50,6 +50,9 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
 
   const child = spawn(opts.argv[0], opts.argv.slice(1), {stdio: 'inherit', env})
   const forward = (signal: NodeJS.Signals) => {
+    // A terminal's Ctrl-C already reached the child (same foreground process group); a second SIGINT would
+    // make many tools skip their graceful shutdown. A SIGINT sent to us alone (kill -INT) is forwarded.
+    if (signal === 'SIGINT' && process.stdin.isTTY) return
     if (child.exitCode === null && child.signalCode === null) child.kill(signal)
   }
   for (const s of FORWARDED) process.on(s, forward)

@@ -17,7 +17,7 @@ export interface StartedDaemon {
  * Node flags for the daemon process. V8's default young generation (16 MB semi-spaces) is sized for
  * throughput-hungry servers; a per-user daemon should stay small, and 1 MB keeps RSS under 100 MB with 10,000 leases.
  */
-export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1']
+export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1', '--max-old-space-size=96']
 
 export const DAEMON_ENTRY = path.join(PROJECT_ROOT, 'dist', 'src', 'daemon', 'main.js')
 
@@ -69,7 +69,9 @@ export async function startDetached(env: NodeJS.ProcessEnv = process.env, timeou
       })
       child.once('exit', (code) => {
         clearTimeout(timer)
-        reject(new Error(`the daemon exited (code ${code}) before it was ready: ${lastLine(paths.log)}`))
+        // Exit 1 is "already running": another starter won the race (its daemon holds the lock). Use that one.
+        if (code === 1) resolve(waitForOther(client, timeoutMs))
+        else reject(new Error(`the daemon exited (code ${code}) before it was ready: ${lastLine(paths.log)}`))
       })
     })
     return {pid, alreadyRunning: false, version: (await client.health()).version}
@@ -78,6 +80,17 @@ export async function startDetached(env: NodeJS.ProcessEnv = process.env, timeou
     ;(ready as unknown as {destroy(): void}).destroy()
     child.removeAllListeners()
     child.unref()
+  }
+}
+
+/** The winning starter's daemon holds the lock but may not listen yet: probe with a doubling delay. */
+async function waitForOther(client: StyxyClient, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs
+  for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
+    const health = await probe(client)
+    if (health) return health.pid
+    if (Date.now() > deadline) throw new Error(`another daemon holds the state directory but did not answer within ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, delay))
   }
 }
 

@@ -12,7 +12,7 @@ import {inferService} from '../core/inference.js'
 import {isBrowserBlocked} from '../core/blocked-ports.js'
 import {Store, toInstance, toLease, toLeaseView, type InstanceRow, type LeaseRow} from '../store/store.js'
 import {EventHub} from './hub.js'
-import {describeListeners, SocketTable, type RawListener} from './socket-table.js'
+import {describeListeners, ownersOf, SocketTable, type RawListener} from './socket-table.js'
 import {isSameProcessAlive, processStartTime} from './proc.js'
 import type {Metrics} from './metrics.js'
 
@@ -98,7 +98,15 @@ export class Coordinator {
     const created: Lease[] = []
     let moved: Reassignment | undefined
 
+    const released: LeaseRow[] = []
     const {decision, leaseId} = this.store.transaction(() => {
+      // A restarted server (nodemon, --watch) asks within the reaper's interval: its predecessor's lease is
+      // gone with its process, so release it now rather than move the newcomer.
+      const onTarget = this.store.leaseByPort(req.port)
+      if (onTarget?.pid != null && !isSameProcessAlive(onTarget.pid, onTarget.pid_start)) {
+        this.store.deleteLease(onTarget.id)
+        released.push(onTarget)
+      }
       const priorRow = this.store.leaseByHolderRequest(req.pid, pidStart, req.port)
       const decision = decideBind({
         holder: {pid: req.pid, pidStart, instanceId: req.instanceId ?? null},
@@ -131,6 +139,7 @@ export class Coordinator {
       return {decision, leaseId}
     })
 
+    for (const l of released) this.hub.publish({type: 'lease.released', data: {...toLease(l), reason: 'holder-exited'}})
     for (const l of created) this.hub.publish({type: 'lease.created', data: l})
     const base = {pid: req.pid, requestedPort: req.port, port: decision.port, service: decision.service, command: req.command, leaseId: leaseId ?? undefined}
     if (decision.action === 'deny') {
@@ -202,9 +211,9 @@ export class Coordinator {
     return this.describePort(port, (await this.sockets.fresh(0)).ports.get(port) ?? [], this.store.leaseByPort(port))
   }
 
-  private describePort(port: number, raw: RawListener[], row: LeaseRow | undefined): PortInfo {
+  private describePort(port: number, raw: RawListener[], row: LeaseRow | undefined, owners = ownersOf(raw.map((l) => l.inode))): PortInfo {
     return {
-      port, bound: raw.length > 0, listeners: describeListeners(raw), leased: !!row, lease: row ? toLease(row) : null,
+      port, bound: raw.length > 0, listeners: describeListeners(raw, owners), leased: !!row, lease: row ? toLease(row) : null,
       service: serviceForPort(this.types, port)?.name ?? null, blocked: isBrowserBlocked(port),
     }
   }
@@ -212,11 +221,14 @@ export class Coordinator {
   /** Every port between start and end that is bound or leased (one read of the kernel's tables). */
   async scan(start: number, end: number): Promise<PortInfo[]> {
     const ports = (await this.sockets.fresh(0)).ports
+    // One walk of /proc/*/fd for every listener in the range: it is the expensive part.
+    const inRange = [...ports].filter(([p]) => p >= start && p <= end).flatMap(([, ls]) => ls.map((l) => l.inode))
+    const owners = ownersOf(inRange)
     const out: PortInfo[] = []
     for (let port = start; port <= end; port++) {
       const raw = ports.get(port)
       const row = this.store.leaseByPort(port)
-      if (raw || row) out.push(this.describePort(port, raw ?? [], row))
+      if (raw || row) out.push(this.describePort(port, raw ?? [], row, owners))
     }
     return out
   }
@@ -319,7 +331,9 @@ export class Coordinator {
         }
       }
       for (const port of listening.keys()) this.store.touchListening(port, now, 1000)
-      const quiet = force ? this.store.leases().filter((l) => l.last_listening !== null || l.kind === 'bind' || l.pid === null) : this.store.quietSince(now - this.options.listenGraceMs)
+      // Forced: everything not listening now, except leases of live holders that have not listened yet (between
+      // their bind() and listen(), or an allocation waiting for its server); dead holders went above.
+      const quiet = force ? this.store.leases().filter((l) => l.last_listening !== null || l.pid === null) : this.store.quietSince(now - this.options.listenGraceMs)
       for (const l of quiet) {
         if (listening.has(l.port)) continue
         this.store.deleteLease(l.id)

@@ -114,7 +114,8 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       server.keepAliveTimeout = 5_000
       server.on('upgrade', (req, socket, head) => {
         socket.on('error', () => socket.destroy())
-        const refusal = new URL(req.url ?? '/', 'http://localhost').pathname !== Routes.events.path
+        // Compare the raw path: parsing a hostile URL (e.g. "//[") throws, and this runs before any auth.
+        const refusal = (req.url ?? '/').split('?')[0] !== Routes.events.path
           ? {status: 404, code: 'NOT_FOUND', message: 'only /v1/events upgrades'}
           : localOnlyRefusal(req.headers, transport, tcpPort, token)
         if (refusal) {

@@ -151,8 +151,7 @@ export function ownersOf(inodes: number[]): Map<number, {pid: number; command: s
   return found
 }
 
-export function describeListeners(raw: RawListener[]): Listener[] {
-  const owners = ownersOf(raw.map((l) => l.inode))
+export function describeListeners(raw: RawListener[], owners = ownersOf(raw.map((l) => l.inode))): Listener[] {
   return raw.map((l) => ({
     address: l.address, family: l.family, inode: l.inode,
     pid: owners.get(l.inode)?.pid ?? null, command: owners.get(l.inode)?.command ?? null,

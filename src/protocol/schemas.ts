@@ -4,7 +4,9 @@ import {z} from 'zod'
 const port = z.number().int().min(1).max(65535)
 const pid = z.number().int().min(1).max(4194304)
 const text = (max: number) => z.string().max(max)
-const id = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:@-]+$/, 'only letters, digits and . _ : @ -')
+// Instance ids come from users (STYXY_INSTANCE_ID) through the interceptor, which passes up to 256 bytes:
+// accept any printable id of that size rather than make the interceptor fail open on a slash.
+const id = z.string().min(1).max(256).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
 const serviceName = z.string().min(1).max(64).regex(/^[a-z0-9][a-z0-9_-]*$/, 'lower-case letters, digits, _ and -')
 
 export const AllocationRequestSchema = z.strictObject({

@@ -146,6 +146,17 @@ describe('daemon: leases follow their holders', () => {
     ws.close()
   })
 
+  it("a restarted server gets its port back at once: its predecessor's lease died with it", async () => {
+    const first = spawnHolder()
+    const port = (await d.client.suggest('auth', 1)).ports[0]
+    expect((await d.client.bind({pid: first.pid!, port, family: 'ipv4', address: '0.0.0.0', instanceId: 'team/api'})).action).to.equal('allow')
+    await killAll([first])
+    const second = spawnHolder()
+    const again = await d.client.bind({pid: second.pid!, port, family: 'ipv4', address: '0.0.0.0'})
+    expect(again).to.include({action: 'allow', port})
+    await killAll([second])
+  })
+
   it('a bind lease whose listener went away is released after the grace period; one still listening stays', async () => {
     const holder = spawnHolder()
     const port = await freePort()

@@ -96,6 +96,22 @@ describe('daemon security', () => {
     expect(await upgradeStatus(`ws+unix://${sock}:/v1/events`, {})).to.equal(101)
   })
 
+  it('a hostile upgrade path is refused, not a crash', async () => {
+    const net = await import('node:net')
+    for (const target of [{port: d.port, host: '127.0.0.1'}, {path: path.join(d.home, 'daemon.sock')}]) {
+      const answer = await new Promise<string>((resolve) => {
+        const s = net.connect(target as {port: number; host: string})
+        let out = ''
+        s.on('data', (c) => (out += c))
+        s.on('close', () => resolve(out))
+        s.on('error', () => resolve(out))
+        s.end('GET //[ HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n')
+      })
+      expect(answer).to.match(/^HTTP\/1.1 404/)
+    }
+    expect((await d.client.health()).pid).to.equal(d.pid)
+  })
+
   it('the state directory, socket, token and database are private to the user', () => {
     const mode = (f: string) => fs.statSync(path.join(d.home, f)).mode & 0o777
     expect(mode('.')).to.equal(0o700)

@@ -62,6 +62,15 @@ describe('interceptor: behaviour with a real daemon', () => {
     await h.release()
   })
 
+  it('falls back to TCP with the token when the Unix socket cannot be reached', async () => {
+    const h = await held()
+    const r = await probe(['--family', '4', String(h.port)], {...d.env, STYXY_SOCKET: path.join(d.home, 'nowhere.sock'), STYXY_DEBUG: '1'})
+    expect(r.code, r.stderr).to.equal(0)
+    expect(r.bound[0].actual).to.not.equal(h.port)
+    expect(r.stderr).to.not.contain('fail open')
+    await h.release()
+  })
+
   it('STYXY_NOTIFY=stdout and off', async () => {
     const h = await held()
     const out = startProgram(BINDPROBE, [String(h.port)], {...d.env, STYXY_NOTIFY: 'stdout'})
