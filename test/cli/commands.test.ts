@@ -101,13 +101,32 @@ describe('CLI commands against a real daemon', () => {
     }
   })
 
-  it('instances and cleanup', async () => {
-    await d.client.registerInstance({id: 'agent-cli'})
-    expect((await cli('instances')).stdout).to.contain('agent-cli')
+  it('instances and cleanup: human and --json', async () => {
+    await d.client.registerInstance({id: 'agent-cli', name: 'claude-1'})
+    expect((await cli('instances')).stdout).to.match(/^agent-cli\s+-\s+claude-1/m)
+    const ij = json((await cli('instances', '--json')).stdout) as unknown as {id: string}[]
+    expect(ij.map((i) => i.id)).to.include('agent-cli')
     const lease = json((await cli('allocate', '-s', 'monitoring', '--json')).stdout)
     const c = await cli('cleanup', '--force')
     expect(c.stdout).to.match(/Released \d+ lease/).and.contain(String(lease.port))
+    const other = json((await cli('allocate', '-s', 'monitoring', '--json')).stdout)
+    const cj = json((await cli('cleanup', '--force', '--json')).stdout)
+    expect(cj.released.map((l: {id: string}) => l.id)).to.include(other.id)
     await d.client.removeInstance('agent-cli')
+  })
+
+  it('config edit opens $EDITOR on the file, then validates it', async () => {
+    const file = path.join(d.home, 'config', 'styxy', 'config.json')
+    const ok = await runCli(['config', 'edit'], {...d.env, EDITOR: 'true'})
+    expect(ok.code, ok.stderr).to.equal(0)
+    expect(ok.stdout).to.contain('valid')
+    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).to.deep.equal({serviceTypes: {}})
+    const script = path.join(d.home, 'break.sh')
+    fs.writeFileSync(script, '#!/bin/sh\necho "{oops" > "$1"\n', {mode: 0o755})
+    const bad = await runCli(['config', 'edit'], {...d.env, EDITOR: script})
+    expect(bad.code).to.equal(1)
+    expect(bad.stderr).to.contain('not valid JSON')
+    fs.rmSync(file)
   })
 
   it('errors are clear, JSON in --json mode, with consistent exit codes', async () => {

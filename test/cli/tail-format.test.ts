@@ -1,0 +1,23 @@
+import {expect} from 'chai'
+import {formatEvent, matches} from '../../src/cli/tail.js'
+import type {StyxyEvent} from '../../src/protocol/events.js'
+
+const remap = {seq: 7, at: '2026-11-25T10:42:01.331Z', type: 'bind.remapped',
+  data: {pid: 4242, requestedPort: 8000, port: 8001, from: 8000, to: 8001, service: 'api', command: 'uvicorn app:app', at: '', leaseId: 'l-1'}} as StyxyEvent
+
+describe('styxy tail: lines and filters', () => {
+  it('one readable line: time, kind, port, pid, the move, the command; colour only when asked', () => {
+    expect(formatEvent(remap, false)).to.equal('10:42:01.331  bind.remapped        :8001   pid 4242  8000 -> 8001 (api)  uvicorn app:app')
+    expect(formatEvent(remap, true)).to.contain('\x1b[33mbind.remapped')
+  })
+
+  it('filters by family or full type, service and port (either side of a move)', () => {
+    expect(matches(remap, {type: 'bind'})).to.equal(true)
+    expect(matches(remap, {type: 'bind.remapped'})).to.equal(true)
+    expect(matches(remap, {type: 'lease'})).to.equal(false)
+    expect(matches(remap, {service: 'dev'})).to.equal(false)
+    expect(matches(remap, {port: 8000})).to.equal(true)
+    expect(matches(remap, {port: 8001, service: 'api'})).to.equal(true)
+    expect(matches(remap, {port: 9000})).to.equal(false)
+  })
+})
