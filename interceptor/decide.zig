@@ -152,12 +152,8 @@ test "remap, retry past an unknown listener, notice suppressed, errno-free resul
     var sock_path_buf: [300]u8 = undefined;
     const sock_path = try std.fmt.bufPrintZ(&sock_path_buf, "{s}/daemon.sock", .{dir});
 
-    const lfd = try std.posix.socket(std.posix.AF.UNIX, std.posix.SOCK.STREAM | std.posix.SOCK.CLOEXEC, 0);
+    const lfd = try @import("testing.zig").listenUnix(sock_path);
     defer std.posix.close(lfd);
-    var sun: std.posix.sockaddr.un = .{ .path = [_]u8{0} ** 108 };
-    @memcpy(sun.path[0..sock_path.len], sock_path);
-    try std.posix.bind(lfd, @ptrCast(&sun), @sizeOf(@TypeOf(sun)));
-    try std.posix.listen(lfd, 4);
     try t.expectEqual(@as(c_int, 0), setenv("STYXY_SOCKET", sock_path.ptr, 1));
     defer _ = unsetenv("STYXY_SOCKET");
 

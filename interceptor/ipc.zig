@@ -470,12 +470,8 @@ fn withServer(reply: []const u8, timeout_ms: u32) !struct { Outcome, [2048]u8, u
     var path_buf: [256]u8 = undefined;
     const path = try std.fmt.bufPrintZ(&path_buf, "{s}/d.sock", .{dir});
 
-    const lfd = try std.posix.socket(std.posix.AF.UNIX, std.posix.SOCK.STREAM | std.posix.SOCK.CLOEXEC, 0);
+    const lfd = try @import("testing.zig").listenUnix(path);
     defer std.posix.close(lfd);
-    var sa: std.posix.sockaddr.un = .{ .path = [_]u8{0} ** 108 };
-    @memcpy(sa.path[0..path.len], path);
-    try std.posix.bind(lfd, @ptrCast(&sa), @sizeOf(@TypeOf(sa)));
-    try std.posix.listen(lfd, 4);
 
     var server = FakeServer{ .listen_fd = lfd, .reply = reply };
     const th = try std.Thread.spawn(.{}, FakeServer.run, .{&server});
