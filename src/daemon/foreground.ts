@@ -12,6 +12,12 @@ export async function runForeground(): Promise<void> {
   delete process.env.LD_PRELOAD
   process.env.STYXY_DISABLE = '1'
   const daemon: RunningDaemon = await startDaemon({tcpPort: daemonPort()})
+  // Last line of defence: a bug in one handler must not take every lease holder's coordinator down. State
+  // is safe to keep serving from: every change is a committed SQLite transaction or nothing.
+  const report = (what: string) => (error: unknown) =>
+    process.stderr.write(`[${new Date().toISOString()}] ${what}: ${(error as Error)?.stack ?? String(error)}\n`)
+  process.on('uncaughtException', report('uncaught exception'))
+  process.on('unhandledRejection', report('unhandled rejection'))
   const readyFd = Number(process.env.STYXY_READY_FD)
   delete process.env.STYXY_READY_FD
   if (Number.isInteger(readyFd) && readyFd > 2) {
