@@ -77,6 +77,8 @@ pub fn exchange(target: Target, body: []const u8, deadline: Deadline) Outcome {
     var tok_buf: [256]u8 = undefined;
     const token = @import("env.zig").readToken(tcp.token_path, &tok_buf) orelse
         return .{ .fail = "daemon socket unreachable and no token for tcp" };
+    if (!@import("owner.zig").listenerIsOurs(tcp.addr, tcp.port, std.os.linux.geteuid()))
+        return .{ .fail = "no listener of ours on the tcp port: token withheld" };
     const fd = connectTcp(tcp.addr, tcp.port, deadline) orelse return .{ .fail = "daemon unreachable (unix and tcp)" };
     defer _ = c.close(fd);
     const r = frame(&req, .{ .token = token, .addr = tcp.addr, .port = tcp.port }, body) orelse return .{ .fail = "request too large" };

@@ -9,4 +9,5 @@ test {
     _ = @import("ipc.zig");
     _ = @import("real.zig");
     _ = @import("decide.zig");
+    _ = @import("owner.zig");
 }

@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import http from 'node:http'
 import {DAEMON_HOST, daemonPort, resolvePaths} from '../paths.js'
+import {tcpListenerIsOurs} from '../daemon/socket-table.js'
 
 export interface Endpoint {
   socket: string
@@ -61,6 +62,9 @@ export async function send(endpoint: Endpoint, method: string, path: string, bod
       if (!UNREACHABLE.has(code)) throw error
       if (endpoint.only === 'unix') throw new TransportError('DAEMON_NOT_RUNNING', `no answer on ${endpoint.socket} (${code})`)
     }
+  }
+  if (!tcpListenerIsOurs(endpoint.host, endpoint.port)) {
+    throw new TransportError('DAEMON_NOT_RUNNING', `the Styxy daemon is not running (no answer on ${endpoint.socket}, and no listener of this user on ${endpoint.host}:${endpoint.port}); start it with: styxy daemon start`)
   }
   let token = ''
   try {

@@ -12,6 +12,8 @@ export interface RawListener {
   address: string
   family: 'ipv4' | 'ipv6'
   inode: number
+  /** The owner's uid, as the kernel records it. */
+  uid: number
 }
 
 function hexToIpv4(hex: string): string {
@@ -54,7 +56,7 @@ export function parseProcNet(text: string, family: 'ipv4' | 'ipv6'): RawListener
       const fields = text.slice(start, end).trim().split(/\s+/)
       const [addrHex, portHex] = fields[1].split(':')
       const address = family === 'ipv4' ? hexToIpv4(addrHex) : hexToIpv6(addrHex)
-      out.push({port: parseInt(portHex, 16), address, family, inode: Number(fields[9])})
+      out.push({port: parseInt(portHex, 16), address, family, inode: Number(fields[9]), uid: Number(fields[7])})
     }
     start = end + 1
   }
@@ -115,6 +117,22 @@ export class SocketTable {
     this.last = {at, ports}
     return this.last
   }
+}
+
+/**
+ * Is the IPv4 listener on host:port (or on the wildcard) owned by this user? Port 9876 is one port for every
+ * user of the machine: the token must never be sent to another user's listener there.
+ */
+export function tcpListenerIsOurs(host: string, port: number): boolean {
+  let text: string
+  try {
+    text = fs.readFileSync('/proc/net/tcp', 'latin1')
+  } catch {
+    return false
+  }
+  const uid = process.geteuid?.() ?? -1
+  const address = host === 'localhost' ? '127.0.0.1' : host
+  return parseProcNet(text, 'ipv4').some((l) => l.port === port && (l.address === address || l.address === '0.0.0.0') && l.uid === uid)
 }
 
 /** Which of our user's processes own these socket inodes (other users' /proc/<pid>/fd is unreadable). */

@@ -120,3 +120,49 @@ describe('daemon security', () => {
     expect(mode('styxy.db')).to.equal(0o600)
   })
 })
+
+describe('the token never goes to another user', () => {
+  it("neither the CLI nor the interceptor sends it to another user's listener on the TCP port", async function () {
+    if (process.getuid?.() !== 0) this.skip() // needs root to start a listener as another user
+    const {spawn} = await import('node:child_process')
+    const {freePort} = await import('../helpers/processes.js')
+    const {removeHome, runCli, tempHome, isolatedEnv} = await import('../helpers/daemon.js')
+    const {BINDPROBE, LIB} = await import('../helpers/programs.js')
+    const home = tempHome()
+    fs.chmodSync(home, 0o755)
+    fs.writeFileSync(path.join(home, 'token'), 'a'.repeat(64) + '\n', {mode: 0o600})
+    const port = await freePort()
+    // A squatter running as nobody: prints every request it receives.
+    const squatter = spawn('python3', ['-u', '-c', [
+      'import socket, sys',
+      's = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)',
+      `s.bind(("127.0.0.1", ${port})); s.listen(16); print("ready", flush=True)`,
+      'while True:',
+      '    c, _ = s.accept(); c.settimeout(1)',
+      '    try: print(repr(c.recv(4096)), flush=True)',
+      '    except Exception: pass',
+      '    c.close()',
+    ].join('\n')], {uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit']})
+    let heard = ''
+    await new Promise<void>((resolve) => squatter.stdout!.on('data', (c) => { heard += c; if (heard.includes('ready')) resolve() }))
+    try {
+      const env = isolatedEnv(home, port)
+      const cli = await runCli(['list', '--json'], env)
+      expect(cli.code).to.equal(3)
+      expect(JSON.parse(cli.stdout).error.message).to.contain('no listener of this user')
+      const probePort = await freePort()
+      const probe = await new Promise<string>((resolve) => {
+        const p = spawn(BINDPROBE, ['--family', '4', String(probePort)], {env: {...env, LD_PRELOAD: LIB, STYXY_DEBUG: '1'}})
+        let err = ''
+        p.stderr.on('data', (c) => (err += c))
+        p.on('exit', () => resolve(err))
+      })
+      expect(probe).to.contain('token withheld')
+      expect(heard).to.not.contain('Bearer')
+      expect(heard.trim()).to.equal('ready')
+    } finally {
+      squatter.kill('SIGKILL')
+      removeHome(home)
+    }
+  })
+})
