@@ -35,7 +35,7 @@ export function sameHolder(a: Holder, b: Holder): boolean {
   return a.pid !== null && a.pid === b.pid && a.pidStart === b.pidStart
 }
 
-export function isAssignable(port: number, limits: Limits): boolean {
+function isAssignable(port: number, limits: Limits): boolean {
   return port >= limits.minPort && port <= 65535 && !isBrowserBlocked(port) && !limits.reserved.has(port)
 }
 

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto'
 import type Koa from 'koa'
 import type {z} from 'zod'
-import {ErrorCodes, StyxyError, type ErrorBody} from '../protocol/errors.js'
+import {StyxyError, type ErrorBody} from '../protocol/errors.js'
 import {describeZodError} from '../protocol/schemas.js'
 import type {Metrics} from './metrics.js'
 
@@ -93,8 +93,6 @@ export function validate<T extends z.ZodType>(schema: T, value: unknown, label?:
   }
   return parsed.data
 }
-
-export {ErrorCodes}
 
 /** The parsed JSON body (set by @koa/bodyparser). */
 export function bodyOf(ctx: {request: unknown}): unknown {

@@ -93,7 +93,7 @@ export class SocketTable {
     return this.last
   }
 
-  isFresh(maxAgeMs = this.maxAgeMs): boolean {
+  private isFresh(maxAgeMs: number): boolean {
     return Date.now() - this.last.at <= maxAgeMs
   }
 

@@ -1,7 +1,5 @@
 // The whole API as one table. The daemon mounts exactly these; the client builds URLs only from here;
 // docs/api.md is checked against it by a test.
-export const API_PREFIX = '/v1'
-
 export const Routes = {
   health: {method: 'GET', path: '/v1/health', summary: 'Version and pid: the liveness probe'},
   status: {method: 'GET', path: '/v1/status', summary: 'Counts, uptime and paths'},
