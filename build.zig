@@ -1,5 +1,6 @@
-//! Builds the LD_PRELOAD interceptor (zig-out/lib/libstyxy_preload.so), the C
-//! probe programs tests drive (zig-out/bin/), and `zig build test`.
+//! Builds the LD_PRELOAD interceptor (zig-out/lib/libstyxy_preload.so), the
+//! seccomp supervisor (zig-out/bin/styxy-seccomp), the C probe programs tests
+//! drive (zig-out/bin/), and `zig build test`.
 
 const std = @import("std");
 
@@ -26,6 +27,20 @@ pub fn build(b: *std.Build) void {
     // No C sources in the library, so the UBSan runtime would be dead weight.
     lib.bundle_ubsan_rt = false;
     b.installArtifact(lib);
+
+    // The seccomp backend's supervisor: shares decide/ipc/env with the library,
+    // runs as its own process in front of the command.
+    const supervisor = b.addExecutable(.{
+        .name = "styxy-seccomp",
+        .root_module = b.createModule(.{
+            .root_source_file = b.path("interceptor/supervisor.zig"),
+            .target = target,
+            .optimize = optimize,
+            .link_libc = true,
+        }),
+    });
+    supervisor.bundle_ubsan_rt = false;
+    b.installArtifact(supervisor);
 
     const fixtures_step = b.step("fixtures", "Build the C probe programs in test/fixtures");
     for (fixtures) |name| {
@@ -57,4 +72,5 @@ pub fn build(b: *std.Build) void {
     test_step.dependOn(fixtures_step);
     // The library itself must compile in every mode the tests don't cover.
     test_step.dependOn(&lib.step);
+    test_step.dependOn(&supervisor.step);
 }

@@ -17,11 +17,36 @@ const sockaddr = @import("sockaddr.zig");
 /// daemon didn't know about without stalling startup on a confused daemon.
 pub const max_asks = 3;
 
+/// `fd` is the socket to bind: the caller's own in the preload library, a
+/// pidfd_getfd duplicate of the trapped process's socket in the seccomp
+/// supervisor (same open file, so binding it binds theirs). The holder facts
+/// name the process the daemon leases to.
 pub const Bind = struct {
     fd: c_int,
     original: []const u8,
     parsed: sockaddr.Parsed,
+    pid: c_int,
+    command: []const u8,
+    cwd: ?[]const u8,
 };
+
+/// The address half of "is this bind ours": an IP address with a port at or
+/// above the floor, while Styxy is enabled. Pure, so the seccomp supervisor can
+/// ask it before it touches the trapped process's socket.
+pub fn claimAddress(bytes: []const u8, cfg: *const env.Config) ?sockaddr.Parsed {
+    if (cfg.disabled) return null;
+    const parsed = sockaddr.parse(bytes) orelse return null;
+    if (parsed.port == 0 or parsed.port < cfg.min_port) return null;
+    return parsed;
+}
+
+/// Only stream sockets listen; UDP and raw sockets pass through.
+pub fn isStream(fd: c_int) bool {
+    var so_type: c_int = 0;
+    var so_len: c.socklen_t = @sizeOf(c_int);
+    if (c.getsockopt(fd, std.posix.SOL.SOCKET, std.posix.SO.TYPE, &so_type, &so_len) != 0) return false;
+    return so_type == std.posix.SOCK.STREAM;
+}
 
 /// Returns the final real bind's outcome; the caller turns it into rc/errno.
 pub fn run(b: *const Bind, cfg: *const env.Config) real.Result {
@@ -29,8 +54,6 @@ pub fn run(b: *const Bind, cfg: *const env.Config) real.Result {
 
     var addr_buf: [sockaddr.max_text_len]u8 = undefined;
     const addr_text = sockaddr.formatAddress(&b.parsed, &addr_buf);
-    var cmd_buf: [env.cmdline_max]u8 = undefined;
-    var cwd_buf: [env.cwd_max]u8 = undefined;
     var sock_buf: env.PathBuf = undefined;
     var token_buf: env.PathBuf = undefined;
 
@@ -46,12 +69,12 @@ pub fn run(b: *const Bind, cfg: *const env.Config) real.Result {
     var taken: [max_asks]u16 = undefined;
     var n_taken: usize = 0;
     var req: json.Request = .{
-        .pid = c.getpid(),
+        .pid = b.pid,
         .port = b.parsed.port,
         .family = b.parsed.family.jsonName(),
         .address = addr_text,
-        .command = env.commandLine(&cmd_buf),
-        .cwd = env.cwd(&cwd_buf),
+        .command = b.command,
+        .cwd = b.cwd,
         .instance_id = cfg.instance_id,
         .reassign = cfg.reassign,
     };
@@ -178,7 +201,7 @@ test "remap, retry past an unknown listener, notice suppressed, errno-free resul
     defer std.posix.close(fd);
     const want = try std.net.Address.parseIp4("127.0.0.1", asked_port);
     const bytes = std.mem.asBytes(&want.in.sa);
-    const b: Bind = .{ .fd = fd, .original = bytes, .parsed = sockaddr.parse(bytes).? };
+    const b: Bind = .{ .fd = fd, .original = bytes, .parsed = sockaddr.parse(bytes).?, .pid = c.getpid(), .command = "test", .cwd = null };
     const res = run(&b, &.{ .notify = .off, .daemon_host = null, .timeout_ms = 2000 });
     th.join();
 
@@ -202,7 +225,7 @@ test "unreachable daemon binds the original address" {
     defer std.posix.close(fd);
     const want = try std.net.Address.parseIp4("127.0.0.1", port);
     const bytes = std.mem.asBytes(&want.in.sa);
-    const b: Bind = .{ .fd = fd, .original = bytes, .parsed = sockaddr.parse(bytes).? };
+    const b: Bind = .{ .fd = fd, .original = bytes, .parsed = sockaddr.parse(bytes).?, .pid = c.getpid(), .command = "test", .cwd = null };
     const res = run(&b, &.{ .daemon_host = null });
     try t.expect(res.ok());
     var got: std.posix.sockaddr.in = undefined;

@@ -150,6 +150,48 @@ pub fn commandLine(buf: *[cmdline_max]u8) []const u8 {
     return cmdlineToText(raw);
 }
 
+/// `/proc/<pid>/<leaf>`, NUL-terminated, in a caller-owned buffer.
+pub fn procPath(buf: *[64]u8, pid: c_int, leaf: []const u8) ?[:0]const u8 {
+    return std.fmt.bufPrintZ(buf, "/proc/{d}/{s}", .{ pid, leaf }) catch null;
+}
+
+/// Another process's command line (the seccomp supervisor asks for the
+/// process it trapped).
+pub fn commandLineOf(pid: c_int, buf: *[cmdline_max]u8) []const u8 {
+    var pbuf: [64]u8 = undefined;
+    const path = procPath(&pbuf, pid, "cmdline") orelse return "";
+    const raw = readSmallFile(path, buf) orelse return "";
+    return cmdlineToText(raw);
+}
+
+pub fn cwdOf(pid: c_int, buf: *[cwd_max]u8) ?[]const u8 {
+    var pbuf: [64]u8 = undefined;
+    const path = procPath(&pbuf, pid, "cwd") orelse return null;
+    const n = c.readlink(path, buf, buf.len);
+    if (n <= 0 or @as(usize, @intCast(n)) >= buf.len) return null;
+    const s = buf[0..@intCast(n)];
+    if (s[0] != '/') return null;
+    return s;
+}
+
+/// The thread-group id (the pid users see) of a thread id, from
+/// /proc/<tid>/status: seccomp notifications name the thread that trapped.
+pub fn tgidOf(tid: c_int) ?c_int {
+    var pbuf: [64]u8 = undefined;
+    const path = procPath(&pbuf, tid, "status") orelse return null;
+    var buf: [512]u8 = undefined;
+    const raw = readSmallFile(path, &buf) orelse return null;
+    return parseTgid(raw);
+}
+
+fn parseTgid(status: []const u8) ?c_int {
+    const key = "\nTgid:";
+    const at = std.mem.indexOf(u8, status, key) orelse return null;
+    const rest = std.mem.trimLeft(u8, status[at + key.len ..], " \t");
+    const end = std.mem.indexOfScalar(u8, rest, '\n') orelse rest.len;
+    return std.fmt.parseInt(c_int, rest[0..end], 10) catch null;
+}
+
 fn cmdlineToText(raw: []u8) []const u8 {
     var s = raw;
     while (s.len > 0 and s[s.len - 1] == 0) s = s[0 .. s.len - 1];
@@ -341,4 +383,20 @@ test "real token file round trip" {
     var tbuf: [token_max]u8 = undefined;
     try t.expectEqualStrings("s3cret", readToken(p, &tbuf).?);
     try t.expect(readToken("/nonexistent/styxy/token", &tbuf) == null);
+}
+
+test "tgid from a status file" {
+    try t.expectEqual(@as(?c_int, 4242), parseTgid("Name:\tnode\nUmask:\t0022\nState:\tS\nTgid:\t4242\nNgid:\t0\n"));
+    try t.expectEqual(@as(?c_int, null), parseTgid("Name:\tTgid:\t7\n"));
+    try t.expectEqual(@as(?c_int, c.getpid()), tgidOf(c.getpid()));
+}
+
+test "another process's facts, read through /proc" {
+    var own: [cmdline_max]u8 = undefined;
+    var other: [cmdline_max]u8 = undefined;
+    try t.expectEqualStrings(commandLine(&own), commandLineOf(c.getpid(), &other));
+    var w1: [cwd_max]u8 = undefined;
+    var w2: [cwd_max]u8 = undefined;
+    try t.expectEqualStrings(cwd(&w1).?, cwdOf(c.getpid(), &w2).?);
+    try t.expectEqual(@as(?[]const u8, null), cwdOf(std.math.maxInt(c_int), &w2));
 }

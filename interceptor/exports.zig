@@ -17,7 +17,13 @@ export fn bind(fd: c_int, addr: ?*const anyopaque, len: c.socklen_t) c_int {
         real.setErrno(saved_errno);
         return real.call(fd, addr, len).rc;
     };
-    const res = decide.run(&hooked.bind, &hooked.cfg);
+    var cmd_buf: [env.cmdline_max]u8 = undefined;
+    var cwd_buf: [env.cwd_max]u8 = undefined;
+    var b = hooked.bind;
+    b.pid = c.getpid();
+    b.command = env.commandLine(&cmd_buf);
+    b.cwd = env.cwd(&cwd_buf);
+    const res = decide.run(&b, &hooked.cfg);
     real.setErrno(if (res.ok()) saved_errno else res.err);
     return res.rc;
 }
@@ -37,23 +43,13 @@ fn panicAbort(msg: []const u8, _: ?usize) noreturn {
 
 const Hooked = struct { bind: decide.Bind, cfg: env.Config };
 
-/// Cheapest checks first: pure memory, then environment, then a syscall.
 fn guard(fd: c_int, addr: ?*const anyopaque, len: c.socklen_t) ?Hooked {
     real.setSelf(&bind);
     const p = addr orelse return null;
     if (len > sockaddr.storage_len) return null;
     const bytes = @as([*]const u8, @ptrCast(p))[0..len];
-    const parsed = sockaddr.parse(bytes) orelse return null;
-    if (parsed.port == 0) return null;
-
     const cfg = env.load(env.processEnv);
-    if (cfg.disabled) return null;
-    if (parsed.port < cfg.min_port) return null;
-
-    var so_type: c_int = 0;
-    var so_len: c.socklen_t = @sizeOf(c_int);
-    if (c.getsockopt(fd, std.posix.SOL.SOCKET, std.posix.SO.TYPE, &so_type, &so_len) != 0) return null;
-    if (so_type != std.posix.SOCK.STREAM) return null;
-
-    return .{ .bind = .{ .fd = fd, .original = bytes, .parsed = parsed }, .cfg = cfg };
+    const parsed = decide.claimAddress(bytes, &cfg) orelse return null;
+    if (!decide.isStream(fd)) return null;
+    return .{ .bind = .{ .fd = fd, .original = bytes, .parsed = parsed, .pid = 0, .command = "", .cwd = null }, .cfg = cfg };
 }

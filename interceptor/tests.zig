@@ -10,4 +10,7 @@ test {
     _ = @import("real.zig");
     _ = @import("decide.zig");
     _ = @import("owner.zig");
+    _ = @import("filter.zig");
+    _ = @import("fdpass.zig");
+    _ = @import("notify.zig");
 }

@@ -1,0 +1,367 @@
+//! `styxy-seccomp`: runs a command with its bind(2) calls handed to us by a
+//! seccomp user-notification filter, so programs that never go through the
+//! dynamic libc (Go, static and musl binaries, cleared environments) are
+//! covered as well as the preload library covers the rest.
+//!
+//!   styxy-seccomp [--preload LIB] [--report-fd N] -- COMMAND [ARGS...]
+//!   styxy-seccomp --probe
+//!
+//! It behaves like the command it runs: same stdio, same process group, its
+//! exit code (128 + signal when killed), SIGTERM/SIGHUP passed on. Where the
+//! kernel or a sandbox refuses the filter or pidfd_getfd it says so once and
+//! runs the command under LD_PRELOAD instead (--preload).
+
+const std = @import("std");
+const linux = std.os.linux;
+const posix = std.posix;
+const env = @import("env.zig");
+const filter = @import("filter.zig");
+const notify = @import("notify.zig");
+const fdpass = @import("fdpass.zig");
+
+pub const panic = std.debug.FullPanic(panicExit);
+
+fn panicExit(msg: []const u8, _: ?usize) noreturn {
+    @branchHint(.cold);
+    say("panic: {s}", .{msg});
+    linux.exit_group(70);
+}
+
+fn say(comptime fmt: []const u8, args: anytype) void {
+    var buf: [512]u8 = undefined;
+    const line = std.fmt.bufPrint(&buf, "styxy: " ++ fmt ++ "\n", args) catch return;
+    _ = linux.write(2, line.ptr, line.len);
+}
+
+const Args = struct {
+    preload: ?[*:0]const u8 = null,
+    report_fd: ?linux.fd_t = null,
+    probe: bool = false,
+    argv: [*:null]const ?[*:0]const u8 = undefined,
+    command: ?[*:0]const u8 = null,
+};
+
+fn usage() noreturn {
+    say("usage: styxy-seccomp [--preload LIB] [--report-fd N] -- COMMAND [ARGS...] | styxy-seccomp --probe", .{});
+    linux.exit_group(2);
+}
+
+fn parseArgs() Args {
+    const argv = std.os.argv;
+    var a: Args = .{};
+    var i: usize = 1;
+    while (i < argv.len) : (i += 1) {
+        const arg = std.mem.span(argv[i]);
+        if (std.mem.eql(u8, arg, "--probe")) {
+            a.probe = true;
+        } else if (std.mem.eql(u8, arg, "--preload") and i + 1 < argv.len) {
+            i += 1;
+            a.preload = argv[i];
+        } else if (std.mem.eql(u8, arg, "--report-fd") and i + 1 < argv.len) {
+            i += 1;
+            a.report_fd = std.fmt.parseInt(linux.fd_t, std.mem.span(argv[i]), 10) catch usage();
+        } else if (std.mem.eql(u8, arg, "--")) {
+            i += 1;
+            break;
+        } else usage();
+    }
+    if (a.probe) return a;
+    if (i >= argv.len) usage();
+    // The kernel's argv is NULL-terminated: the tail after "--" is one too.
+    a.argv = @ptrCast(argv.ptr + i);
+    a.command = argv[i];
+    return a;
+}
+
+/// Signals we take through a signalfd instead of handlers: blocked before the
+/// fork so none is lost in between, unblocked in the child before exec.
+const watched = [_]u6{ linux.SIG.CHLD, linux.SIG.TERM, linux.SIG.HUP, linux.SIG.INT, linux.SIG.QUIT };
+
+pub fn main() u8 {
+    const args = parseArgs();
+    const cfg = env.load(env.processEnv);
+
+    var mask = linux.empty_sigset;
+    for (watched) |s| linux.sigaddset(&mask, s);
+    var old_mask: linux.sigset_t = undefined;
+    _ = linux.sigprocmask(linux.SIG.BLOCK, &mask, &old_mask);
+    const sfd_rc = linux.signalfd(-1, &mask, linux.SFD.CLOEXEC);
+    if (linux.E.init(sfd_rc) != .SUCCESS) {
+        say("seccomp backend: signalfd failed ({s})", .{@tagName(linux.E.init(sfd_rc))});
+        return 70;
+    }
+
+    var pair: [2]i32 = undefined;
+    if (linux.E.init(linux.socketpair(linux.AF.UNIX, linux.SOCK.SEQPACKET | linux.SOCK.CLOEXEC, 0, &pair)) != .SUCCESS) {
+        say("seccomp backend: socketpair failed", .{});
+        return 70;
+    }
+    const child = posix.fork() catch {
+        say("seccomp backend: fork failed", .{});
+        return 70;
+    };
+    if (child == 0) {
+        _ = linux.close(pair[0]);
+        _ = linux.sigprocmask(linux.SIG.SETMASK, &old_mask, null);
+        childSide(pair[1], &args);
+    }
+    _ = linux.close(pair[1]);
+
+    const listener = setUp(child, pair[0], pair[1], &args);
+    _ = linux.close(pair[0]);
+    if (args.report_fd) |fd| reportPid(fd, child);
+
+    var sup: Supervisor = .{ .child = child, .signals = @intCast(sfd_rc), .listener = listener, .cfg = &cfg, .probe = args.probe };
+    return sup.loop();
+}
+
+// ------------------------------------------------------------ the handshake
+
+/// Parent side. Tests pidfd_getfd on the waiting child (on its end of our
+/// socketpair, a descriptor we know it has) before it commits to a filter:
+/// once installed, a filter can't be taken back, and a filter nobody can serve
+/// would fail every bind. Returns the listener, or null when the child runs
+/// under preload (or without interception) instead.
+fn setUp(child: linux.pid_t, sock: linux.fd_t, child_end: linux.fd_t, args: *const Args) ?linux.fd_t {
+    var verdict: u8 = 'S';
+    const pidfd_rc = linux.pidfd_open(child, 0);
+    if (linux.E.init(pidfd_rc) != .SUCCESS) {
+        fallbackNotice("pidfd_open", linux.E.init(pidfd_rc), args);
+        verdict = 'P';
+    } else {
+        const pidfd: linux.fd_t = @intCast(pidfd_rc);
+        const dup = linux.pidfd_getfd(pidfd, child_end, 0);
+        if (linux.E.init(dup) != .SUCCESS) {
+            fallbackNotice("pidfd_getfd", linux.E.init(dup), args);
+            verdict = 'P';
+        } else _ = linux.close(@intCast(dup));
+        _ = linux.close(pidfd);
+    }
+    _ = linux.write(sock, @ptrCast(&verdict), 1);
+
+    var listener: ?linux.fd_t = null;
+    while (true) {
+        var msg: fdpass.Message = .{};
+        switch (fdpass.receive(sock, &msg)) {
+            .eof => return listener,
+            .failed => return listener,
+            .got => {},
+        }
+        switch (msg.kind) {
+            'L' => listener = msg.fd,
+            'F' => fallbackNotice(std.mem.sliceTo(&msg.text, 0), @enumFromInt(msg.errno), args),
+            'E' => {
+                const name = if (args.command) |cmd| std.mem.span(cmd) else "";
+                if (msg.errno == @intFromEnum(linux.E.NOENT)) say("cannot run {s}: command not found", .{name}) else say("cannot run {s}: {s}", .{ name, @tagName(@as(linux.E, @enumFromInt(msg.errno))) });
+                return listener;
+            },
+            else => {},
+        }
+    }
+}
+
+fn fallbackNotice(step: []const u8, e: linux.E, args: *const Args) void {
+    if (args.probe) {
+        say("seccomp backend unavailable: {s} refused ({s})", .{ step, @tagName(e) });
+    } else if (args.preload != null) {
+        say("seccomp backend unavailable here ({s}: {s}); using LD_PRELOAD instead", .{ step, @tagName(e) });
+    } else {
+        say("seccomp backend unavailable here ({s}: {s}); running without interception", .{ step, @tagName(e) });
+    }
+}
+
+extern "c" fn execvp(file: [*:0]const u8, argv: [*:null]const ?[*:0]const u8) c_int;
+extern "c" fn setenv(name: [*:0]const u8, value: [*:0]const u8, overwrite: c_int) c_int;
+
+/// Child side, between fork and exec. Single-threaded (we are), so setenv is safe here.
+fn childSide(sock: linux.fd_t, args: *const Args) noreturn {
+    var verdict: u8 = 0;
+    if (linux.read(sock, @ptrCast(&verdict), 1) != 1) linux.exit_group(127);
+    if (verdict == 'S') {
+        switch (filter.install()) {
+            .listener => |fd| {
+                fdpass.sendFd(sock, fd);
+                _ = linux.close(fd);
+            },
+            .refused => |r| {
+                fdpass.sendText(sock, 'F', @intFromEnum(r.errno), r.step);
+                usePreload(args.preload);
+            },
+        }
+    } else usePreload(args.preload);
+
+    if (args.probe) {
+        // Nothing to exec: the parent waits for our end to close before it serves.
+        _ = linux.close(sock);
+        probeBind();
+    }
+    _ = execvp(args.command.?, args.argv);
+    const err = std.c._errno().*;
+    fdpass.sendText(sock, 'E', err, "exec");
+    linux.exit_group(if (err == @intFromEnum(linux.E.NOENT)) 127 else 126);
+}
+
+/// The library first, then whatever the program already preloads.
+fn usePreload(lib: ?[*:0]const u8) void {
+    const l = lib orelse return;
+    var buf: [4096]u8 = undefined;
+    const value = if (env.processEnv("LD_PRELOAD")) |existing|
+        std.fmt.bufPrintZ(&buf, "{s}:{s}", .{ std.mem.span(l), existing }) catch return
+    else
+        std.fmt.bufPrintZ(&buf, "{s}", .{std.mem.span(l)}) catch return;
+    _ = setenv("LD_PRELOAD", value.ptr, 1);
+}
+
+/// --probe: one UDP bind to port 0, which the filter traps like any other.
+fn probeBind() noreturn {
+    const s = linux.socket(linux.AF.INET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, 0);
+    if (linux.E.init(s) != .SUCCESS) linux.exit_group(3);
+    var sin: linux.sockaddr.in = .{ .port = 0, .addr = std.mem.nativeToBig(u32, 0x7f000001) };
+    const rc = linux.bind(@intCast(s), @ptrCast(&sin), @sizeOf(@TypeOf(sin)));
+    linux.exit_group(if (linux.E.init(rc) == .SUCCESS) 0 else 4);
+}
+
+fn reportPid(fd: linux.fd_t, pid: linux.pid_t) void {
+    var buf: [16]u8 = undefined;
+    const line = std.fmt.bufPrint(&buf, "{d}\n", .{pid}) catch return;
+    _ = linux.write(fd, line.ptr, line.len);
+    _ = linux.close(fd);
+}
+
+// ---------------------------------------------------------------- the loop
+
+const Supervisor = struct {
+    child: linux.pid_t,
+    signals: linux.fd_t,
+    listener: ?linux.fd_t,
+    cfg: *const env.Config,
+    probe: bool,
+    exit_code: ?u8 = null,
+    probe_failed: ?notify.Step = null,
+    probe_seen: bool = false,
+
+    fn loop(self: *Supervisor) u8 {
+        while (true) {
+            var fds = [_]linux.pollfd{
+                .{ .fd = self.signals, .events = linux.POLL.IN, .revents = 0 },
+                .{ .fd = self.listener orelse -1, .events = linux.POLL.IN, .revents = 0 },
+            };
+            const rc = linux.poll(&fds, fds.len, -1);
+            if (linux.E.init(rc) == .INTR) continue;
+            if (linux.E.init(rc) != .SUCCESS) return self.exit_code orelse 70;
+            if (fds[1].revents & linux.POLL.IN != 0) self.serve();
+            if (fds[0].revents & linux.POLL.IN != 0) self.onSignals();
+            if (self.exit_code) |code| {
+                if (self.probe) return self.probeVerdict(code);
+                // Nobody else runs under the filter any more: we're done.
+                const hup = fds[1].revents & linux.POLL.HUP != 0;
+                if (self.listener == null or hup or !self.othersRemain()) return code;
+                self.linger(code);
+            }
+        }
+    }
+
+    fn serve(self: *Supervisor) void {
+        const l = self.listener orelse return;
+        const n = notify.receive(l) orelse return;
+        if (self.probe) {
+            self.probe_seen = true;
+            self.probe_failed = probeSteps(l, &n);
+            notify.respond(l, notify.proceed(n.id));
+            return;
+        }
+        notify.respond(l, notify.handle(l, &n, self.cfg));
+    }
+
+    fn onSignals(self: *Supervisor) void {
+        var info: linux.signalfd_siginfo = undefined;
+        const n = linux.read(self.signals, @ptrCast(&info), @sizeOf(linux.signalfd_siginfo));
+        if (n != @sizeOf(linux.signalfd_siginfo)) return;
+        switch (info.signo) {
+            linux.SIG.CHLD => self.reap(),
+            // A terminal's Ctrl-C or Ctrl-\ already reached the child (same
+            // foreground process group); passing it on again would make many
+            // tools skip their graceful shutdown.
+            linux.SIG.INT, linux.SIG.QUIT => if (std.c.isatty(0) == 0) self.forward(info.signo),
+            else => self.forward(info.signo),
+        }
+    }
+
+    fn forward(self: *Supervisor, sig: u32) void {
+        if (self.exit_code == null) _ = linux.kill(self.child, @intCast(sig));
+    }
+
+    fn reap(self: *Supervisor) void {
+        while (true) {
+            var status: u32 = 0;
+            const rc = linux.waitpid(-1, &status, linux.W.NOHANG);
+            if (linux.E.init(rc) != .SUCCESS or rc == 0) return;
+            if (@as(linux.pid_t, @intCast(rc)) != self.child) continue;
+            self.exit_code = if (linux.W.IFEXITED(status))
+                linux.W.EXITSTATUS(status)
+            else if (linux.W.IFSIGNALED(status))
+                @truncate(128 + linux.W.TERMSIG(status))
+            else
+                1;
+        }
+    }
+
+    /// A zero-timeout look at the listener: HUP means every process that
+    /// carried the filter has exited.
+    fn othersRemain(self: *Supervisor) bool {
+        var fds = [_]linux.pollfd{.{ .fd = self.listener.?, .events = linux.POLL.IN, .revents = 0 }};
+        _ = linux.poll(&fds, 1, 0);
+        return fds[0].revents & linux.POLL.HUP == 0;
+    }
+
+    /// The command is gone but something it started still runs under the
+    /// filter (a server left in the background). Its binds would fail with
+    /// ENOSYS if we closed the listener, so a copy of us stays behind to serve
+    /// them, and this process returns the command's status to the caller.
+    fn linger(self: *Supervisor, code: u8) noreturn {
+        const pid = posix.fork() catch linux.exit_group(code);
+        if (pid != 0) linux.exit_group(code);
+        _ = linux.setsid();
+        self.exit_code = null;
+        self.child = -1;
+        while (true) {
+            var fds = [_]linux.pollfd{.{ .fd = self.listener.?, .events = linux.POLL.IN, .revents = 0 }};
+            const rc = linux.poll(&fds, 1, -1);
+            if (linux.E.init(rc) == .INTR) continue;
+            if (linux.E.init(rc) != .SUCCESS) linux.exit_group(0);
+            if (fds[0].revents & linux.POLL.IN != 0) self.serve() else if (fds[0].revents & (linux.POLL.HUP | linux.POLL.ERR) != 0) linux.exit_group(0);
+        }
+    }
+
+    fn probeVerdict(self: *Supervisor, code: u8) u8 {
+        if (self.listener == null) return 1; // the reason was said in setUp
+        if (!self.probe_seen) {
+            say("seccomp backend unavailable: the filter did not trap bind", .{});
+            return 1;
+        }
+        if (self.probe_failed) |step| {
+            say("seccomp backend unavailable: {s} refused", .{@tagName(step)});
+            return 1;
+        }
+        if (code != 0) {
+            say("seccomp backend unavailable: the probe's bind failed (status {d})", .{code});
+            return 1;
+        }
+        return 0;
+    }
+};
+
+/// Every step the real path takes, without deciding anything.
+fn probeSteps(listener: linux.fd_t, n: *const notify.Notif) ?notify.Step {
+    const t = switch (notify.readAddress(listener, n)) {
+        .ok => |t| t,
+        .skip => return .read_memory,
+        .failed => |s| return s,
+    };
+    const tgid = env.tgidOf(t.tid) orelse return .pid_gone;
+    switch (notify.duplicateSocket(listener, &t, tgid)) {
+        .fd => |fd| _ = linux.close(fd),
+        .failed => |s| return s,
+    }
+    return null;
+}
