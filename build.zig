@@ -4,7 +4,9 @@
 
 const std = @import("std");
 
-const fixtures = [_][]const u8{ "bindprobe", "bindbench" };
+const fixtures = [_][]const u8{ "bindprobe", "bindbench", "deny-seccomp" };
+/// Linked statically against musl: programs LD_PRELOAD can't reach.
+const static_fixtures = [_][]const u8{"httpstatic"};
 
 pub fn build(b: *std.Build) void {
     const target = b.standardTargetOptions(.{});
@@ -43,10 +45,13 @@ pub fn build(b: *std.Build) void {
     b.installArtifact(supervisor);
 
     const fixtures_step = b.step("fixtures", "Build the C probe programs in test/fixtures");
-    for (fixtures) |name| {
+    const musl = b.resolveTargetQuery(.{ .abi = .musl });
+    for (fixtures ++ static_fixtures, 0..) |name, i| {
+        const static = i >= fixtures.len;
         const exe = b.addExecutable(.{
             .name = name,
-            .root_module = b.createModule(.{ .target = target, .optimize = optimize, .link_libc = true }),
+            .root_module = b.createModule(.{ .target = if (static) musl else target, .optimize = optimize, .link_libc = true }),
+            .linkage = if (static) .static else null,
         });
         exe.root_module.addCSourceFile(.{
             .file = b.path(b.fmt("test/fixtures/{s}.c", .{name})),

@@ -59,7 +59,9 @@ fn parseArgs() Args {
             a.preload = argv[i];
         } else if (std.mem.eql(u8, arg, "--report-fd") and i + 1 < argv.len) {
             i += 1;
-            a.report_fd = std.fmt.parseInt(linux.fd_t, std.mem.span(argv[i]), 10) catch usage();
+            const fd = std.fmt.parseInt(linux.fd_t, std.mem.span(argv[i]), 10) catch usage();
+            // It was handed to us, not to the command: keep it out of the exec.
+            if (linux.E.init(linux.fcntl(fd, linux.F.SETFD, linux.FD_CLOEXEC)) == .SUCCESS) a.report_fd = fd;
         } else if (std.mem.eql(u8, arg, "--")) {
             i += 1;
             break;

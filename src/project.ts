@@ -11,3 +11,8 @@ export const VERSION: string = (JSON.parse(fs.readFileSync(path.join(PROJECT_ROO
 export function preloadLibraryPath(env: NodeJS.ProcessEnv = process.env): string {
   return env.STYXY_PRELOAD_LIB ? path.resolve(env.STYXY_PRELOAD_LIB) : path.join(PROJECT_ROOT, 'zig-out', 'lib', 'libstyxy_preload.so')
 }
+
+/** The seccomp backend's supervisor, built beside the library by build.zig. */
+export function supervisorPath(env: NodeJS.ProcessEnv = process.env): string {
+  return env.STYXY_SUPERVISOR ? path.resolve(env.STYXY_SUPERVISOR) : path.join(PROJECT_ROOT, 'zig-out', 'bin', 'styxy-seccomp')
+}

@@ -6,7 +6,7 @@ import {isBrowserBlocked} from '../core/blocked-ports.js'
 import {isSameProcessAlive} from '../daemon/proc.js'
 import {loadConfig} from '../config.js'
 import {resolvePaths} from '../paths.js'
-import {preloadLibraryPath} from '../project.js'
+import {preloadLibraryPath, supervisorPath} from '../project.js'
 import type {ServiceType} from '../protocol/types.js'
 
 export type Level = 'pass' | 'warn' | 'fail'
@@ -65,6 +65,8 @@ export async function runChecks(env: NodeJS.ProcessEnv = process.env): Promise<C
       : {name: 'interceptor library', level: 'pass', detail: `${lib} loads (${Math.round(fs.statSync(lib).size / 1024)} KB)`})
   }
 
+  checks.push(seccompCheck(env))
+
   let types: ServiceType[] = []
   try {
     types = loadConfig(paths.configFile).serviceTypes
@@ -96,6 +98,17 @@ export async function runChecks(env: NodeJS.ProcessEnv = process.env): Promise<C
       : {name: 'stale leases', level: 'pass', detail: `${leases.length} lease(s), none held by an exited process`})
   }
   return checks
+}
+
+/** The supervisor's own probe runs one trapped bind through every step the real path takes. */
+function seccompCheck(env: NodeJS.ProcessEnv): Check {
+  const name = 'seccomp backend'
+  const sup = supervisorPath(env)
+  if (!fs.existsSync(sup)) return {name, level: 'warn', detail: `${sup} is missing`, hint: 'build it: make'}
+  const r = spawnSync(sup, ['--probe'], {env, encoding: 'utf8', timeout: 5000})
+  if (r.status === 0) return {name, level: 'pass', detail: 'seccomp user notification and pidfd_getfd work: static and Go binaries are covered'}
+  const why = r.stderr.trim().replace(/^styxy: /, '') || `probe ended with ${r.status ?? r.signal}`
+  return {name, level: 'warn', detail: why, hint: 'styxy run falls back to LD_PRELOAD; static and Go binaries are not covered here'}
 }
 
 export function worst(checks: Check[]): Level {

@@ -1,24 +1,41 @@
-import {spawn} from 'node:child_process'
+import {spawn, type ChildProcess} from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import {StyxyClient} from '../client/client.js'
 import {startDetached} from '../client/ensure-daemon.js'
-import {preloadLibraryPath} from '../project.js'
+import {preloadLibraryPath, supervisorPath} from '../project.js'
 import type {AllocationResponse} from '../protocol/types.js'
+import {chooseBackend, type Backend, type BackendFlag} from './backend.js'
 
 export interface RunOptions {
   argv: string[]
   service?: string
   port?: number
   env?: NodeJS.ProcessEnv
+  /** Default: $STYXY_BACKEND, else auto. */
+  backend?: BackendFlag
+  /** Say which backend was chosen and why, before the command starts. */
+  explain?: boolean
   /** One-line warnings (daemon not startable, library missing): the child runs anyway. */
   warn: (line: string) => void
 }
 
 /** The library first, then whatever the user already preloads; never twice. */
 export function withPreload(existing: string | undefined, lib: string): string {
-  const rest = (existing ?? '').split(/[: ]/).filter((p) => p && p !== lib)
-  return [lib, ...rest].join(':')
+  return [lib, ...withoutPreload(existing, lib)].join(':')
+}
+
+function withoutPreload(existing: string | undefined, lib: string): string[] {
+  return (existing ?? '').split(/[: ]/).filter((p) => p && p !== lib)
+}
+
+/** The backend for this command and the line --explain prints. A missing supervisor means preload. */
+export function pickBackend(argv0: string, flag: BackendFlag, env: NodeJS.ProcessEnv): {backend: Backend; why: string} {
+  const choice = flag === 'auto' ? chooseBackend(argv0, env) : {backend: flag, why: 'asked for with --backend'}
+  if (choice.backend === 'seccomp' && !fs.existsSync(supervisorPath(env))) {
+    return {backend: 'preload', why: `${choice.why}; but the supervisor is missing at ${supervisorPath(env)} (run make), so LD_PRELOAD`}
+  }
+  return choice
 }
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
@@ -45,10 +62,36 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
     env.STYXY_INSTANCE_ID = instanceId
   }
   const lib = preloadLibraryPath(env)
-  if (fs.existsSync(lib)) env.LD_PRELOAD = withPreload(env.LD_PRELOAD, lib)
-  else opts.warn(`styxy: interceptor library not found at ${lib} (run make); running without interception`)
+  const flag = opts.backend ?? (env.STYXY_BACKEND as BackendFlag | undefined) ?? 'auto'
+  const {backend, why} = pickBackend(opts.argv[0], flag, env)
+  if (opts.explain) opts.warn(`styxy: backend ${backend}: ${why}`)
+  const hasLib = fs.existsSync(lib)
+  if (!hasLib) opts.warn(`styxy: interceptor library not found at ${lib} (run make); running without interception`)
 
-  const child = spawn(opts.argv[0], opts.argv.slice(1), {stdio: 'inherit', env})
+  let child: ChildProcess
+  // The pid whose leases are released at the end: the command itself, which under seccomp is the
+  // supervisor's child (the supervisor reports it on fd 3).
+  let commandPid: Promise<number | undefined>
+  if (backend === 'seccomp') {
+    // The supervisor preloads the library itself only if the kernel refuses seccomp; loaded on top of the
+    // filter it would ask the daemon twice for one bind.
+    const rest = withoutPreload(env.LD_PRELOAD, lib)
+    if (rest.length) env.LD_PRELOAD = rest.join(':')
+    else delete env.LD_PRELOAD
+    const args = [...(hasLib ? ['--preload', lib] : []), '--report-fd', '3', '--', ...opts.argv]
+    child = spawn(supervisorPath(env), args, {stdio: ['inherit', 'inherit', 'inherit', 'pipe'], env})
+    const report = child.stdio[3] as NodeJS.ReadableStream
+    commandPid = new Promise((resolve) => {
+      let text = ''
+      report.on('data', (c: Buffer) => { text += c })
+      report.on('end', () => resolve(Number.parseInt(text, 10) || undefined))
+      report.on('error', () => resolve(undefined))
+    })
+  } else {
+    if (hasLib) env.LD_PRELOAD = withPreload(env.LD_PRELOAD, lib)
+    child = spawn(opts.argv[0], opts.argv.slice(1), {stdio: 'inherit', env})
+    commandPid = Promise.resolve(child.pid)
+  }
   const forward = (signal: NodeJS.Signals) => {
     // A terminal's Ctrl-C already reached the child (same foreground process group); a second SIGINT would
     // make many tools skip their graceful shutdown. A SIGINT sent to us alone (kill -INT) is forwarded.
@@ -71,7 +114,8 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
     if (lease && !lease.joined) await client.release(lease.id).catch(() => undefined)
     // Only the child's own leases: a full cleanup would read the kernel's tables (milliseconds) on every exit;
     // its descendants' leases go with the reaper's next pass.
-    if (child.pid !== undefined) await client.releaseExited(child.pid).catch(() => undefined)
+    const pid = await commandPid
+    if (pid !== undefined) await client.releaseExited(pid).catch(() => undefined)
   }
   return code
 }

@@ -2,6 +2,7 @@ import {parseArgs} from 'node:util'
 import {splitAtDoubleDash} from './child-argv.js'
 import {runUnderStyxy} from './run-child.js'
 import {classify} from './errors.js'
+import {BACKEND_FLAGS, type BackendFlag} from './backend.js'
 
 /**
  * `styxy run` without loading oclif: it sits in front of every dev server start, and oclif's own start-up
@@ -11,16 +12,17 @@ import {classify} from './errors.js'
 export async function tryRunFast(args: string[]): Promise<boolean> {
   const {own, child} = splitAtDoubleDash(args)
   if (child.length === 0) return false
-  let values: {service?: string; port?: string}
+  let values: {service?: string; port?: string; backend?: string; explain?: boolean}
   try {
-    values = parseArgs({args: own, options: {service: {type: 'string', short: 's'}, port: {type: 'string', short: 'p'}}, strict: true, allowPositionals: false}).values
+    values = parseArgs({args: own, options: {service: {type: 'string', short: 's'}, port: {type: 'string', short: 'p'}, backend: {type: 'string', short: 'b'}, explain: {type: 'boolean'}}, strict: true, allowPositionals: false}).values
   } catch {
     return false
   }
   const port = values.port === undefined ? undefined : Number(values.port)
   if (port !== undefined && !(Number.isInteger(port) && port >= 1024 && port <= 65535)) return false
+  if (values.backend !== undefined && !BACKEND_FLAGS.includes(values.backend as BackendFlag)) return false
   try {
-    process.exit(await runUnderStyxy({argv: child, service: values.service, port, warn: (l) => process.stderr.write(`${l}\n`)}))
+    process.exit(await runUnderStyxy({argv: child, service: values.service, port, backend: values.backend as BackendFlag | undefined, explain: values.explain, warn: (l) => process.stderr.write(`${l}\n`)}))
   } catch (error) {
     const c = classify(error)
     process.stderr.write(`styxy: ${c.message}\n`)

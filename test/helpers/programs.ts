@@ -1,7 +1,7 @@
 import {spawn, type ChildProcess} from 'node:child_process'
 import http from 'node:http'
 import path from 'node:path'
-import {PROJECT_ROOT, preloadLibraryPath} from '../../src/project.js'
+import {PROJECT_ROOT, preloadLibraryPath, supervisorPath} from '../../src/project.js'
 
 export const LIB = preloadLibraryPath({})
 export const BINDPROBE = path.join(PROJECT_ROOT, 'zig-out', 'bin', 'bindprobe')
@@ -71,3 +71,23 @@ export function httpGet(port: number, host = '127.0.0.1'): Promise<{status: numb
 
 export const NOTICE = /✓ STYXY: Port (\d+) was in use, auto-assigned port (\d+)/
 export const noticeCount = (text: string) => text.split('\n').filter((l) => NOTICE.test(l)).length
+
+export const HTTPSTATIC = path.join(PROJECT_ROOT, 'zig-out', 'bin', 'httpstatic')
+export const DENY_SECCOMP = path.join(PROJECT_ROOT, 'zig-out', 'bin', 'deny-seccomp')
+export const SUPERVISOR = supervisorPath({})
+
+/**
+ * Builds test/fixtures/goserve into `outDir` with the machine's Go. The build cache lives in the project
+ * (.tools/go-cache, ignored by git) so only the first run pays for compiling the standard library.
+ */
+export function buildGoServe(outDir: string): Promise<string> {
+  const out = path.join(outDir, 'goserve')
+  const env = {PATH: process.env.PATH, HOME: outDir, GOCACHE: path.join(PROJECT_ROOT, '.tools', 'go-cache'), GOENV: 'off', GOTELEMETRY: 'off', GOFLAGS: '', GO111MODULE: 'off', CGO_ENABLED: '0', GOTOOLCHAIN: 'local'}
+  return new Promise((resolve, reject) => {
+    const go = spawn('go', ['build', '-o', out, 'main.go'], {cwd: path.join(PROJECT_ROOT, 'test', 'fixtures', 'goserve'), env, stdio: ['ignore', 'ignore', 'pipe']})
+    let err = ''
+    go.stderr!.on('data', (c) => (err += c))
+    go.once('error', reject)
+    go.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`go build failed (${code}): ${err}`))))
+  })
+}

@@ -1,0 +1,81 @@
+// `styxy run --backend auto`: which interception reaches this command. LD_PRELOAD when the program binds
+// through a dynamic libc; the seccomp supervisor when it can't (static binaries, Go). Scripts are followed
+// through their #! line to the interpreter that will really run.
+import fs from 'node:fs'
+import path from 'node:path'
+import {inspectElf, isElf, parseShebang} from '../core/elf.js'
+
+export type Backend = 'preload' | 'seccomp'
+export type BackendFlag = Backend | 'auto'
+export const BACKEND_FLAGS: readonly BackendFlag[] = ['auto', 'preload', 'seccomp']
+
+export interface Choice {
+  backend: Backend
+  /** One line for --explain. */
+  why: string
+}
+
+/** What execvp would run: a name with a slash as given, otherwise the first executable file on PATH. */
+export function resolveCommand(name: string, env: NodeJS.ProcessEnv, cwd = process.cwd()): string | null {
+  const executable = (p: string) => {
+    try {
+      return fs.statSync(p).isFile() && (fs.accessSync(p, fs.constants.X_OK), true)
+    } catch {
+      return false
+    }
+  }
+  if (name.includes('/')) return executable(path.resolve(cwd, name)) ? path.resolve(cwd, name) : null
+  for (const dir of (env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':')) {
+    const p = path.resolve(cwd, dir || '.', name)
+    if (executable(p)) return p
+  }
+  return null
+}
+
+function readerFor(fd: number) {
+  return (offset: number, length: number) => {
+    const buf = Buffer.alloc(length)
+    return buf.subarray(0, fs.readSync(fd, buf, 0, length, offset))
+  }
+}
+
+const MAX_SCRIPT_DEPTH = 4
+
+export function chooseBackend(argv0: string, env: NodeJS.ProcessEnv, cwd = process.cwd()): Choice {
+  let name = argv0
+  const via: string[] = []
+  for (let depth = 0; depth <= MAX_SCRIPT_DEPTH; depth++) {
+    const file = resolveCommand(name, env, cwd)
+    const chain = [...via, file ?? name].join(' → ')
+    if (!file) return {backend: 'preload', why: `${chain}: not found on PATH, nothing to inspect`}
+    let fd: number
+    try {
+      fd = fs.openSync(file, 'r')
+    } catch (error) {
+      return {backend: 'preload', why: `${chain}: cannot be read (${(error as NodeJS.ErrnoException).code}), assuming a dynamic program`}
+    }
+    try {
+      const read = readerFor(fd)
+      const head = read(0, 256)
+      const bang = parseShebang(head)
+      if (bang) {
+        via.push(file)
+        // `#!/usr/bin/env [-S] prog ...`: the program env will look up on PATH is what runs.
+        if (path.basename(bang.interpreter) === 'env' && bang.arg) {
+          const words = bang.arg.split(/[ \t]+/).filter((w) => w && !w.startsWith('-'))
+          name = words[0] ?? bang.interpreter
+        } else name = bang.interpreter
+        continue
+      }
+      if (!isElf(head)) return {backend: 'preload', why: `${chain}: not an ELF executable, left to LD_PRELOAD`}
+      const elf = inspectElf(read)
+      if (!elf) return {backend: 'preload', why: `${chain}: unreadable ELF headers, left to LD_PRELOAD`}
+      if (elf.go) return {backend: 'seccomp', why: `${chain}: a Go binary (its runtime calls bind(2) directly, past LD_PRELOAD)`}
+      if (!elf.dynamic) return {backend: 'seccomp', why: `${chain}: statically linked (no dynamic loader, so LD_PRELOAD is never read)`}
+      return {backend: 'preload', why: `${chain}: dynamically linked (${elf.interpreter}), LD_PRELOAD reaches its bind()`}
+    } finally {
+      fs.closeSync(fd)
+    }
+  }
+  return {backend: 'preload', why: `${via.join(' → ')}: #! scripts nested deeper than ${MAX_SCRIPT_DEPTH}, left to LD_PRELOAD`}
+}

@@ -1,0 +1,145 @@
+// The seccomp backend with real programs LD_PRELOAD can't reach: a static musl server and a Go server,
+// each asking for a taken port, under `styxy run` and the real supervisor.
+import {expect} from 'chai'
+import fs from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import {spawnSync} from 'node:child_process'
+import {startDaemon, removeHome, runCli, isolatedEnv, tempHome, CLI, type TestDaemon} from '../helpers/daemon.js'
+import {listenOn, portOf, closeServer, freePort} from '../helpers/processes.js'
+import {startProgram, httpGet, noticeCount, NOTICE, BINDPROBE, HTTPSTATIC, DENY_SECCOMP, SUPERVISOR, buildGoServe, type Program} from '../helpers/programs.js'
+
+describe('seccomp backend', function () {
+  let d: TestDaemon
+  let holder: net.Server
+  let taken: number
+  let goserve: string
+  let scratch: string
+  const running: Program[] = []
+
+  before(async function () {
+    // The first run compiles Go's standard library into the project's cache.
+    this.timeout(300_000)
+    scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'styxy-seccomp-'))
+    ;[d, holder, goserve] = await Promise.all([startDaemon(), listenOn('127.0.0.1'), buildGoServe(scratch)])
+    taken = portOf(holder)
+  })
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((p) => p.stop()))
+  })
+  after(async () => {
+    await closeServer(holder)
+    await d.stop()
+    removeHome(d.home)
+    fs.rmSync(scratch, {recursive: true, force: true})
+  })
+
+  const run = (args: string[], env = d.env) => {
+    const p = startProgram(process.execPath, [CLI, 'run', ...args], env, {preload: false})
+    running.push(p)
+    return p
+  }
+
+  async function movedAndServing(p: Program, body: string): Promise<number> {
+    const got = Number((await p.waitFor(/listening on (\d+)/))[1])
+    expect(got, p.stderr()).to.not.equal(taken)
+    const res = await httpGet(got)
+    expect(res.status).to.equal(200)
+    expect(res.body).to.equal(`${body} ${got}\n`)
+    const notice = p.stderr().match(NOTICE)
+    expect(notice, p.stderr()).to.not.equal(null)
+    expect([Number(notice![1]), Number(notice![2])]).to.deep.equal([taken, got])
+    expect(noticeCount(p.stderr())).to.equal(1)
+    return got
+  }
+
+  it('auto picks seccomp for a static binary, which lands on another port and serves there; its lease goes when it ends', async () => {
+    const p = run(['--explain', '--', HTTPSTATIC, String(taken)])
+    const got = await movedAndServing(p, 'httpstatic')
+    expect(p.stderr()).to.match(/backend seccomp: .*httpstatic: statically linked/)
+    const lease = (await d.client.leases()).find((l) => l.port === got)
+    // The lease names the server itself, not the supervisor in front of it.
+    expect(lease, 'lease for the moved port').to.not.equal(undefined)
+    expect(fs.readFileSync(`/proc/${lease!.pid}/cmdline`, 'utf8')).to.contain('httpstatic')
+    await p.stop()
+    expect((await d.client.leases()).map((l) => l.port)).to.not.include(got)
+  })
+
+  it('auto picks seccomp for a Go server, which lands on another port and serves there', async () => {
+    const p = run(['--explain', '--', goserve, String(taken)])
+    await movedAndServing(p, 'goserve')
+    expect(p.stderr()).to.match(/backend seccomp: .*goserve: a Go binary/)
+  })
+
+  it('auto picks preload for python3, through any #! wrapper', async () => {
+    const r = await runCli(['run', '--explain', '--', 'python3', '-c', 'pass'], d.env)
+    expect(r.code, r.stderr).to.equal(0)
+    expect(r.stderr).to.match(/backend preload: .*dynamically linked/)
+  })
+
+  it('covers a grandchild: the filter is inherited across fork and exec', async () => {
+    const p = run(['--backend', 'seccomp', '--', 'sh', '-c', `${HTTPSTATIC} ${taken} & wait`])
+    await movedAndServing(p, 'httpstatic')
+  })
+
+  it('threads binding one taken port at the same moment each get a distinct port', async () => {
+    const threads = 8
+    const p = run(['--backend', 'seccomp', '--', HTTPSTATIC, '--threads', String(threads), String(taken)])
+    await p.waitFor(/listening on \d+/)
+    const ports = [...p.stdout().matchAll(/thread bound (\d+)/g)].map((m) => Number(m[1]))
+    expect(ports, p.stdout()).to.have.length(threads)
+    expect(new Set(ports).size).to.equal(threads)
+    expect(ports).to.not.include(taken)
+  })
+
+  it('relays exit codes and signals, and hands the command nothing but its own fds', async () => {
+    expect((await runCli(['run', '--backend', 'seccomp', '--', 'sh', '-c', 'exit 7'], d.env)).code).to.equal(7)
+    expect((await runCli(['run', '--backend', 'seccomp', '--', 'sh', '-c', 'kill -KILL $$'], d.env)).code).to.equal(137)
+    const missing = await runCli(['run', '--backend', 'seccomp', '--', 'no-such-command-styxy'], d.env)
+    expect(missing.code).to.equal(127)
+    expect(missing.stderr).to.contain('command not found')
+    // Whatever the test runner itself passes down reaches both backends alike; the supervisor adds nothing.
+    const fdsUnder = async (backend: string) => (await runCli(['run', '--backend', backend, '--', 'sh', '-c', 'ls /proc/$$/fd'], d.env)).stdout.trim().split(/\s+/).sort()
+    const [seccomp, preload] = await Promise.all([fdsUnder('seccomp'), fdsUnder('preload')])
+    expect(seccomp).to.include.members(['0', '1', '2'])
+    expect(seccomp).to.deep.equal(preload)
+  })
+
+  it('with the daemon down the original bind goes ahead, and a taken port fails as it would without Styxy', async () => {
+    const home = tempHome()
+    try {
+      const env = isolatedEnv(home, await freePort())
+      const free = await freePort()
+      const ok = startProgram(SUPERVISOR, ['--', HTTPSTATIC, String(free)], env, {preload: false})
+      running.push(ok)
+      expect(Number((await ok.waitFor(/listening on (\d+)/))[1])).to.equal(free)
+      const busy = spawnSync(SUPERVISOR, ['--', HTTPSTATIC, String(taken)], {env, encoding: 'utf8', timeout: 10_000})
+      expect(busy.status).to.equal(1)
+      expect(busy.stderr).to.contain('Address in use')
+      expect(busy.stderr).to.not.match(NOTICE)
+    } finally {
+      removeHome(home)
+    }
+  })
+
+  it('where the kernel refuses seccomp, says so once and falls back to LD_PRELOAD', async () => {
+    const r = spawnSync(DENY_SECCOMP, [process.execPath, CLI, 'run', '--backend', 'seccomp', '--', BINDPROBE, '--family', '4', String(taken)], {env: d.env, encoding: 'utf8', timeout: 20_000})
+    expect(r.status, r.stderr).to.equal(0)
+    expect(r.stderr.match(/seccomp backend unavailable here \(seccomp\(user notification\): PERM\); using LD_PRELOAD instead/g)).to.have.length(1)
+    const bound = r.stdout.match(/bound ipv4 (\d+) (\d+) 0/)
+    expect(bound, r.stdout).to.not.equal(null)
+    expect(Number(bound![1])).to.equal(taken)
+    expect(Number(bound![2])).to.not.equal(taken)
+    expect(noticeCount(r.stderr)).to.equal(1)
+  })
+
+  it('doctor reports whether the backend works here', async () => {
+    const works = await runCli(['doctor', '--json'], d.env)
+    const check = (out: string) => (JSON.parse(out) as {checks: {name: string; level: string; detail: string}[]}).checks.find((c) => c.name === 'seccomp backend')
+    expect(check(works.stdout)?.level).to.equal('pass')
+    const refused = spawnSync(DENY_SECCOMP, [process.execPath, CLI, 'doctor', '--json'], {env: d.env, encoding: 'utf8', timeout: 20_000})
+    expect(check(refused.stdout)).to.deep.include({level: 'warn'})
+    expect(check(refused.stdout)!.detail).to.contain('seccomp(user notification) refused')
+  })
+})
