@@ -7,7 +7,7 @@ import path from 'node:path'
 import {PROJECT_ROOT} from '../src/project.js'
 import {startDaemon, removeHome, tempHome, isolatedEnv, CLI} from '../test/helpers/daemon.js'
 import {spawnHolder, killAll, freePort} from '../test/helpers/processes.js'
-import {BINDPROBE, LIB} from '../test/helpers/programs.js'
+import {BINDPROBE, LIB, SUPERVISOR} from '../test/helpers/programs.js'
 
 const BINDBENCH = path.join(path.dirname(BINDPROBE), 'bindbench')
 const quick = process.env.STYXY_BENCH_QUICK === '1'
@@ -54,8 +54,10 @@ function rssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN
 }
 
-function bindbench(n: number, first: number, env: NodeJS.ProcessEnv): {p50: number; p99: number; failed: number} {
-  const r = spawnSync(BINDBENCH, [String(n), String(first)], {env, encoding: 'utf8'})
+/** `under`: a command to run bindbench through (the seccomp supervisor and its arguments). */
+function bindbench(n: number, first: number, env: NodeJS.ProcessEnv, under: string[] = []): {p50: number; p99: number; failed: number} {
+  const argv = [...under, BINDBENCH, String(n), String(first)]
+  const r = spawnSync(argv[0], argv.slice(1), {env, encoding: 'utf8'})
   const m = r.stdout.match(/p50_us ([\d.]+) p99_us ([\d.]+) failed (\d+)/)
   if (!m) throw new Error(`bindbench: ${r.stdout} ${r.stderr}`)
   return {p50: Number(m[1]), p99: Number(m[2]), failed: Number(m[3])}
@@ -164,11 +166,17 @@ async function main(): Promise<void> {
     const downHome = tempHome('styxy-bench-down-')
     const closedPort = await freePort()
     const down = bindbench(n, 19000, {...isolatedEnv(downHome, closedPort), LD_PRELOAD: LIB})
-    removeHome(downHome)
     row('bind() without the library', f(bare.p50), f(bare.p99), '')
     row('bind() with the library, daemon warm (Unix socket)', f(warm.p50), f(warm.p99), `added p50 ${f(warm.p50 - bare.p50)} µs (target <= 500), p99 ${f(warm.p99 - bare.p99)} µs (target <= 5000)`)
     row('bind() with the library, daemon down', f(down.p50), f(down.p99), `added p50 ${f(down.p50 - bare.p50)} µs (target <= 100)`)
-    if (warm.failed + down.failed + bare.failed) console.log(`(failed binds: ${bare.failed}/${warm.failed}/${down.failed})`)
+    // The seccomp backend: the same program, its binds trapped by the filter and answered by the supervisor.
+    const supervised = bindbench(n, 20000, d.env, [SUPERVISOR, '--'])
+    const supervisedDown = bindbench(n, 21000, isolatedEnv(downHome, closedPort), [SUPERVISOR, '--'])
+    row('bind() under the seccomp supervisor, daemon warm', f(supervised.p50), f(supervised.p99), `added p50 ${f(supervised.p50 - bare.p50)} µs (target <= 1000), ${f((supervised.p50 - bare.p50) / Math.max(1, warm.p50 - bare.p50), 2)}x the library's`)
+    row('bind() under the seccomp supervisor, daemon down', f(supervisedDown.p50), f(supervisedDown.p99), `added p50 ${f(supervisedDown.p50 - bare.p50)} µs`)
+    removeHome(downHome)
+    const failed = [bare, warm, down, supervised, supervisedDown].map((x) => x.failed)
+    if (failed.some((x) => x > 0)) console.log(`(failed binds, in row order: ${failed.join('/')})`)
 
     const runs = quick ? 5 : 15
     const t = timeCommand('true', [], d.env, runs)
