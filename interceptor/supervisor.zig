@@ -323,7 +323,17 @@ const Supervisor = struct {
     fn linger(self: *Supervisor, code: u8) noreturn {
         const pid = posix.fork() catch linux.exit_group(code);
         if (pid != 0) linux.exit_group(code);
+        // Out of the terminal's process group and off the caller's stdin and
+        // stdout (stderr stays, for move notices); plain signals end us again.
         _ = linux.setsid();
+        const devnull = linux.open("/dev/null", .{ .ACCMODE = .RDWR, .CLOEXEC = true }, 0);
+        if (linux.E.init(devnull) == .SUCCESS) {
+            _ = linux.dup2(@intCast(devnull), 0);
+            _ = linux.dup2(@intCast(devnull), 1);
+            _ = linux.close(@intCast(devnull));
+        }
+        var none = linux.empty_sigset;
+        _ = linux.sigprocmask(linux.SIG.SETMASK, &none, null);
         self.exit_code = null;
         self.child = -1;
         while (true) {

@@ -83,6 +83,30 @@ describe('seccomp backend', function () {
     await movedAndServing(p, 'httpstatic')
   })
 
+  it('a server left in the background binds after the command has exited, and is still covered', async () => {
+    const go = path.join(scratch, 'go-on')
+    const out = path.join(scratch, 'background.out')
+    const pidFile = path.join(scratch, 'background.pid')
+    // The background server waits for a file the test creates only after `styxy run` has returned.
+    const script = `(while [ ! -e ${go} ]; do sleep 0.02; done; exec ${HTTPSTATIC} ${taken}) >${out} 2>&1 & echo $! >${pidFile}`
+    const r = await runCli(['run', '--backend', 'seccomp', '--', 'sh', '-c', script], d.env)
+    expect(r.code, r.stderr).to.equal(0)
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'))
+    try {
+      fs.writeFileSync(go, '')
+      let text = ''
+      for (const until = Date.now() + 10_000; !/listening on \d+/.test(text) && Date.now() < until;) {
+        await new Promise((resolve) => setTimeout(resolve, 20))
+        text = fs.readFileSync(out, 'utf8')
+      }
+      const got = Number(text.match(/listening on (\d+)/)?.[1])
+      expect(got, text).to.be.above(0).and.not.equal(taken)
+      expect((await httpGet(got)).body).to.equal(`httpstatic ${got}\n`)
+    } finally {
+      process.kill(pid, 'SIGTERM')
+    }
+  })
+
   it('threads binding one taken port at the same moment each get a distinct port', async () => {
     const threads = 8
     const p = run(['--backend', 'seccomp', '--', HTTPSTATIC, '--threads', String(threads), String(taken)])
