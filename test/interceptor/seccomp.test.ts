@@ -79,7 +79,7 @@ describe('seccomp backend', function () {
   })
 
   it('covers a grandchild: the filter is inherited across fork and exec', async () => {
-    const p = run(['--backend', 'seccomp', '--', 'sh', '-c', `${HTTPSTATIC} ${taken} & wait`])
+    const p = run(['--backend', 'seccomp', '--', 'sh', '-c', `${HTTPSTATIC} ${taken} & trap 'kill $!' TERM; wait`])
     await movedAndServing(p, 'httpstatic')
   })
 
