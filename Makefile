@@ -9,7 +9,7 @@ STYXY       := $(NODE) bin/run.js
 TS_SOURCES  := $(shell find src commands test bench -name '*.ts' 2>/dev/null)
 ZIG_SOURCES := $(shell find interceptor -name '*.zig' 2>/dev/null) build.zig build.zig.zon
 
-.PHONY: all deps build start stop run test test-ts test-zig bench soak clean
+.PHONY: all deps build start stop run test test-ts test-zig bench soak coverage clean
 all: build
 
 # npm may skip a native install script it has not approved; prove the binding loads, else build it.
@@ -52,6 +52,10 @@ test: build
 
 bench: build
 	$(NODE) dist/bench/run.js
+
+# Rewrites docs/coverage.md from the coverage matrix test (make test checks the same expectations).
+coverage: build
+	STYXY_COVERAGE_OUT=docs/coverage.md npx mocha --spec dist/test/coverage/matrix.test.js -g 'coverage matrix'
 
 clean:
 	rm -rf dist zig-out .zig-cache oclif.manifest.json

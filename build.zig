@@ -4,9 +4,16 @@
 
 const std = @import("std");
 
-const fixtures = [_][]const u8{ "bindprobe", "bindbench", "deny-seccomp" };
-/// Linked statically against musl: programs LD_PRELOAD can't reach.
-const static_fixtures = [_][]const u8{"httpstatic"};
+/// Test programs: name, C source in test/fixtures, and whether it is linked
+/// statically against musl (a program LD_PRELOAD can't reach).
+const Fixture = struct { name: []const u8, src: []const u8, static: bool = false };
+const fixtures = [_]Fixture{
+    .{ .name = "bindprobe", .src = "bindprobe.c" },
+    .{ .name = "bindbench", .src = "bindbench.c" },
+    .{ .name = "deny-seccomp", .src = "deny-seccomp.c" },
+    .{ .name = "httpserve", .src = "httpserve.c" },
+    .{ .name = "httpstatic", .src = "httpserve.c", .static = true },
+};
 
 pub fn build(b: *std.Build) void {
     const target = b.standardTargetOptions(.{});
@@ -46,15 +53,14 @@ pub fn build(b: *std.Build) void {
 
     const fixtures_step = b.step("fixtures", "Build the C probe programs in test/fixtures");
     const musl = b.resolveTargetQuery(.{ .abi = .musl });
-    for (fixtures ++ static_fixtures, 0..) |name, i| {
-        const static = i >= fixtures.len;
+    for (fixtures) |f| {
         const exe = b.addExecutable(.{
-            .name = name,
-            .root_module = b.createModule(.{ .target = if (static) musl else target, .optimize = optimize, .link_libc = true }),
-            .linkage = if (static) .static else null,
+            .name = f.name,
+            .root_module = b.createModule(.{ .target = if (f.static) musl else target, .optimize = optimize, .link_libc = true }),
+            .linkage = if (f.static) .static else null,
         });
         exe.root_module.addCSourceFile(.{
-            .file = b.path(b.fmt("test/fixtures/{s}.c", .{name})),
+            .file = b.path(b.fmt("test/fixtures/{s}", .{f.src})),
             .flags = &.{ "-std=c11", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE" },
         });
         const install = b.addInstallArtifact(exe, .{});

@@ -41,8 +41,38 @@ function readerFor(fd: number) {
 
 const MAX_SCRIPT_DEPTH = 4
 
-export function chooseBackend(argv0: string, env: NodeJS.ProcessEnv, cwd = process.cwd()): Choice {
-  let name = argv0
+/**
+ * `env [OPTION]... [NAME=VALUE]... COMMAND`: whether it drops LD_PRELOAD on the way (-i, -u LD_PRELOAD, or an
+ * LD_PRELOAD= assignment of its own), and the command it runs.
+ */
+export function throughEnv(args: string[]): {dropsPreload: boolean; command: string[]} {
+  let dropsPreload = false
+  let i = 0
+  for (; i < args.length; i++) {
+    const a = args[i]
+    if (a === '-i' || a === '--ignore-environment' || a === '-') dropsPreload = true
+    else if (a === '-u' || a === '--unset') dropsPreload ||= args[++i] === 'LD_PRELOAD'
+    else if (a.startsWith('--unset=') || (a.startsWith('-u') && a.length > 2)) dropsPreload ||= a.replace(/^(--unset=|-u)/, '') === 'LD_PRELOAD'
+    else if (a === '-C' || a === '--chdir' || a === '-S' || a === '--split-string') i++
+    else if (a === '--') { i++; break }
+    else if (a.startsWith('-')) continue
+    else if (a.includes('=')) dropsPreload ||= a.startsWith('LD_PRELOAD=')
+    else break
+  }
+  return {dropsPreload, command: args.slice(i)}
+}
+
+export function chooseBackend(argv: string[], env: NodeJS.ProcessEnv, cwd = process.cwd()): Choice {
+  const first = resolveCommand(argv[0] ?? '', env, cwd)
+  if (first && path.basename(first) === 'env' && argv.length > 1) {
+    const inner = throughEnv(argv.slice(1))
+    if (inner.dropsPreload) return {backend: 'seccomp', why: `${first}: clears the environment (LD_PRELOAD with it) before it runs ${inner.command[0] ?? 'its command'}`}
+    if (inner.command.length) {
+      const c = chooseBackend(inner.command, env, cwd)
+      return {...c, why: `${first} → ${c.why}`}
+    }
+  }
+  let name = argv[0] ?? ''
   const via: string[] = []
   for (let depth = 0; depth <= MAX_SCRIPT_DEPTH; depth++) {
     const file = resolveCommand(name, env, cwd)

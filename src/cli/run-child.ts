@@ -30,8 +30,8 @@ function withoutPreload(existing: string | undefined, lib: string): string[] {
 }
 
 /** The backend for this command and the line --explain prints. A missing supervisor means preload. */
-export function pickBackend(argv0: string, flag: BackendFlag, env: NodeJS.ProcessEnv): {backend: Backend; why: string} {
-  const choice = flag === 'auto' ? chooseBackend(argv0, env) : {backend: flag, why: 'asked for with --backend'}
+export function pickBackend(argv: string[], flag: BackendFlag, env: NodeJS.ProcessEnv): {backend: Backend; why: string} {
+  const choice = flag === 'auto' ? chooseBackend(argv, env) : {backend: flag, why: 'asked for with --backend'}
   if (choice.backend === 'seccomp' && !fs.existsSync(supervisorPath(env))) {
     return {backend: 'preload', why: `${choice.why}; but the supervisor is missing at ${supervisorPath(env)} (run make), so LD_PRELOAD`}
   }
@@ -63,7 +63,7 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
   }
   const lib = preloadLibraryPath(env)
   const flag = opts.backend ?? (env.STYXY_BACKEND as BackendFlag | undefined) ?? 'auto'
-  const {backend, why} = pickBackend(opts.argv[0], flag, env)
+  const {backend, why} = pickBackend(opts.argv, flag, env)
   if (opts.explain) opts.warn(`styxy: backend ${backend}: ${why}`)
   const hasLib = fs.existsSync(lib)
   if (!hasLib) opts.warn(`styxy: interceptor library not found at ${lib} (run make); running without interception`)

@@ -3,7 +3,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {inspectElf, parseShebang} from '../../src/core/elf.js'
-import {chooseBackend, resolveCommand} from '../../src/cli/backend.js'
+import {chooseBackend, resolveCommand, throughEnv} from '../../src/cli/backend.js'
 import {BINDPROBE, HTTPSTATIC} from '../helpers/programs.js'
 
 const readerOf = (file: string) => {
@@ -49,14 +49,27 @@ describe('ELF inspection and the auto backend', () => {
     expect(resolveCommand('sh', env)).to.match(/\/sh$/)
     expect(resolveCommand('no-such-command-styxy', env)).to.equal(null)
     const direct = script('direct', `#!${HTTPSTATIC}\n`)
-    expect(chooseBackend(direct, env)).to.deep.include({backend: 'seccomp'})
-    expect(chooseBackend(direct, env).why).to.contain(`${direct} → ${HTTPSTATIC}: statically linked`)
+    expect(chooseBackend([direct], env)).to.deep.include({backend: 'seccomp'})
+    expect(chooseBackend([direct], env).why).to.contain(`${direct} → ${HTTPSTATIC}: statically linked`)
     fs.symlinkSync(HTTPSTATIC, path.join(dir, 'static-server'))
     script('via-env', '#!/usr/bin/env -S static-server --threads 2\n')
-    expect(chooseBackend('via-env', env)).to.deep.include({backend: 'seccomp'})
-    expect(chooseBackend('sh', env)).to.deep.include({backend: 'preload'})
+    expect(chooseBackend(['via-env'], env)).to.deep.include({backend: 'seccomp'})
+    expect(chooseBackend(['sh'], env)).to.deep.include({backend: 'preload'})
     script('loop', `#!${path.join(dir, 'loop')}\n`)
-    expect(chooseBackend('loop', env).why).to.contain('nested deeper')
-    expect(chooseBackend('no-such-command-styxy', env)).to.deep.include({backend: 'preload'})
+    expect(chooseBackend(['loop'], env).why).to.contain('nested deeper')
+    expect(chooseBackend(['no-such-command-styxy'], env)).to.deep.include({backend: 'preload'})
+  })
+
+  it('sees through env: a cleared environment needs seccomp, otherwise the command env runs decides', () => {
+    expect(throughEnv(['-i', 'PATH=/bin', 'python3', '-m', 'http.server'])).to.deep.equal({dropsPreload: true, command: ['python3', '-m', 'http.server']})
+    expect(throughEnv(['-u', 'LD_PRELOAD', 'node'])).to.deep.equal({dropsPreload: true, command: ['node']})
+    expect(throughEnv(['--unset=LD_PRELOAD', 'node']).dropsPreload).to.equal(true)
+    expect(throughEnv(['LD_PRELOAD=', 'node']).dropsPreload).to.equal(true)
+    expect(throughEnv(['-u', 'HOME', 'FOO=1', '-C', '/tmp', 'node', '-i'])).to.deep.equal({dropsPreload: false, command: ['node', '-i']})
+    const env = {PATH: '/usr/bin:/bin'}
+    expect(chooseBackend(['env', '-i', 'sh'], env)).to.deep.include({backend: 'seccomp'})
+    expect(chooseBackend(['env', '-i', 'sh'], env).why).to.contain('clears the environment')
+    expect(chooseBackend(['env', 'FOO=1', HTTPSTATIC], env)).to.deep.include({backend: 'seccomp'})
+    expect(chooseBackend(['env', 'FOO=1', 'sh'], env)).to.deep.include({backend: 'preload'})
   })
 })
