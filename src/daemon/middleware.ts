@@ -24,7 +24,8 @@ export function errors(log: (msg: string) => void, metrics?: Metrics, storage?: 
     try {
       await next()
       if (ctx.status === 404 && ctx.body === undefined) sendError(ctx, 404, 'NOT_FOUND', `no route ${ctx.method} ${ctx.path}`)
-      if (ctx.status === 405) sendError(ctx, 405, 'METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}`)
+      // The router answers 501 for a method it has never heard of: that is still the client's mistake.
+      if (ctx.status === 405 || ctx.status === 501) sendError(ctx, 405, 'METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}`)
     } catch (error) {
       if (error instanceof StyxyError) {
         sendError(ctx, error.status, error.code, error.message, error.details)

@@ -55,6 +55,13 @@ function listen(server: http.Server, target: {path: string} | {port: number; hos
   })
 }
 
+/** What to answer a request Node's parser refused before it reached the app (the same {"error"} shape). */
+function clientErrorAnswer(err: NodeJS.ErrnoException): [number, string, string] {
+  if (err.code === 'HPE_HEADER_OVERFLOW') return [431, 'HEADERS_TOO_LARGE', 'request headers too large (16 KB at most)']
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return [408, 'REQUEST_TIMEOUT', 'the request did not arrive in time']
+  return [400, 'BAD_REQUEST', `not a valid HTTP/1.1 request (${err.code ?? 'parse error'})`]
+}
+
 /** A log line on stderr; a log that cannot be written (a full disk under daemon.log) must not stop the daemon. */
 export function logLine(msg: string): void {
   try {
@@ -118,7 +125,10 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     const callback = app.callback()
 
     const makeServer = (transport: Transport) => {
-      const server = http.createServer((req, res) => {
+      // Timeouts are enforced when connections are checked: every 30 s by default, far too lax for the 5 s below.
+      // A missing Host is ours to judge (refused on TCP with FORBIDDEN_HOST, irrelevant on the socket), not
+      // Node's bare 400.
+      const server = http.createServer({connectionsCheckingInterval: 1000, requireHostHeader: false}, (req, res) => {
         (req as {styxyTransport?: Transport}).styxyTransport = transport
         void callback(req, res)
       })
@@ -139,9 +149,11 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         }
         hub.upgrade(req, socket, head)
       })
-      server.on('clientError', (_err, socket) => {
-        if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
-        else socket.destroy()
+      server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+        if (!socket.writable) return socket.destroy()
+        const [status, code, message] = clientErrorAnswer(err)
+        const body = JSON.stringify({error: {code, message}})
+        socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
       })
       return server
     }

@@ -55,21 +55,25 @@ export async function within(ms: number, check: () => boolean | Promise<boolean>
 
 export type Target = {path: string} | {host: string; port: number}
 
-/** Write raw bytes to the daemon and collect whatever comes back until it closes (or `timeoutMs`). */
-export function rawExchange(target: Target, bytes: string | Buffer, timeoutMs = 5000): Promise<string> {
+/**
+ * Write raw bytes to the daemon and collect whatever comes back until it closes (or `timeoutMs`). Our side is
+ * closed only after `quietMs` of silence: Node's server drops a request whose client half-closes early.
+ */
+export function rawExchange(target: Target, bytes: string | Buffer, timeoutMs = 5000, quietMs = 1000): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = net.connect(target as net.NetConnectOpts)
     let out = ''
     const timer = setTimeout(() => { s.destroy(); resolve(out) }, timeoutMs)
+    const quiet = setTimeout(() => s.end(), quietMs)
     s.on('data', (c) => (out += c))
-    s.on('close', () => { clearTimeout(timer); resolve(out) })
+    s.on('close', () => { clearTimeout(timer); clearTimeout(quiet); resolve(out) })
     s.on('error', (e: NodeJS.ErrnoException) => {
       // The daemon may answer and close before reading everything we send (413, 431): what it said counts.
       if (out || e.code === 'EPIPE' || e.code === 'ECONNRESET') return
       clearTimeout(timer)
       reject(e)
     })
-    s.end(bytes)
+    s.write(bytes)
   })
 }
 
