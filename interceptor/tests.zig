@@ -10,4 +10,5 @@ test {
     _ = @import("real.zig");
     _ = @import("decide.zig");
     _ = @import("owner.zig");
+    _ = @import("ipc_fuzz.zig");
 }
