@@ -18,7 +18,7 @@ describe('faults: SIGKILL at random moments during a burst of binds, allocations
   })
 
   it('after every restart each answered lease is there, no port is leased twice, every program came up', async function () {
-    const rounds = scaled(6, 200)
+    const rounds = scaled(5, 200)
     this.timeout(rounds * 15_000)
     // Leases stay while their holders live; the grace period is long so nothing is reaped mid-test.
     const env = {STYXY_LISTEN_GRACE_MS: '3600000'}
