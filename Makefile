@@ -50,6 +50,11 @@ test: build
 	$(ZIG) build test
 	npx mocha
 
+# The proof suites (test/proof) at full length: hundreds of kills, 100,000 fuzzed requests, five minutes of load.
+# Bounded (about half an hour on 2 cores) and loopback only; the figures go to soak-figures.jsonl as well.
+soak: build
+	STYXY_SOAK=1 STYXY_FIGURES=$(CURDIR)/soak-figures.jsonl npx mocha --no-config --timeout 0 --slow 60000 --exit 'dist/test/proof/**/*.test.js'
+
 bench: build
 	$(NODE) dist/bench/run.js
 

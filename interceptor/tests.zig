@@ -13,4 +13,5 @@ test {
     _ = @import("filter.zig");
     _ = @import("fdpass.zig");
     _ = @import("notify.zig");
+    _ = @import("ipc_fuzz.zig");
 }

@@ -1,6 +1,6 @@
 import fs from 'node:fs'
 import {daemonPort} from '../paths.js'
-import {startDaemon, type RunningDaemon} from './server.js'
+import {logLine, startDaemon, type RunningDaemon} from './server.js'
 
 /**
  * Run the daemon in this process until SIGTERM, SIGINT or SIGHUP. When STYXY_READY_FD names an inherited
@@ -14,8 +14,7 @@ export async function runForeground(): Promise<void> {
   const daemon: RunningDaemon = await startDaemon({tcpPort: daemonPort()})
   // Last line of defence: a bug in one handler must not take every lease holder's coordinator down. State
   // is safe to keep serving from: every change is a committed SQLite transaction or nothing.
-  const report = (what: string) => (error: unknown) =>
-    process.stderr.write(`[${new Date().toISOString()}] ${what}: ${(error as Error)?.stack ?? String(error)}\n`)
+  const report = (what: string) => (error: unknown) => logLine(`${what}: ${(error as Error)?.stack ?? String(error)}`)
   process.on('uncaughtException', report('uncaught exception'))
   process.on('unhandledRejection', report('unhandled rejection'))
   const readyFd = Number(process.env.STYXY_READY_FD)

@@ -18,20 +18,26 @@ function sendError(ctx: Koa.Context, status: number, code: string, message: stri
 }
 
 /** First middleware: every failure leaves as {"error":{code,message}}; nothing reaches the client as a stack trace. */
-export function errors(log: (msg: string) => void, metrics?: Metrics): Koa.Middleware {
+export function errors(log: (msg: string) => void, metrics?: Metrics, storage?: (error: unknown) => StyxyError | null): Koa.Middleware {
   return async (ctx, next) => {
     const started = process.hrtime.bigint()
     try {
       await next()
       if (ctx.status === 404 && ctx.body === undefined) sendError(ctx, 404, 'NOT_FOUND', `no route ${ctx.method} ${ctx.path}`)
-      if (ctx.status === 405) sendError(ctx, 405, 'METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}`)
+      // The router answers 501 for a method it has never heard of: that is still the client's mistake.
+      if (ctx.status === 405 || ctx.status === 501) sendError(ctx, 405, 'METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}`)
     } catch (error) {
       if (error instanceof StyxyError) {
         sendError(ctx, error.status, error.code, error.message, error.details)
       } else {
         const e = error as {status?: number; type?: string; message?: string; expose?: boolean}
         // Errors raised by the body parser (http-errors) carry a status and a type.
-        if (e.status === 413) sendError(ctx, 413, 'PAYLOAD_TOO_LARGE', 'request body too large')
+        const stored = storage?.(error)
+        if (stored) {
+          // The state directory is full, read-only or damaged: a clear answer (the interceptor fails open), no stack.
+          log(stored.message)
+          sendError(ctx, stored.status, stored.code, stored.message)
+        } else if (e.status === 413) sendError(ctx, 413, 'PAYLOAD_TOO_LARGE', 'request body too large')
         else if (e.status === 415) sendError(ctx, 415, 'UNSUPPORTED_MEDIA_TYPE', e.message ?? 'unsupported media type')
         else if (e.status && e.status >= 400 && e.status < 500) {
           sendError(ctx, e.status, e.type === 'entity.parse.failed' || /JSON/i.test(e.message ?? '') ? 'INVALID_JSON' : 'BAD_REQUEST', e.expose && e.message ? e.message : 'bad request')

@@ -7,7 +7,7 @@ import {bodyParser} from '@koa/bodyparser'
 import {DAEMON_HOST, resolvePaths, type StyxyPaths} from '../paths.js'
 import {VERSION} from '../project.js'
 import {loadConfig} from '../config.js'
-import {Store} from '../store/store.js'
+import {Store, storageFailure} from '../store/store.js'
 import {Coordinator} from './coordinator.js'
 import {EventHub} from './hub.js'
 import {Metrics} from './metrics.js'
@@ -55,28 +55,49 @@ function listen(server: http.Server, target: {path: string} | {port: number; hos
   })
 }
 
+/** What to answer a request Node's parser refused before it reached the app (the same {"error"} shape). */
+function clientErrorAnswer(err: NodeJS.ErrnoException): [number, string, string] {
+  if (err.code === 'HPE_HEADER_OVERFLOW') return [431, 'HEADERS_TOO_LARGE', 'request headers too large (16 KB at most)']
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return [408, 'REQUEST_TIMEOUT', 'the request did not arrive in time']
+  return [400, 'BAD_REQUEST', `not a valid HTTP/1.1 request (${err.code ?? 'parse error'})`]
+}
+
+/** A log line on stderr; a log that cannot be written (a full disk under daemon.log) must not stop the daemon. */
+export function logLine(msg: string): void {
+  try {
+    process.stderr.write(`[${new Date().toISOString()}] ${msg}\n`)
+  } catch {
+    // Nowhere left to say it.
+  }
+}
+
 export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon> {
   const env = options.env ?? process.env
-  const log = options.log ?? ((msg: string) => process.stderr.write(`[${new Date().toISOString()}] ${msg}\n`))
+  const log = options.log ?? logLine
   const paths = resolvePaths(env)
   // Everything the daemon creates (database, WAL, logs) is private to its user.
   process.umask(0o077)
-  prepareStateDir(paths)
   let lock
   try {
+    prepareStateDir(paths)
     lock = acquireDaemonLock(paths.lock)
   } catch (error) {
     if (error instanceof AlreadyRunningError) {
       throw new AlreadyRunningError(`a Styxy daemon is already running for ${paths.stateDir} (socket ${paths.socket})`)
     }
-    throw error
+    throw storageFailure(error, paths.lock) ?? error
   }
   const cleanups: (() => void)[] = [() => lock.close()]
   try {
     const config = loadConfig(paths.configFile)
     const store = new Store(paths.database)
     cleanups.unshift(() => store.close())
-    const token = ensureToken(paths.token)
+    let token: string
+    try {
+      token = ensureToken(paths.token)
+    } catch (error) {
+      throw storageFailure(error, paths.token) ?? error
+    }
     const hub = new EventHub()
     const metrics = new Metrics()
     let tcpPort = options.tcpPort
@@ -95,7 +116,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     const router = new Router()
     const deps = {coordinator, hub, metrics, paths, version: VERSION, startedAt: Date.now(), tcpPort: () => tcpPort}
     for (const mount of [mountHealth, mountAllocations, mountBind, mountInstances]) mount(router, deps)
-    app.use(errors(log, metrics))
+    app.use(errors(log, metrics, (error) => storageFailure(error, paths.database)))
     app.use(localOnly(() => tcpPort, token))
     app.use(bodyParser({enableTypes: ['json'], jsonLimit: '64kb', jsonStrict: true}))
     app.use(router.routes())
@@ -104,7 +125,10 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     const callback = app.callback()
 
     const makeServer = (transport: Transport) => {
-      const server = http.createServer((req, res) => {
+      // Timeouts are enforced when connections are checked: every 30 s by default, far too lax for the 5 s below.
+      // A missing Host is ours to judge (refused on TCP with FORBIDDEN_HOST, irrelevant on the socket), not
+      // Node's bare 400.
+      const server = http.createServer({connectionsCheckingInterval: 1000, requireHostHeader: false}, (req, res) => {
         (req as {styxyTransport?: Transport}).styxyTransport = transport
         void callback(req, res)
       })
@@ -125,21 +149,58 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         }
         hub.upgrade(req, socket, head)
       })
-      server.on('clientError', (_err, socket) => {
-        if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
-        else socket.destroy()
+      server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+        if (!socket.writable) return socket.destroy()
+        const [status, code, message] = clientErrorAnswer(err)
+        const body = JSON.stringify({error: {code, message}})
+        socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
       })
       return server
     }
 
-    const unixServer = makeServer('unix')
+    let unixServer = makeServer('unix')
     if (fs.existsSync(paths.socket)) {
       if (await socketAnswers(paths.socket)) throw new AlreadyRunningError(`another daemon answers on ${paths.socket}`)
       fs.unlinkSync(paths.socket) // a crash's leftover: we hold the lock, so nobody else can be listening there
     }
-    await listen(unixServer, {path: paths.socket})
-    fs.chmodSync(paths.socket, 0o600)
+    const listenUnix = async (server: http.Server) => {
+      await listen(server, {path: paths.socket})
+      fs.chmodSync(paths.socket, 0o600)
+      return fs.statSync(paths.socket).ino
+    }
+    let socketIno = await listenUnix(unixServer)
     cleanups.unshift(() => { unixServer.close(); try { fs.unlinkSync(paths.socket) } catch { /* already gone */ } })
+    // The socket file deleted (a tmp cleaner, a careless rm) or replaced by something that is not a live
+    // socket: listen there again, so clients need not fall back to TCP until a restart. A live listener that
+    // is not ours is left alone and reported.
+    let healing = false
+    let reportedForeign = false
+    const healSocket = async () => {
+      if (healing) return
+      healing = true
+      try {
+        let ino: number | undefined
+        try { ino = fs.statSync(paths.socket).ino } catch { ino = undefined }
+        if (ino === socketIno) return
+        if (ino !== undefined && await socketAnswers(paths.socket)) {
+          if (!reportedForeign) log(`socket ${paths.socket} was replaced by another process's listener; clients use TCP until it goes`)
+          reportedForeign = true
+          return
+        }
+        log(`socket ${paths.socket} ${ino === undefined ? 'was deleted' : 'was replaced by a file that is not our socket'}: listening there again`)
+        // Closing first: libuv unlinks a listening socket's path when it closes, which would take the new one.
+        // Connections already accepted finish on their own.
+        unixServer.close()
+        fs.rmSync(paths.socket, {force: true})
+        unixServer = makeServer('unix')
+        socketIno = await listenUnix(unixServer)
+        reportedForeign = false
+      } catch (error) {
+        log(`socket ${paths.socket}: cannot listen again (${(error as Error).message})`)
+      } finally {
+        healing = false
+      }
+    }
     const tcpServer = makeServer('tcp')
     await listen(tcpServer, {port: options.tcpPort, host: DAEMON_HOST})
     tcpPort = (tcpServer.address() as net.AddressInfo).port
@@ -148,6 +209,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
 
     const reaper = setInterval(() => {
       coordinator.reap().catch((error: Error) => log(`reaper: ${error.message}`))
+      void healSocket()
     }, options.reapIntervalMs ?? envMs(env, 'STYXY_REAP_INTERVAL_MS', 1000))
     cleanups.unshift(() => clearInterval(reaper))
     hub.publish({type: 'daemon.started', data: {pid: process.pid, version: VERSION}})

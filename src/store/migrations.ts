@@ -69,9 +69,14 @@ export class SchemaTooNewError extends Error {
   }
 }
 
-export function migrate(db: Database.Database, file: string): void {
+export function checkNotTooNew(db: Database.Database, file: string): number {
   const current = db.pragma('user_version', {simple: true}) as number
   if (current > SCHEMA_VERSION) throw new SchemaTooNewError(current, SCHEMA_VERSION, file)
+  return current
+}
+
+export function migrate(db: Database.Database, file: string): void {
+  const current = checkNotTooNew(db, file)
   for (const m of MIGRATIONS) {
     if (m.version <= current) continue
     db.transaction(() => {

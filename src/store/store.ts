@@ -1,7 +1,8 @@
 import Database from 'better-sqlite3'
 import type {Instance, Lease, LeaseKind, Reassignment} from '../protocol/types.js'
 import type {LeaseView} from '../core/decide.js'
-import {migrate} from './migrations.js'
+import {StyxyError} from '../protocol/errors.js'
+import {checkNotTooNew, migrate} from './migrations.js'
 
 export interface LeaseRow {
   id: string
@@ -67,21 +68,40 @@ function toReassignment(r: ReassignmentRow): Reassignment {
  */
 export class Store {
   readonly db: Database.Database
-  private readonly s
+  private readonly s: ReturnType<Store['open']>
 
   constructor(readonly file: string) {
-    this.db = new Database(file)
+    try {
+      this.db = new Database(file)
+    } catch (error) {
+      throw storageFailure(error, file) ?? error
+    }
+    try {
+      this.s = this.open()
+    } catch (error) {
+      this.db.close()
+      throw storageFailure(error, file) ?? error
+    }
+  }
+
+  private open() {
+    const file = this.file
     // Only the daemon opens this file (daemon.lock makes it the only one), so it may keep SQLite's lock for
     // good: no lock and unlock syscalls per transaction, and (set before the first WAL access) the WAL index
     // lives in the daemon's memory instead of a -shm file.
     this.db.pragma('locking_mode = EXCLUSIVE')
+    // Before anything that writes: a database from a newer Styxy is refused untouched (WAL mode rewrites the header).
+    checkNotTooNew(this.db, file)
     // WAL + NORMAL: a commit survives a process crash (kill -9), which is the durability a lease needs.
     this.db.pragma('journal_mode = WAL')
     this.db.pragma('synchronous = NORMAL')
     this.db.pragma('busy_timeout = 2000')
     migrate(this.db, file)
+    // A damaged file is refused at start with its name, rather than failing decisions one by one later.
+    const check = this.db.pragma('quick_check', {simple: true})
+    if (check !== 'ok') throw new StorageError('STORAGE_UNAVAILABLE', `the database ${file} is corrupt (${String(check)}): move it aside to start afresh (its leases are lost), or restore a copy`)
     const db = this.db
-    this.s = {
+    return {
       insertLease: db.prepare(`INSERT INTO leases (id, port, service, kind, requested_port, pid, pid_start, instance_id, name, project, command, created_at, last_listening)
         VALUES (@id, @port, @service, @kind, @requested_port, @pid, @pid_start, @instance_id, @name, @project, @command, @created_at, @last_listening)`),
       deleteLease: db.prepare('DELETE FROM leases WHERE id = ?'),
@@ -174,4 +194,27 @@ export class Store {
   close(): void {
     if (this.db.open) this.db.close()
   }
+}
+
+/** The state directory failed under SQLite (disk full, read-only, corrupt): a clear message naming the file. */
+export class StorageError extends StyxyError {}
+
+/**
+ * SQLite's failures that are about the file, not about us, as a StorageError naming the file; null for anything
+ * else. The daemon answers these with 507/503 (the interceptor then fails open) and refuses to start on them.
+ */
+export function storageFailure(error: unknown, file: string): StorageError | null {
+  if (error instanceof StorageError) return error
+  const code = String((error as {code?: unknown})?.code ?? '')
+  const why = (error as Error)?.message ?? String(error)
+  if (code === 'SQLITE_FULL') return new StorageError('STORAGE_FULL', `cannot write ${file}: the disk is full (${why})`)
+  if (code.startsWith('SQLITE_READONLY')) return new StorageError('STORAGE_UNAVAILABLE', `cannot write ${file}: it is read-only (${why})`)
+  if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
+    return new StorageError('STORAGE_UNAVAILABLE', `the database ${file} is corrupt (${why}): move it aside to start afresh (its leases are lost), or restore a copy`)
+  }
+  if (code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_CANTOPEN')) return new StorageError('STORAGE_UNAVAILABLE', `cannot use ${file}: ${why}`)
+  const errno = (error as NodeJS.ErrnoException)?.code
+  if (errno === 'ENOSPC') return new StorageError('STORAGE_FULL', `cannot write in the state directory: the disk is full (${why})`)
+  if (errno === 'EROFS') return new StorageError('STORAGE_UNAVAILABLE', `cannot write in the state directory: it is read-only (${why})`)
+  return null
 }

@@ -1,20 +1,11 @@
 import {expect} from 'chai'
-import net from 'node:net'
 import path from 'node:path'
 import {startDaemon, removeHome, type TestDaemon} from '../helpers/daemon.js'
 import {killAll, spawnHolder} from '../helpers/processes.js'
+import {rawExchange as exchange} from '../helpers/proof.js'
 
 /** Send raw bytes on the Unix socket and read the whole answer. */
-function rawExchange(d: TestDaemon, bytes: string | Buffer): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(path.join(d.home, 'daemon.sock'))
-    let out = ''
-    s.on('data', (c) => (out += c))
-    s.on('end', () => resolve(out))
-    s.on('error', reject)
-    s.end(bytes)
-  })
-}
+const rawExchange = (d: TestDaemon, bytes: string | Buffer) => exchange({path: path.join(d.home, 'daemon.sock')}, bytes)
 
 describe('daemon: bad input gets a clear 4xx and changes nothing', () => {
   let d: TestDaemon

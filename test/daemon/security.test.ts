@@ -112,6 +112,68 @@ describe('daemon security', () => {
     expect((await d.client.health()).pid).to.equal(d.pid)
   })
 
+  it('TCP: no Host, a token in another scheme, with extra characters, or a prefix of it, is refused', async () => {
+    const cases: [Record<string, string>, string][] = [
+      [{host: `127.0.0.1:${d.port}.evil.example`, authorization: `Bearer ${token}`}, 'FORBIDDEN_HOST'],
+      [{host: '127.0.0.1', authorization: `Bearer ${token}`}, 'FORBIDDEN_HOST'],
+      [{host, authorization: `Basic ${Buffer.from(`x:${token}`).toString('base64')}`}, 'UNAUTHORIZED'],
+      [{host, authorization: `bearer${token}`}, 'UNAUTHORIZED'],
+      [{host, authorization: `Bearer ${token}x`}, 'UNAUTHORIZED'],
+      [{host, authorization: `Bearer ${token.slice(0, 32)}`}, 'UNAUTHORIZED'],
+      [{host, authorization: 'Bearer '}, 'UNAUTHORIZED'],
+      [{host, 'x-styxy-token': token}, 'UNAUTHORIZED'],
+    ]
+    for (const [headers, code] of cases) {
+      const a = await tcpRequest(d, headers)
+      expect([a.status, codeOf(a)], JSON.stringify(headers)).to.deep.equal([code === 'UNAUTHORIZED' ? 401 : 403, code])
+    }
+    // No Host at all (Node's client always sends one, so raw bytes).
+    const {rawExchange, statusOf, errorCodeOf} = await import('../helpers/proof.js')
+    const bare = await rawExchange({host: '127.0.0.1', port: d.port}, `GET /v1/health HTTP/1.1\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`)
+    expect([statusOf(bare), errorCodeOf(bare)]).to.deep.equal([403, 'FORBIDDEN_HOST'])
+  })
+
+  it('WebSocket upgrades with a Referer or a foreign Host are refused on both transports', async () => {
+    const url = `ws://127.0.0.1:${d.port}/v1/events`
+    const sock = path.join(d.home, 'daemon.sock')
+    expect(await upgradeStatus(url, {authorization: `Bearer ${token}`, referer: 'http://evil.example/'})).to.equal(403)
+    expect(await upgradeStatus(url, {authorization: `Bearer ${token}`, host: `localhost.evil.example:${d.port}`})).to.equal(403)
+    expect(await upgradeStatus(url, {host: `127.0.0.1:${d.port}`})).to.equal(401)
+    expect(await upgradeStatus(`ws+unix://${sock}:/v1/events`, {referer: 'http://evil.example/'})).to.equal(403)
+  })
+
+  it('another local user (nobody) can neither use the socket nor read the token or the database, even with the directory open', async function () {
+    if (process.getuid?.() !== 0) this.skip() // needs root to act as another user
+    const {spawn} = await import('node:child_process')
+    // Prove each layer: first the 0700 directory, then (opened to 0711 for the test) the files' own modes.
+    const attempt = () => new Promise<string>((resolve) => {
+      const script = `
+        const fs = require('fs'), net = require('net'), http = require('http'), home = ${JSON.stringify(d.home)}
+        const out = {}
+        const tryIt = (name, fn) => { try { fn(); out[name] = 'ok' } catch (e) { out[name] = e.code } }
+        tryIt('token', () => fs.readFileSync(home + '/token'))
+        tryIt('database', () => fs.readFileSync(home + '/styxy.db'))
+        const s = net.connect(home + '/daemon.sock')
+        s.on('connect', () => { out.socket = 'ok'; s.destroy(); tcp() })
+        s.on('error', (e) => { out.socket = e.code; tcp() })
+        // Without the token, TCP is all it has left.
+        const tcp = () => http.get({host: '127.0.0.1', port: ${d.port}, path: '/v1/allocations', headers: {host: '127.0.0.1:${d.port}'}}, (r) => {
+          out.tcp = r.statusCode; console.log(JSON.stringify(out)); process.exit(0)
+        })`
+      const c = spawn(process.execPath, ['-e', script], {uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit']})
+      let text = ''
+      c.stdout!.on('data', (x) => (text += x))
+      c.on('exit', () => resolve(text.trim()))
+    })
+    expect(JSON.parse(await attempt())).to.deep.equal({token: 'EACCES', database: 'EACCES', socket: 'EACCES', tcp: 401})
+    fs.chmodSync(d.home, 0o711)
+    try {
+      expect(JSON.parse(await attempt())).to.deep.equal({token: 'EACCES', database: 'EACCES', socket: 'EACCES', tcp: 401})
+    } finally {
+      fs.chmodSync(d.home, 0o700)
+    }
+  })
+
   it('the state directory, socket, token and database are private to the user', () => {
     const mode = (f: string) => fs.statSync(path.join(d.home, f)).mode & 0o777
     expect(mode('.')).to.equal(0o700)

@@ -34,7 +34,8 @@ export function startProgram(cmd: string, args: string[], env: NodeJS.ProcessEnv
   }
   child.stdout!.on('data', (c) => { out += c; check() })
   child.stderr!.on('data', (c) => { err += c; check() })
-  const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>((resolve) => child.once('exit', (code, signal) => resolve({code, signal})))
+  // 'close', not 'exit': the exit can be reported before the last of its output has been read.
+  const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>((resolve) => child.once('close', (code, signal) => resolve({code, signal})))
   return {
     child, exited,
     stdout: () => out,
@@ -90,4 +91,25 @@ export function buildGoServe(outDir: string): Promise<string> {
     go.once('error', reject)
     go.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`go build failed (${code}): ${err}`))))
   })
+}
+
+export interface Bound {
+  family: string
+  requested: number
+  actual: number
+  error: string
+}
+
+export function parseProbe(text: string): {bound: Bound[]; errnos: number[]} {
+  const bound = [...text.matchAll(/^bound (\S+) (\d+) (\d+) (\S+)$/gm)].map((m) => ({family: m[1], requested: Number(m[2]), actual: Number(m[3]), error: m[4]}))
+  const errnos = [...text.matchAll(/^errno-after-bind (\d+)$/gm)].map((m) => Number(m[1]))
+  return {bound, errnos}
+}
+
+/** Run bindprobe to completion (without --hold) and parse what it says. */
+export async function probe(args: string[], env: NodeJS.ProcessEnv, preload = true) {
+  const started = Date.now()
+  const p = startProgram(BINDPROBE, args, env, {preload})
+  const {code} = await p.exited
+  return {code, ms: Date.now() - started, ...parseProbe(p.stdout()), stderr: p.stderr()}
 }

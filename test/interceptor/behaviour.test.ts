@@ -3,28 +3,7 @@ import net from 'node:net'
 import path from 'node:path'
 import {startDaemon, removeHome, tempHome, isolatedEnv, type TestDaemon} from '../helpers/daemon.js'
 import {closeServer, listenOn, portOf, freePort} from '../helpers/processes.js'
-import {BINDPROBE, noticeCount, startProgram, type Program} from '../helpers/programs.js'
-
-interface Bound {
-  family: string
-  requested: number
-  actual: number
-  error: string
-}
-
-function parseProbe(text: string): {bound: Bound[]; errnos: number[]} {
-  const bound = [...text.matchAll(/^bound (\S+) (\d+) (\d+) (\S+)$/gm)].map((m) => ({family: m[1], requested: Number(m[2]), actual: Number(m[3]), error: m[4]}))
-  const errnos = [...text.matchAll(/^errno-after-bind (\d+)$/gm)].map((m) => Number(m[1]))
-  return {bound, errnos}
-}
-
-/** Run bindprobe to completion (without --hold) and parse what it says. */
-async function probe(args: string[], env: NodeJS.ProcessEnv, preload = true) {
-  const started = Date.now()
-  const p = startProgram(BINDPROBE, args, env, {preload})
-  const {code} = await p.exited
-  return {code, ms: Date.now() - started, ...parseProbe(p.stdout()), stderr: p.stderr()}
-}
+import {BINDPROBE, noticeCount, probe, startProgram, type Program} from '../helpers/programs.js'
 
 /**
  * Hold a port of a managed range (below the kernel's ephemeral range, where outgoing connections would
