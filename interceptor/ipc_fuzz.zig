@@ -109,7 +109,7 @@ test "fuzz: generated daemon answers leave the program with a working bind (its 
         defer posix.close(fd);
         const want = try std.net.Address.parseIp4("127.0.0.1", asked);
         const bytes = std.mem.asBytes(&want.in.sa);
-        const b: decide.Bind = .{ .fd = fd, .original = bytes, .parsed = sockaddr.parse(bytes).? };
+        const b: decide.Bind = .{ .fd = fd, .original = bytes, .parsed = sockaddr.parse(bytes).?, .pid = std.c.getpid(), .command = "fuzz", .cwd = null };
         const res = decide.run(&b, &.{ .notify = .off, .daemon_host = null, .timeout_ms = 50 });
         th.join();
 
