@@ -29,12 +29,10 @@ export function errors(log: (msg: string) => void, metrics?: Metrics): Koa.Middl
       if (error instanceof StyxyError) {
         sendError(ctx, error.status, error.code, error.message, error.details)
       } else {
-        const e = error as {status?: number; type?: string; message?: string; expose?: boolean}
-        // Errors raised by the body parser (http-errors) carry a status and a type.
-        if (e.status === 413) sendError(ctx, 413, 'PAYLOAD_TOO_LARGE', 'request body too large')
-        else if (e.status === 415) sendError(ctx, 415, 'UNSUPPORTED_MEDIA_TYPE', e.message ?? 'unsupported media type')
-        else if (e.status && e.status >= 400 && e.status < 500) {
-          sendError(ctx, e.status, e.type === 'entity.parse.failed' || /JSON/i.test(e.message ?? '') ? 'INVALID_JSON' : 'BAD_REQUEST', e.expose && e.message ? e.message : 'bad request')
+        const e = error as {status?: number; message?: string; expose?: boolean}
+        // Koa's own client errors (http-errors) carry a status.
+        if (e.status && e.status >= 400 && e.status < 500) {
+          sendError(ctx, e.status, 'BAD_REQUEST', e.expose && e.message ? e.message : 'bad request')
         } else {
           log(`internal error on ${ctx.method} ${ctx.path}: ${(error as Error)?.stack ?? error}`)
           sendError(ctx, 500, 'INTERNAL', 'internal error (see the daemon log)')
@@ -75,12 +73,9 @@ export function localOnlyRefusal(
 
 export function localOnly(getPort: () => number, token: string): Koa.Middleware {
   return async (ctx, next) => {
-    const refusal = localOnlyRefusal(ctx.headers, transportOf(ctx.req as {styxyTransport?: Transport}), getPort(), token)
+    const refusal = localOnlyRefusal(ctx.req.headers, transportOf(ctx.req as {styxyTransport?: Transport}), getPort(), token)
     if (refusal) throw refusal
-    if (ctx.method === 'POST' && Number(ctx.get('content-length') || 0) > 0 && !ctx.is('application/json')) {
-      throw new StyxyError('UNSUPPORTED_MEDIA_TYPE', 'request bodies must be application/json')
-    }
-    await next()
+    return next()
   }
 }
 
@@ -94,7 +89,7 @@ export function validate<T extends z.ZodType>(schema: T, value: unknown, label?:
   return parsed.data
 }
 
-/** The parsed JSON body (set by @koa/bodyparser). */
+/** The parsed JSON body (set by jsonBody). */
 export function bodyOf(ctx: {request: unknown}): unknown {
   return (ctx.request as {body?: unknown}).body ?? {}
 }
