@@ -68,6 +68,8 @@ function toReassignment(r: ReassignmentRow): Reassignment {
 export class Store {
   readonly db: Database.Database
   private readonly s
+  // better-sqlite3 builds a wrapper (with defineProperties) on every db.transaction() call: build one, once.
+  private readonly runInTransaction: Database.Transaction<(fn: () => unknown) => unknown>
 
   constructor(readonly file: string) {
     this.db = new Database(file)
@@ -81,6 +83,7 @@ export class Store {
     this.db.pragma('busy_timeout = 2000')
     migrate(this.db, file)
     const db = this.db
+    this.runInTransaction = db.transaction((fn: () => unknown) => fn())
     this.s = {
       insertLease: db.prepare(`INSERT INTO leases (id, port, service, kind, requested_port, pid, pid_start, instance_id, name, project, command, created_at, last_listening)
         VALUES (@id, @port, @service, @kind, @requested_port, @pid, @pid_start, @instance_id, @name, @project, @command, @created_at, @last_listening)`),
@@ -118,7 +121,7 @@ export class Store {
   }
 
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate()
+    return this.runInTransaction.immediate(fn) as T
   }
 
   insertLease(row: LeaseRow): void { this.s.insertLease.run(row) }
