@@ -147,7 +147,13 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     cleanups.unshift(() => tcpServer.close())
 
     const reaper = setInterval(() => {
-      coordinator.reap().catch((error: Error) => log(`reaper: ${error.message}`))
+      coordinator.reap().catch((error: Error) => log(`reaper: ${error.message}`)).finally(() => {
+        try {
+          store.checkpoint()
+        } catch (error) {
+          log(`checkpoint: ${(error as Error).message}`)
+        }
+      })
     }, options.reapIntervalMs ?? envMs(env, 'STYXY_REAP_INTERVAL_MS', 1000))
     cleanups.unshift(() => clearInterval(reaper))
     hub.publish({type: 'daemon.started', data: {pid: process.pid, version: VERSION}})

@@ -81,6 +81,10 @@ export class Store {
     this.db.pragma('journal_mode = WAL')
     this.db.pragma('synchronous = NORMAL')
     this.db.pragma('busy_timeout = 2000')
+    // A checkpoint (copying the WAL back, with two fsyncs) made the commit that crossed SQLite's default
+    // 1,000 pages take milliseconds, every few hundred decisions. The daemon checkpoints on its reaper's tick
+    // instead (`checkpoint`); this higher limit only bounds the WAL if that tick stalls.
+    this.db.pragma('wal_autocheckpoint = 10000')
     migrate(this.db, file)
     const db = this.db
     this.runInTransaction = db.transaction((fn: () => unknown) => fn())
@@ -117,6 +121,7 @@ export class Store {
       remembered: db.prepare('SELECT port FROM remembered WHERE project = ? AND requested_port = ?'),
       remember: db.prepare(`INSERT INTO remembered (project, requested_port, port, updated_at) VALUES (?, ?, ?, ?)
         ON CONFLICT (project, requested_port) DO UPDATE SET port = excluded.port, updated_at = excluded.updated_at`),
+      checkpoint: db.prepare('PRAGMA wal_checkpoint(PASSIVE)'),
     }
   }
 
@@ -172,6 +177,11 @@ export class Store {
   }
   remember(project: string, requestedPort: number, port: number, at: number): void {
     this.s.remember.run(project, requestedPort, port, at)
+  }
+
+  /** Copy the WAL back into the database; nearly free when nothing was written since the last one. */
+  checkpoint(): void {
+    if (this.db.open) this.s.checkpoint.get()
   }
 
   close(): void {
