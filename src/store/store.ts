@@ -89,8 +89,9 @@ export class Store {
     const db = this.db
     this.runInTransaction = db.transaction((fn: () => unknown) => fn())
     this.s = {
+      // Positional parameters: binding 13 named ones from an object was ~5% of a new lease's decision.
       insertLease: db.prepare(`INSERT INTO leases (id, port, service, kind, requested_port, pid, pid_start, instance_id, name, project, command, created_at, last_listening)
-        VALUES (@id, @port, @service, @kind, @requested_port, @pid, @pid_start, @instance_id, @name, @project, @command, @created_at, @last_listening)`),
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       deleteLease: db.prepare('DELETE FROM leases WHERE id = ?'),
       leaseById: db.prepare('SELECT * FROM leases WHERE id = ?'),
       leaseByPort: db.prepare('SELECT * FROM leases WHERE port = ?'),
@@ -129,7 +130,9 @@ export class Store {
     return this.runInTransaction.immediate(fn) as T
   }
 
-  insertLease(row: LeaseRow): void { this.s.insertLease.run(row) }
+  insertLease(r: LeaseRow): void {
+    this.s.insertLease.run(r.id, r.port, r.service, r.kind, r.requested_port, r.pid, r.pid_start, r.instance_id, r.name, r.project, r.command, r.created_at, r.last_listening)
+  }
   deleteLease(id: string): boolean { return this.s.deleteLease.run(id).changes > 0 }
   leaseById(id: string): LeaseRow | undefined { return this.s.leaseById.get(id) as LeaseRow | undefined }
   leaseByPort(port: number): LeaseRow | undefined { return this.s.leaseByPort.get(port) as LeaseRow | undefined }
