@@ -21,14 +21,18 @@ function readFile(fd: number): number {
   }
 }
 
-/** Field 22 (start time) of /proc/<pid>/stat, or null if the process is gone or a zombie. */
-function readStartTime(pid: number): number | null {
-  let fd: number
+function openProc(pid: number, file: string): number | null {
   try {
-    fd = fs.openSync(`/proc/${pid}/stat`, 'r')
+    return fs.openSync(`/proc/${pid}/${file}`, 'r')
   } catch {
     return null
   }
+}
+
+/** Field 22 (start time) of /proc/<pid>/stat, or null if the process is gone or a zombie. */
+function readStartTime(pid: number): number | null {
+  const fd = openProc(pid, 'stat')
+  if (fd === null) return null
   const n = readFile(fd)
   fs.closeSync(fd)
   // comm (field 2) is in parentheses and may itself contain spaces and ')': fields count from the last ')'.
@@ -63,12 +67,8 @@ export function processStartTime(pid: number): number | null {
   }
   // Open first, read the start time, then check the open file still reads: the pid cannot have passed to
   // another process while the one we opened was alive, so the start time is that process's.
-  let fd: number
-  try {
-    fd = fs.openSync(`/proc/${pid}/statm`, 'r')
-  } catch {
-    return null
-  }
+  const fd = openProc(pid, 'statm')
+  if (fd === null) return null
   const start = readStartTime(pid)
   if (start === null || !stillRunning(fd)) {
     fs.closeSync(fd)
