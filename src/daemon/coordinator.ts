@@ -103,7 +103,10 @@ export class Coordinator {
       // A restarted server (nodemon, --watch) asks within the reaper's interval: its predecessor's lease is
       // gone with its process, so release it now rather than move the newcomer.
       const onTarget = this.store.leaseByPort(req.port)
-      if (onTarget?.pid != null && !isSameProcessAlive(onTarget.pid, onTarget.pid_start)) {
+      // The caller's own lease needs no second read of /proc: its start time was read just above.
+      const holderAlive = onTarget?.pid === req.pid ? onTarget.pid_start === null || onTarget.pid_start === pidStart
+        : onTarget?.pid == null || isSameProcessAlive(onTarget.pid, onTarget.pid_start)
+      if (onTarget && !holderAlive) {
         this.store.deleteLease(onTarget.id)
         released.push(onTarget)
       }

@@ -28,10 +28,11 @@ export class EventHub {
     this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req))
   }
 
-  publish(draft: Draft): StyxyEvent {
-    const event = {seq: ++this.seq, at: new Date().toISOString(), ...draft} as StyxyEvent
-    if (this.wss.clients.size === 0) return event
-    const text = JSON.stringify(event)
+  /** Send to every subscriber; with none (the usual case on the bind path) only the sequence moves on. */
+  publish(draft: Draft): void {
+    const seq = ++this.seq
+    if (this.wss.clients.size === 0) return
+    const text = JSON.stringify({seq, at: new Date().toISOString(), ...draft} as StyxyEvent)
     for (const ws of this.wss.clients) {
       if (ws.readyState !== WebSocket.OPEN) continue
       if (ws.bufferedAmount > MAX_BUFFERED) {
@@ -41,7 +42,6 @@ export class EventHub {
       ws.send(text)
       this.sent++
     }
-    return event
   }
 
   close(): void {

@@ -30,17 +30,15 @@ export function errors(log: (msg: string) => void, metrics?: Metrics, storage?: 
       if (error instanceof StyxyError) {
         sendError(ctx, error.status, error.code, error.message, error.details)
       } else {
-        const e = error as {status?: number; type?: string; message?: string; expose?: boolean}
-        // Errors raised by the body parser (http-errors) carry a status and a type.
+        const e = error as {status?: number; message?: string; expose?: boolean}
         const stored = storage?.(error)
         if (stored) {
           // The state directory is full, read-only or damaged: a clear answer (the interceptor fails open), no stack.
           log(stored.message)
           sendError(ctx, stored.status, stored.code, stored.message)
-        } else if (e.status === 413) sendError(ctx, 413, 'PAYLOAD_TOO_LARGE', 'request body too large')
-        else if (e.status === 415) sendError(ctx, 415, 'UNSUPPORTED_MEDIA_TYPE', e.message ?? 'unsupported media type')
-        else if (e.status && e.status >= 400 && e.status < 500) {
-          sendError(ctx, e.status, e.type === 'entity.parse.failed' || /JSON/i.test(e.message ?? '') ? 'INVALID_JSON' : 'BAD_REQUEST', e.expose && e.message ? e.message : 'bad request')
+        } else if (e.status && e.status >= 400 && e.status < 500) {
+          // Koa's own client errors (http-errors) carry a status.
+          sendError(ctx, e.status, 'BAD_REQUEST', e.expose && e.message ? e.message : 'bad request')
         } else {
           log(`internal error on ${ctx.method} ${ctx.path}: ${(error as Error)?.stack ?? error}`)
           sendError(ctx, 500, 'INTERNAL', 'internal error (see the daemon log)')
@@ -81,12 +79,9 @@ export function localOnlyRefusal(
 
 export function localOnly(getPort: () => number, token: string): Koa.Middleware {
   return async (ctx, next) => {
-    const refusal = localOnlyRefusal(ctx.headers, transportOf(ctx.req as {styxyTransport?: Transport}), getPort(), token)
+    const refusal = localOnlyRefusal(ctx.req.headers, transportOf(ctx.req as {styxyTransport?: Transport}), getPort(), token)
     if (refusal) throw refusal
-    if (ctx.method === 'POST' && Number(ctx.get('content-length') || 0) > 0 && !ctx.is('application/json')) {
-      throw new StyxyError('UNSUPPORTED_MEDIA_TYPE', 'request bodies must be application/json')
-    }
-    await next()
+    return next()
   }
 }
 
@@ -100,7 +95,7 @@ export function validate<T extends z.ZodType>(schema: T, value: unknown, label?:
   return parsed.data
 }
 
-/** The parsed JSON body (set by @koa/bodyparser). */
+/** The parsed JSON body (set by jsonBody). */
 export function bodyOf(ctx: {request: unknown}): unknown {
   return (ctx.request as {body?: unknown}).body ?? {}
 }

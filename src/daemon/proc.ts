@@ -3,26 +3,80 @@ import fs from 'node:fs'
 // Process identity from /proc. A pid alone can be recycled; pid + start time (clock ticks since boot,
 // field 22 of /proc/<pid>/stat) cannot, so a lease never passes to a stranger that got the same pid.
 
-// One reusable buffer: this runs on every bind decision, and readFileSync would add an fstat and an allocation.
-const statBuffer = Buffer.alloc(4096)
+// One reusable buffer: this runs on every bind decision.
+const buffer = Buffer.alloc(4096)
 
-export function processStartTime(pid: number): number | null {
-  let stat: string
+// A process seen once keeps an open /proc/<pid>/statm, with its start time read once. The open file stays
+// tied to that very process: a read fails (ESRCH) once it is gone, even if its pid now belongs to another,
+// and shows no memory (all zeros) once it is a zombie. So a later check is one pread of a short file
+// (~2 µs) instead of opening and parsing stat (~20 µs). Bounded: the oldest is closed first.
+const MAX_PINNED = 128
+const pinned = new Map<number, {fd: number; start: number}>()
+
+function readFile(fd: number): number {
   try {
-    const fd = fs.openSync(`/proc/${pid}/stat`, 'r')
-    try {
-      stat = statBuffer.toString('latin1', 0, fs.readSync(fd, statBuffer, 0, statBuffer.length, 0))
-    } finally {
-      fs.closeSync(fd)
-    }
+    return fs.readSync(fd, buffer, 0, buffer.length, 0)
+  } catch {
+    return 0
+  }
+}
+
+function openProc(pid: number, file: string): number | null {
+  try {
+    return fs.openSync(`/proc/${pid}/${file}`, 'r')
   } catch {
     return null
   }
-  // comm (field 2) is in parentheses and may itself contain spaces and ')': split after the last ')'.
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  const start = Number(rest[19])
-  if (rest[0] === 'Z' || rest[0] === 'X') return null // a zombie holds no ports
-  return Number.isFinite(start) ? start : null
+}
+
+/** Field 22 (start time) of /proc/<pid>/stat, or null if the process is gone or a zombie. */
+function readStartTime(pid: number): number | null {
+  const fd = openProc(pid, 'stat')
+  if (fd === null) return null
+  const n = readFile(fd)
+  fs.closeSync(fd)
+  // comm (field 2) is in parentheses and may itself contain spaces and ')': fields count from the last ')'.
+  let i = buffer.lastIndexOf(0x29, n - 1) + 2
+  if (i < 2 || i >= n) return null
+  const state = buffer[i]
+  if (state === 0x5a || state === 0x58) return null // Z or X: a zombie holds no ports
+  for (let spaces = 0; spaces < 19 && i < n; i++) if (buffer[i] === 0x20) spaces++
+  let start = 0
+  const first = i
+  for (; i < n && buffer[i] >= 0x30 && buffer[i] <= 0x39; i++) start = start * 10 + buffer[i] - 0x30
+  return i > first ? start : null
+}
+
+/** Still running: readable (not gone) and with memory (not a zombie; its first field, the size, is not 0). */
+function stillRunning(fd: number): boolean {
+  return readFile(fd) > 0 && buffer[0] !== 0x30
+}
+
+function unpin(pid: number): void {
+  const kept = pinned.get(pid)
+  if (kept === undefined) return
+  pinned.delete(pid)
+  fs.closeSync(kept.fd)
+}
+
+export function processStartTime(pid: number): number | null {
+  const kept = pinned.get(pid)
+  if (kept !== undefined) {
+    if (stillRunning(kept.fd)) return kept.start
+    unpin(pid) // gone or a zombie: whoever has this pid now is another process, read afresh
+  }
+  // Open first, read the start time, then check the open file still reads: the pid cannot have passed to
+  // another process while the one we opened was alive, so the start time is that process's.
+  const fd = openProc(pid, 'statm')
+  if (fd === null) return null
+  const start = readStartTime(pid)
+  if (start === null || !stillRunning(fd)) {
+    fs.closeSync(fd)
+    return null
+  }
+  if (pinned.size >= MAX_PINNED) unpin(pinned.keys().next().value!)
+  pinned.set(pid, {fd, start})
+  return start
 }
 
 export function isSameProcessAlive(pid: number, start: number | null): boolean {

@@ -3,7 +3,6 @@ import http from 'node:http'
 import net from 'node:net'
 import Koa from 'koa'
 import {Router} from '@koa/router'
-import {bodyParser} from '@koa/bodyparser'
 import {DAEMON_HOST, resolvePaths, type StyxyPaths} from '../paths.js'
 import {VERSION} from '../project.js'
 import {loadConfig} from '../config.js'
@@ -14,6 +13,7 @@ import {Metrics} from './metrics.js'
 import {SocketTable} from './socket-table.js'
 import {acquireDaemonLock, AlreadyRunningError, ensureToken, prepareStateDir} from './state-dir.js'
 import {errors, localOnly, localOnlyRefusal, type Transport} from './middleware.js'
+import {jsonBody} from './body.js'
 import {Routes} from '../protocol/routes.js'
 import {mountHealth} from './routes/health.js'
 import {mountAllocations} from './routes/allocations.js'
@@ -118,7 +118,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     for (const mount of [mountHealth, mountAllocations, mountBind, mountInstances]) mount(router, deps)
     app.use(errors(log, metrics, (error) => storageFailure(error, paths.database)))
     app.use(localOnly(() => tcpPort, token))
-    app.use(bodyParser({enableTypes: ['json'], jsonLimit: '64kb', jsonStrict: true}))
+    app.use(jsonBody(64 * 1024))
     app.use(router.routes())
     app.use(router.allowedMethods())
     app.on('error', () => {}) // already answered by the error middleware; client resets are not worth a log line
@@ -208,7 +208,13 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     cleanups.unshift(() => tcpServer.close())
 
     const reaper = setInterval(() => {
-      coordinator.reap().catch((error: Error) => log(`reaper: ${error.message}`))
+      coordinator.reap().catch((error: Error) => log(`reaper: ${error.message}`)).finally(() => {
+        try {
+          store.checkpoint()
+        } catch (error) {
+          log(`checkpoint: ${(error as Error).message}`)
+        }
+      })
       void healSocket()
     }, options.reapIntervalMs ?? envMs(env, 'STYXY_REAP_INTERVAL_MS', 1000))
     cleanups.unshift(() => clearInterval(reaper))
