@@ -28,6 +28,8 @@ pub const Bind = struct {
     pid: c_int,
     command: []const u8,
     cwd: ?[]const u8,
+    /// Where the move notice goes when not our own stdout/stderr.
+    notice_fd: ?c_int = null,
 };
 
 /// The address half of "is this bind ours": an IP address with a port at or
@@ -105,7 +107,7 @@ pub fn run(b: *const Bind, cfg: *const env.Config) real.Result {
             },
         };
         if (res.ok()) {
-            if (tried != b.parsed.port and !d.repeat) env.notice(cfg.notify, b.parsed.port, tried);
+            if (tried != b.parsed.port and !d.repeat) env.notice(cfg.notify, b.notice_fd, b.parsed.port, tried);
             return res;
         }
         if (res.err != real.E_ADDRINUSE) {

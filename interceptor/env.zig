@@ -230,13 +230,21 @@ fn tokenFromFile(raw: []const u8) ?[]const u8 {
 
 // ------------------------------------------------------------ talking back
 
-/// One write(2) so the line can't interleave with the program's own output.
-pub fn notice(target: Notify, from: u16, to: u16) void {
-    const fd: c_int = switch (target) {
-        .off => return,
+/// The descriptor number a notice goes to in the program that was moved.
+pub fn noticeFd(target: Notify) ?c_int {
+    return switch (target) {
+        .off => null,
         .stderr => 2,
         .stdout => 1,
     };
+}
+
+/// One write(2) so the line can't interleave with the program's own output.
+/// `to_fd` overrides our own fd 1/2: the seccomp supervisor passes a
+/// duplicate of the moved program's, so the line lands with its output.
+pub fn notice(target: Notify, to_fd: ?c_int, from: u16, to: u16) void {
+    const own = noticeFd(target) orelse return;
+    const fd = to_fd orelse own;
     var buf: [96]u8 = undefined;
     const line = std.fmt.bufPrint(&buf, "✓ STYXY: Port {d} was in use, auto-assigned port {d}\n", .{ from, to }) catch return;
     writeAll(fd, line);

@@ -84,17 +84,24 @@ pub fn readAddress(listener: linux.fd_t, n: *const Notif) union(enum) { ok: Trap
     return .{ .ok = t };
 }
 
-/// A duplicate of the trapped process's socket (close-on-exec, per the kernel).
-pub fn duplicateSocket(listener: linux.fd_t, t: *const Trapped, tgid: linux.pid_t) union(enum) { fd: linux.fd_t, failed: Step } {
-    const pidfd_rc = linux.pidfd_open(tgid, 0);
-    if (!ok(pidfd_rc)) return .{ .failed = .pidfd_open };
-    const pidfd: linux.fd_t = @intCast(pidfd_rc);
-    defer _ = linux.close(pidfd);
+/// The trapped process, as a pidfd (close-on-exec), checked to be the one
+/// whose call is waiting.
+pub fn openProcess(listener: linux.fd_t, t: *const Trapped, tgid: linux.pid_t) union(enum) { pidfd: linux.fd_t, failed: Step } {
+    const rc = linux.pidfd_open(tgid, 0);
+    if (!ok(rc)) return .{ .failed = .pidfd_open };
     // The tgid was read from a file: make sure it still names the trapped process.
-    if (!stillWaiting(listener, t.id)) return .{ .failed = .pid_gone };
-    const dup = linux.pidfd_getfd(pidfd, t.fd, 0);
-    if (!ok(dup)) return .{ .failed = .pidfd_getfd };
-    return .{ .fd = @intCast(dup) };
+    if (!stillWaiting(listener, t.id)) {
+        _ = linux.close(@intCast(rc));
+        return .{ .failed = .pid_gone };
+    }
+    return .{ .pidfd = @intCast(rc) };
+}
+
+/// A duplicate of one of its descriptors: the same open file (a socket we
+/// then bind, a stderr whose offset we then share). Close-on-exec, per the kernel.
+pub fn duplicate(pidfd: linux.fd_t, fd: linux.fd_t) ?linux.fd_t {
+    const rc = linux.pidfd_getfd(pidfd, fd, 0);
+    return if (ok(rc)) @intCast(rc) else null;
 }
 
 /// Everything from the trapped call to the kernel's answer, failing open at
@@ -107,22 +114,32 @@ pub fn handle(listener: linux.fd_t, n: *const Notif, cfg: *const env.Config) Res
     };
     const parsed = decide.claimAddress(t.address(), cfg) orelse return proceed(n.id);
     const pid = env.tgidOf(t.tid) orelse return proceed(n.id);
-    const dup = switch (duplicateSocket(listener, &t, pid)) {
-        .fd => |fd| fd,
+    const pidfd = switch (openProcess(listener, &t, pid)) {
+        .pidfd => |fd| fd,
         .failed => return proceed(n.id),
     };
-    defer _ = linux.close(dup);
-    if (!decide.isStream(dup)) return proceed(n.id);
+    defer _ = linux.close(pidfd);
+    const sock = duplicate(pidfd, t.fd) orelse return proceed(n.id);
+    defer _ = linux.close(sock);
+    if (!decide.isStream(sock)) return proceed(n.id);
+    // The notice goes to the program's own stderr (or stdout), wherever it
+    // points now, not to ours: the program may have redirected it, and a
+    // supervisor staying behind for a background server has none.
+    const notice_fd = if (env.noticeFd(cfg.notify)) |which| duplicate(pidfd, which) else null;
+    defer if (notice_fd) |fd| {
+        _ = linux.close(fd);
+    };
 
     var cmd_buf: [env.cmdline_max]u8 = undefined;
     var cwd_buf: [env.cwd_max]u8 = undefined;
     const b: decide.Bind = .{
-        .fd = dup,
+        .fd = sock,
         .original = t.address(),
         .parsed = parsed,
         .pid = pid,
         .command = env.commandLineOf(pid, &cmd_buf),
         .cwd = env.cwdOf(pid, &cwd_buf),
+        .notice_fd = notice_fd,
     };
     const res = decide.run(&b, cfg);
     return answered(n.id, res.rc, res.err);

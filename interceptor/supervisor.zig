@@ -83,6 +83,10 @@ pub fn main() u8 {
     const args = parseArgs();
     const cfg = env.load(env.processEnv);
 
+    // A notice to a stderr whose reader has gone (the caller's pipe, after we
+    // returned its status from a lingering copy) must not kill us mid-answer.
+    setPipeSignal(linux.SIG.IGN);
+
     var mask = linux.empty_sigset;
     for (watched) |s| linux.sigaddset(&mask, s);
     var old_mask: linux.sigset_t = undefined;
@@ -105,6 +109,8 @@ pub fn main() u8 {
     if (child == 0) {
         _ = linux.close(pair[0]);
         _ = linux.sigprocmask(linux.SIG.SETMASK, &old_mask, null);
+        // An ignored signal stays ignored across exec; the command gets the default.
+        setPipeSignal(linux.SIG.DFL);
         childSide(pair[1], &args);
     }
     _ = linux.close(pair[1]);
@@ -115,6 +121,11 @@ pub fn main() u8 {
 
     var sup: Supervisor = .{ .child = child, .signals = @intCast(sfd_rc), .listener = listener, .cfg = &cfg, .probe = args.probe };
     return sup.loop();
+}
+
+fn setPipeSignal(handler: ?linux.Sigaction.handler_fn) void {
+    const act: linux.Sigaction = .{ .handler = .{ .handler = handler }, .mask = linux.empty_sigset, .flags = 0 };
+    _ = linux.sigaction(linux.SIG.PIPE, &act, null);
 }
 
 // ------------------------------------------------------------ the handshake
@@ -323,13 +334,13 @@ const Supervisor = struct {
     fn linger(self: *Supervisor, code: u8) noreturn {
         const pid = posix.fork() catch linux.exit_group(code);
         if (pid != 0) linux.exit_group(code);
-        // Out of the terminal's process group and off the caller's stdin and
-        // stdout (stderr stays, for move notices); plain signals end us again.
+        // Out of the terminal's process group and off the caller's stdio, so a
+        // caller reading our output to its end isn't held open by us (move
+        // notices go to the moved program's own stderr); plain signals end us again.
         _ = linux.setsid();
         const devnull = linux.open("/dev/null", .{ .ACCMODE = .RDWR, .CLOEXEC = true }, 0);
         if (linux.E.init(devnull) == .SUCCESS) {
-            _ = linux.dup2(@intCast(devnull), 0);
-            _ = linux.dup2(@intCast(devnull), 1);
+            for ([_]linux.fd_t{ 0, 1, 2 }) |fd| _ = linux.dup2(@intCast(devnull), fd);
             _ = linux.close(@intCast(devnull));
         }
         var none = linux.empty_sigset;
@@ -371,9 +382,12 @@ fn probeSteps(listener: linux.fd_t, n: *const notify.Notif) ?notify.Step {
         .failed => |s| return s,
     };
     const tgid = env.tgidOf(t.tid) orelse return .pid_gone;
-    switch (notify.duplicateSocket(listener, &t, tgid)) {
-        .fd => |fd| _ = linux.close(fd),
+    const pidfd = switch (notify.openProcess(listener, &t, tgid)) {
+        .pidfd => |fd| fd,
         .failed => |s| return s,
-    }
+    };
+    defer _ = linux.close(pidfd);
+    const dup = notify.duplicate(pidfd, t.fd) orelse return .pidfd_getfd;
+    _ = linux.close(dup);
     return null;
 }

@@ -102,8 +102,11 @@ describe('seccomp backend', function () {
       const got = Number(text.match(/listening on (\d+)/)?.[1])
       expect(got, text).to.be.above(0).and.not.equal(taken)
       expect((await httpGet(got)).body).to.equal(`httpstatic ${got}\n`)
+      // The notice went where the server's own stderr goes (its file), not to styxy run's long-closed pipe.
+      expect(text).to.match(NOTICE)
     } finally {
-      process.kill(pid, 'SIGTERM')
+      // Already gone if it failed to start; that failure is the one to report.
+      try { process.kill(pid, 'SIGTERM') } catch { /* exited */ }
     }
   })
 
@@ -117,17 +120,18 @@ describe('seccomp backend', function () {
     expect(ports).to.not.include(taken)
   })
 
-  it('relays exit codes and signals, and hands the command nothing but its own fds', async () => {
+  it('relays exit codes and signals, and hands the command nothing of its own: fds, blocked or ignored signals', async () => {
     expect((await runCli(['run', '--backend', 'seccomp', '--', 'sh', '-c', 'exit 7'], d.env)).code).to.equal(7)
     expect((await runCli(['run', '--backend', 'seccomp', '--', 'sh', '-c', 'kill -KILL $$'], d.env)).code).to.equal(137)
     const missing = await runCli(['run', '--backend', 'seccomp', '--', 'no-such-command-styxy'], d.env)
     expect(missing.code).to.equal(127)
     expect(missing.stderr).to.contain('command not found')
     // Whatever the test runner itself passes down reaches both backends alike; the supervisor adds nothing.
-    const fdsUnder = async (backend: string) => (await runCli(['run', '--backend', backend, '--', 'sh', '-c', 'ls /proc/$$/fd'], d.env)).stdout.trim().split(/\s+/).sort()
-    const [seccomp, preload] = await Promise.all([fdsUnder('seccomp'), fdsUnder('preload')])
-    expect(seccomp).to.include.members(['0', '1', '2'])
-    expect(seccomp).to.deep.equal(preload)
+    // Likewise the signal mask and ignored signals: the supervisor blocks and ignores some for itself only.
+    const seen = async (backend: string) => (await runCli(['run', '--backend', backend, '--', 'sh', '-c', 'ls /proc/$$/fd; grep -E "^Sig(Blk|Ign)" /proc/$$/status'], d.env)).stdout.trim().split(/\s+/).sort()
+    const [seccomp, preload] = await Promise.all([seen('seccomp'), seen('preload')])
+    expect(seccomp).to.include.members(['0', '1', '2', 'SigBlk:', 'SigIgn:'])
+    expect(seccomp, JSON.stringify({seccomp, preload})).to.deep.equal(preload)
   })
 
   it('with the daemon down the original bind goes ahead, and a taken port fails as it would without Styxy', async () => {

@@ -30,6 +30,7 @@ describe('faults: SIGKILL at random moments during a burst of binds, allocations
     let failedOpen = 0
     let coordinated = 0
     let programFailures = 0
+    const failures: string[] = []
     const promise = (id: string | null | undefined, port: number) => {
       if (!id) return
       const owner = portOwner.get(port)
@@ -71,7 +72,10 @@ describe('faults: SIGKILL at random moments during a burst of binds, allocations
           programs++
           launches.push(probe(['--family', '4', String(port)], d.env).then((r) => {
             const b = r.bound[0]
-            if (r.code !== 0 || !b || b.error !== '0' || b.actual === 0) programFailures++
+            if (r.code !== 0 || !b || b.error !== '0' || b.actual === 0) {
+              programFailures++
+              failures.push(`port ${port}: exit ${r.code}, ${JSON.stringify(r.bound)} ${r.stderr.trim().slice(0, 300)}`)
+            }
             else if (b.actual === port) failedOpen++
             else coordinated++
           }))
@@ -96,7 +100,7 @@ describe('faults: SIGKILL at random moments during a burst of binds, allocations
     }
     await d.stop()
     report('kill9', {kills: rounds, leasesAnswered: answered.size, leaseChecks: checked, lost: 0, doubleLeased: 0, inFlightLost, programs, programFailures, failedOpen, coordinated})
-    expect(programFailures).to.equal(0)
+    expect(programFailures, failures.join('\n')).to.equal(0)
     expect(answered.size).to.be.at.least(rounds * 10)
     expect(programs).to.be.at.least(rounds)
   })
