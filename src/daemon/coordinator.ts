@@ -59,6 +59,7 @@ export class Coordinator {
         return row && toLeaseView(row)
       },
       isBound: (port) => this.sockets.current.ports.has(port),
+      isBusy: (port) => this.sockets.current.busy.has(port),
     }
   }
 

@@ -41,7 +41,12 @@ export function isLocalAddress(address: string): boolean {
     address === '0:0:0:0:0:0:0:0' || address.startsWith('::ffff:127.') || address === '::ffff:0.0.0.0'
 }
 
-export function parseProcNet(text: string, family: 'ipv4' | 'ipv6'): RawListener[] {
+/**
+ * The listeners of one /proc/net/tcp{,6} text. `busy` collects the local port of every other socket
+ * (connections, TIME_WAIT): a server that binds without SO_REUSEADDR fails on those ports for a minute after
+ * the last server there closed, so a fresh port is never chosen among them.
+ */
+export function parseProcNet(text: string, family: 'ipv4' | 'ipv6', busy?: Set<number>): RawListener[] {
   const addrLen = family === 'ipv4' ? 8 : 32
   const out: RawListener[] = []
   let start = text.indexOf('\n') + 1 // skip the header
@@ -52,7 +57,12 @@ export function parseProcNet(text: string, family: 'ipv4' | 'ipv6'): RawListener
     // Fixed layout: "sl: LOCAL:PORT REMOTE:PORT ST": check the state before splitting the line.
     const local = colon + 2
     const stateAt = local + 2 * (addrLen + 6)
-    if (colon > 0 && colon < end && text.slice(stateAt, stateAt + 2) === LISTEN) {
+    const listening = colon > 0 && colon < end && text.slice(stateAt, stateAt + 2) === LISTEN
+    if (!listening && busy && colon > 0 && stateAt < end) {
+      const port = parseInt(text.slice(local + addrLen + 1, local + addrLen + 5), 16)
+      if (port > 0) busy.add(port)
+    }
+    if (listening) {
       const fields = text.slice(start, end).trim().split(/\s+/)
       const [addrHex, portHex] = fields[1].split(':')
       const address = family === 'ipv4' ? hexToIpv4(addrHex) : hexToIpv6(addrHex)
@@ -63,9 +73,9 @@ export function parseProcNet(text: string, family: 'ipv4' | 'ipv6'): RawListener
   return out
 }
 
-async function readTable(file: string, family: 'ipv4' | 'ipv6'): Promise<RawListener[]> {
+async function readTable(file: string, family: 'ipv4' | 'ipv6', busy: Set<number>): Promise<RawListener[]> {
   try {
-    return parseProcNet(await fs.promises.readFile(file, 'latin1'), family)
+    return parseProcNet(await fs.promises.readFile(file, 'latin1'), family, busy)
   } catch {
     return [] // no IPv6 in this kernel or namespace
   }
@@ -74,6 +84,8 @@ async function readTable(file: string, family: 'ipv4' | 'ipv6'): Promise<RawList
 export interface Snapshot {
   at: number
   ports: Map<number, RawListener[]>
+  /** Local ports of sockets that are not listening (see parseProcNet). */
+  busy: Set<number>
 }
 
 /**
@@ -83,7 +95,7 @@ export interface Snapshot {
  * than the snapshot is caught by the interceptor's EADDRINUSE retry.
  */
 export class SocketTable {
-  private last: Snapshot = {at: 0, ports: new Map()}
+  private last: Snapshot = {at: 0, ports: new Map(), busy: new Set()}
   private inflight: Promise<Snapshot> | null = null
 
   constructor(private readonly maxAgeMs: number) {}
@@ -117,7 +129,8 @@ export class SocketTable {
 
   private async read(): Promise<Snapshot> {
     const at = Date.now()
-    const [v4, v6] = await Promise.all([readTable('/proc/net/tcp', 'ipv4'), readTable('/proc/net/tcp6', 'ipv6')])
+    const busy = new Set<number>()
+    const [v4, v6] = await Promise.all([readTable('/proc/net/tcp', 'ipv4', busy), readTable('/proc/net/tcp6', 'ipv6', busy)])
     const ports = new Map<number, RawListener[]>()
     for (const l of [...v4, ...v6]) {
       if (!isLocalAddress(l.address)) continue
@@ -125,7 +138,7 @@ export class SocketTable {
       if (list) list.push(l)
       else ports.set(l.port, [l])
     }
-    this.last = {at, ports}
+    this.last = {at, ports, busy}
     return this.last
   }
 }
