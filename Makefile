@@ -27,6 +27,7 @@ $(ZIG):
 deps: node_modules/.styxy-deps $(ZIG)
 
 dist/.built: node_modules/.styxy-deps tsconfig.json package.json $(TS_SOURCES)
+	rm -rf dist # no compiled file may outlive its source (mocha runs every dist/test file)
 	npx tsc -p tsconfig.json
 	$(NODE) dist/src/cli/write-manifest.js
 	touch $@

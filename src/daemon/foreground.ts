@@ -14,6 +14,9 @@ export async function runForeground(): Promise<void> {
   const daemon: RunningDaemon = await startDaemon({tcpPort: daemonPort()})
   // Last line of defence: a bug in one handler must not take every lease holder's coordinator down. State
   // is safe to keep serving from: every change is a committed SQLite transaction or nothing.
+  // A stderr whose reader died (a starter that piped it and crashed) fails asynchronously, as an 'error'
+  // event: unhandled, it would come back as an uncaught exception whose report fails the same way, forever.
+  process.stderr.on('error', () => {})
   const report = (what: string) => (error: unknown) => logLine(`${what}: ${(error as Error)?.stack ?? String(error)}`)
   process.on('uncaughtException', report('uncaught exception'))
   process.on('unhandledRejection', report('unhandled rejection'))

@@ -79,6 +79,21 @@ describe('daemon lifecycle', () => {
     removeHome(d.home)
   })
 
+  it('a stderr whose reader is gone (a starter that piped it and died) does not keep it from stopping', async () => {
+    const d = await startDaemon()
+    try {
+      d.child.stderr!.destroy()
+      d.child.stdout!.destroy()
+      // Something to log while nobody reads: a request for a missing route, then a stop (which logs too).
+      await d.client.health()
+      d.child.kill('SIGTERM')
+      const code = await new Promise((resolve) => d.child.once('exit', resolve))
+      expect(code).to.equal(0)
+    } finally {
+      removeHome(d.home)
+    }
+  })
+
   it('never runs under the interceptor: LD_PRELOAD is gone from its environment', async () => {
     const d = await startDaemon({env: {LD_PRELOAD: 'libnothing-styxy-test.so'}})
     try {
