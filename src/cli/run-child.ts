@@ -5,7 +5,7 @@ import {StyxyClient} from '../client/client.js'
 import {startDetached} from '../client/ensure-daemon.js'
 import {preloadLibraryPath, supervisorPath} from '../project.js'
 import type {AllocationResponse} from '../protocol/types.js'
-import {chooseBackend, type Backend, type BackendFlag} from './backend.js'
+import {BACKEND_FLAGS, chooseBackend, type Backend, type BackendFlag} from './backend.js'
 
 export interface RunOptions {
   argv: string[]
@@ -31,7 +31,7 @@ function withoutPreload(existing: string | undefined, lib: string): string[] {
 
 /** The backend for this command and the line --explain prints. A missing supervisor means preload. */
 export function pickBackend(argv: string[], flag: BackendFlag, env: NodeJS.ProcessEnv): {backend: Backend; why: string} {
-  const choice = flag === 'auto' ? chooseBackend(argv, env) : {backend: flag, why: 'asked for with --backend'}
+  const choice = flag === 'auto' ? chooseBackend(argv, env) : {backend: flag, why: 'asked for (--backend or $STYXY_BACKEND)'}
   if (choice.backend === 'seccomp' && !fs.existsSync(supervisorPath(env))) {
     return {backend: 'preload', why: `${choice.why}; but the supervisor is missing at ${supervisorPath(env)} (run make), so LD_PRELOAD`}
   }
@@ -62,7 +62,9 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
     env.STYXY_INSTANCE_ID = instanceId
   }
   const lib = preloadLibraryPath(env)
-  const flag = opts.backend ?? (env.STYXY_BACKEND as BackendFlag | undefined) ?? 'auto'
+  const fromEnv = env.STYXY_BACKEND || undefined
+  if (fromEnv && !BACKEND_FLAGS.includes(fromEnv as BackendFlag)) opts.warn(`styxy: STYXY_BACKEND=${fromEnv} is not one of ${BACKEND_FLAGS.join(', ')}; using auto`)
+  const flag = opts.backend ?? (fromEnv && BACKEND_FLAGS.includes(fromEnv as BackendFlag) ? fromEnv as BackendFlag : 'auto')
   const {backend, why} = pickBackend(opts.argv, flag, env)
   if (opts.explain) opts.warn(`styxy: backend ${backend}: ${why}`)
   const hasLib = fs.existsSync(lib)

@@ -18,10 +18,36 @@ function isJson(contentType: string | undefined): boolean {
   return (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase() === 'application/json'
 }
 
+/**
+ * A body over the limit is read to its end and thrown away before the 413 goes out, up to this many bytes:
+ * answering at once and closing while the client still sends makes the kernel reset the connection, and the
+ * client often loses the answer with it (seen in the fuzz soak with bodies of 1-2 MB).
+ */
+const DRAIN_MAX = 8 * 1024 * 1024
+
+function drainThenRefuse(req: IncomingMessage, limit: number): Promise<never> {
+  const refusal = new StyxyError('PAYLOAD_TOO_LARGE', `request body over ${limit} bytes`)
+  return new Promise((_, reject) => {
+    let seen = 0
+    const done = () => {
+      req.off('data', onData)
+      reject(refusal)
+    }
+    const onData = (chunk: Buffer) => {
+      seen += chunk.length
+      if (seen > DRAIN_MAX) done()
+    }
+    req.on('data', onData)
+    req.once('end', done)
+    req.once('aborted', done)
+    req.once('error', done)
+  })
+}
+
 function readLimited(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'])
-  // Refused before a byte is read: a declared size over the limit never reaches memory.
-  if (declared > limit) return Promise.reject(new StyxyError('PAYLOAD_TOO_LARGE', `request body over ${limit} bytes`))
+  // Refused without keeping a byte: a declared size over the limit never reaches memory.
+  if (declared > limit) return declared <= DRAIN_MAX ? drainThenRefuse(req, limit) : Promise.reject(new StyxyError('PAYLOAD_TOO_LARGE', `request body over ${limit} bytes`))
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0

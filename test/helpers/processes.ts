@@ -1,9 +1,13 @@
 import {spawn, type ChildProcess} from 'node:child_process'
 import net from 'node:net'
 
-/** Real processes to hold leases: each lives until its stdin closes or it is killed. */
+/**
+ * Real processes to hold leases: each lives until it is killed or its stdin closes, which happens when the
+ * test process ends however it ends. No fixed lifetime: a soak run outlasts any (a `sleep 300` holder died
+ * mid-soak, and the daemon rightly released its leases).
+ */
 export function spawnHolder(): ChildProcess {
-  return spawn('sleep', ['300'], {stdio: 'ignore'})
+  return spawn('sh', ['-c', 'read _'], {stdio: ['pipe', 'ignore', 'ignore']})
 }
 
 export function killAll(children: ChildProcess[], signal: NodeJS.Signals = 'SIGKILL'): Promise<void[]> {

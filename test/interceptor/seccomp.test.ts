@@ -78,6 +78,15 @@ describe('seccomp backend', function () {
     expect(r.stderr).to.match(/backend preload: .*dynamically linked/)
   })
 
+  it('STYXY_BACKEND sets the default backend; a value it does not know is said, and auto is used', async () => {
+    const forced = await runCli(['run', '--explain', '--', 'python3', '-c', 'pass'], {...d.env, STYXY_BACKEND: 'seccomp'})
+    expect(forced.stderr).to.contain('backend seccomp: asked for')
+    const bogus = await runCli(['run', '--explain', '--', 'python3', '-c', 'pass'], {...d.env, STYXY_BACKEND: 'bogus'})
+    expect(bogus.code).to.equal(0)
+    expect(bogus.stderr).to.contain('STYXY_BACKEND=bogus is not one of auto, preload, seccomp; using auto')
+    expect(bogus.stderr).to.match(/backend preload: .*dynamically linked/)
+  })
+
   it('covers a grandchild: the filter is inherited across fork and exec', async () => {
     const p = run(['--backend', 'seccomp', '--', 'sh', '-c', `${HTTPSTATIC} ${taken} & trap 'kill $!' TERM; wait`])
     await movedAndServing(p, 'httpstatic')
