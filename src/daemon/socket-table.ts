@@ -119,7 +119,10 @@ export class SocketTable {
       if (!this.isFresh(maxAgeMs * 0.75)) void this.refresh()
       return this.last
     }
-    return this.refresh()
+    // "Now" must see what the caller saw happen before asking: a read already under way may have passed
+    // the caller's new listener by, so it gets a read of its own (found by the soak: a port just bound
+    // reported unbound).
+    return maxAgeMs <= 0 ? this.read() : this.refresh()
   }
 
   private refresh(): Promise<Snapshot> {
@@ -138,8 +141,10 @@ export class SocketTable {
       if (list) list.push(l)
       else ports.set(l.port, [l])
     }
-    this.last = {at, ports, busy}
-    return this.last
+    const snapshot = {at, ports, busy}
+    // Reads of their own overlap the shared one: an older read finishing last must not replace a newer one.
+    if (at >= this.last.at) this.last = snapshot
+    return snapshot
   }
 }
 

@@ -154,7 +154,8 @@ const KNOWN_CODES = new Set(Object.keys(ErrorCodes))
 describe('hostile input: the HTTP API fuzzed', () => {
   let d: TestDaemon
   const holder = spawnHolder()
-  before(async () => { d = await startDaemon() })
+  // The keeper instance is part of the state that must not change: it must not expire by itself during a soak.
+  before(async () => { d = await startDaemon({env: {STYXY_INSTANCE_TTL_MS: String(24 * 3600_000)}}) })
   after(async () => {
     await killAll([holder])
     await d.stop()

@@ -99,7 +99,7 @@ describe('scale: 10,000 active leases and 1,000 listening sockets', () => {
   })
 
   it('decision p50 within 1.2x of an empty table, observation steady, RSS < 100 MB', async function () {
-    this.timeout(120_000)
+    this.timeout(scaled(120_000, 900_000))
     const decide = (d: TestDaemon, h: number, port: number) => d.client.bind({pid: holders[h].pid!, port, family: 'ipv4', address: '0.0.0.0'})
     const observe = (d: TestDaemon, port: number) => d.client.port(port)
     // Interleaved, so both daemons see the same machine at the same moments.
