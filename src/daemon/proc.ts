@@ -80,6 +80,14 @@ export function processStartTime(pid: number): number | null {
 }
 
 export function isSameProcessAlive(pid: number, start: number | null): boolean {
+  // Start times count clock ticks (10 ms): a pid that passes to a new process within one tick looks the same
+  // by pid + start time. A pinned file does not: if the process we pinned was the one asked about and its file
+  // no longer reads, that process is gone, whoever holds its pid now.
+  const kept = pinned.get(pid)
+  if (kept !== undefined && start !== null && kept.start === start && !stillRunning(kept.fd)) {
+    unpin(pid)
+    return false
+  }
   const now = processStartTime(pid)
   return now !== null && (start === null || now === start)
 }
