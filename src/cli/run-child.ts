@@ -2,7 +2,7 @@ import {spawn, type ChildProcess} from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import {StyxyClient} from '../client/client.js'
-import {startDetached} from '../client/ensure-daemon.js'
+import {ensureRunning} from '../client/ensure-daemon.js'
 import {preloadLibraryPath, supervisorPath} from '../project.js'
 import type {AllocationResponse} from '../protocol/types.js'
 import {BACKEND_FLAGS, chooseBackend, type Backend, type BackendFlag} from './backend.js'
@@ -48,7 +48,7 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
   const env = {...(opts.env ?? process.env)}
   let client: StyxyClient | undefined
   try {
-    await startDetached(env)
+    await ensureRunning(env)
     client = StyxyClient.fromEnv(env, 2000)
   } catch (error) {
     opts.warn(`styxy: the daemon could not be started (${(error as Error).message}); running without port coordination`)

@@ -6,6 +6,7 @@ import {PROJECT_ROOT} from '../project.js'
 import {resolvePaths} from '../paths.js'
 import {processStartTime} from '../daemon/proc.js'
 import {StyxyClient, TransportError} from './client.js'
+import {socketAccepts} from './socket-probe.js'
 
 export interface StartedDaemon {
   pid: number
@@ -81,6 +82,16 @@ export async function startDetached(env: NodeJS.ProcessEnv = process.env, timeou
     child.removeAllListeners()
     child.unref()
   }
+}
+
+/**
+ * Make sure a daemon is there before a command starts under the interceptor. A socket that accepts is enough:
+ * it sits in the user's private state directory, and a daemon that accepts but does not answer (stopped) is
+ * the interceptor's to handle (it fails open). Otherwise the full check, and a start if need be.
+ */
+export async function ensureRunning(env: NodeJS.ProcessEnv): Promise<void> {
+  if (await socketAccepts(resolvePaths(env).socket)) return
+  await startDetached(env)
 }
 
 /** The winning starter's daemon holds the lock but may not listen yet: probe with a doubling delay. */

@@ -14,6 +14,7 @@ import {SocketTable} from './socket-table.js'
 import {acquireDaemonLock, AlreadyRunningError, ensureToken, prepareStateDir} from './state-dir.js'
 import {errors, localOnly, localOnlyRefusal, type Transport} from './middleware.js'
 import {jsonBody} from './body.js'
+import {socketAccepts} from '../client/socket-probe.js'
 import {Routes} from '../protocol/routes.js'
 import {mountHealth} from './routes/health.js'
 import {mountAllocations} from './routes/allocations.js'
@@ -37,15 +38,6 @@ export interface RunningDaemon {
 function envMs(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const v = Number(env[name])
   return env[name] !== undefined && Number.isFinite(v) && v >= 0 ? v : fallback
-}
-
-/** Is something answering on this socket path? Used to tell a live daemon's socket from a crash's leftover. */
-function socketAnswers(file: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(file)
-    s.once('connect', () => { s.destroy(); resolve(true) })
-    s.once('error', () => resolve(false))
-  })
 }
 
 function listen(server: http.Server, target: {path: string} | {port: number; host: string}): Promise<void> {
@@ -160,7 +152,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
 
     let unixServer = makeServer('unix')
     if (fs.existsSync(paths.socket)) {
-      if (await socketAnswers(paths.socket)) throw new AlreadyRunningError(`another daemon answers on ${paths.socket}`)
+      if (await socketAccepts(paths.socket)) throw new AlreadyRunningError(`another daemon answers on ${paths.socket}`)
       fs.unlinkSync(paths.socket) // a crash's leftover: we hold the lock, so nobody else can be listening there
     }
     const listenUnix = async (server: http.Server) => {
@@ -182,7 +174,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         let ino: number | undefined
         try { ino = fs.statSync(paths.socket).ino } catch { ino = undefined }
         if (ino === socketIno) return
-        if (ino !== undefined && await socketAnswers(paths.socket)) {
+        if (ino !== undefined && await socketAccepts(paths.socket)) {
           if (!reportedForeign) log(`socket ${paths.socket} was replaced by another process's listener; clients use TCP until it goes`)
           reportedForeign = true
           return

@@ -7,7 +7,7 @@ import {StyxyClient} from '../../src/client/client.js'
 import {endpointFromEnv} from '../../src/client/transport.js'
 import {DAEMON_ENTRY, DAEMON_NODE_FLAGS} from '../../src/client/ensure-daemon.js'
 
-export const CLI = path.join(PROJECT_ROOT, 'bin', 'run.js')
+export const CLI = path.join(PROJECT_ROOT, 'bin', 'run.cjs')
 
 /** A private state directory per test; STYXY_KEEP_TEMP=1 keeps it for debugging. */
 export function tempHome(prefix = 'styxy-test-'): string {
