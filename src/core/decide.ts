@@ -91,8 +91,8 @@ export interface BindInput {
   inferredService: string
   /** This holder's earlier answer for the same requested port, if any. */
   prior: LeaseView | undefined
-  /** The port a program in the same project got last time for this requested port. */
-  remembered: number | undefined
+  /** The port a program in the same project got last time for this requested port (looked up only for a move). */
+  remembered: () => number | undefined
 }
 
 export type BindDecision =
@@ -126,7 +126,7 @@ export function decideBind(input: BindInput, view: PortView, limits: Limits): Bi
   if (home?.singleton) {
     return {action: 'deny', port: requested, service, reason: `${home.name} is a single-instance type: use the running holder`, repeat: false}
   }
-  const remembered = input.remembered
+  const remembered = input.remembered()
   const port = remembered !== undefined && remembered !== requested && isFree(remembered, view, limits, taken)
     ? remembered
     : firstFree(remapCandidates(requested, limits.types), view, limits, taken)

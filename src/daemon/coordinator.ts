@@ -1,4 +1,3 @@
-import crypto from 'node:crypto'
 import fs from 'node:fs'
 import type {
   AllocationRequest, AllocationResponse, BindRequest, BindResponse, CleanupResponse, Instance, InstanceRequest, Lease, PortInfo,
@@ -10,7 +9,7 @@ import {allocationCandidates, decideBind, firstFree, suggestPorts, type Limits, 
 import {DEFAULT_SERVICE, serviceForPort} from '../core/service-types.js'
 import {inferService} from '../core/inference.js'
 import {isBrowserBlocked} from '../core/blocked-ports.js'
-import {Store, toInstance, toLease, toLeaseView, type InstanceRow, type LeaseRow} from '../store/store.js'
+import {newLeaseId, Store, toInstance, toLease, toLeaseView, type InstanceRow, type LeaseRow} from '../store/store.js'
 import {EventHub} from './hub.js'
 import {describeListeners, ownersOf, SocketTable, type RawListener} from './socket-table.js'
 import {isSameProcessAlive, processStartTime} from './proc.js'
@@ -24,8 +23,6 @@ export interface CoordinatorOptions {
   /** How long an instance may go without a heartbeat. */
   instanceTtlMs: number
 }
-
-const newId = (prefix: string) => `${prefix}${crypto.randomUUID().replace(/-/g, '').slice(0, 12)}`
 
 function pad(n: number): string {
   return String(n).padStart(2, '0')
@@ -108,7 +105,7 @@ export class Coordinator {
       const holderAlive = onTarget?.pid === req.pid ? onTarget.pid_start === null || onTarget.pid_start === pidStart
         : onTarget?.pid == null || isSameProcessAlive(onTarget.pid, onTarget.pid_start)
       if (onTarget && !holderAlive) {
-        this.store.deleteLease(onTarget.id)
+        this.store.deleteLease(onTarget)
         released.push(onTarget)
       }
       const priorRow = this.store.leaseByHolderRequest(req.pid, pidStart, req.port)
@@ -119,14 +116,14 @@ export class Coordinator {
         reassign: req.reassign !== false,
         inferredService: inferred,
         prior: priorRow && toLeaseView(priorRow),
-        remembered: req.cwd ? this.store.remembered(req.cwd, req.port) : undefined,
+        remembered: () => (req.cwd ? this.store.remembered(req.cwd, req.port) : undefined),
       }, this.view, this.limits)
       if (decision.action === 'deny') return {decision, leaseId: null}
       let leaseId: string
       if ('reuse' in decision.lease) {
         leaseId = decision.lease.reuse.id
       } else {
-        leaseId = newId('l-')
+        leaseId = newLeaseId(decision.port)
         const row: LeaseRow = {
           id: leaseId, port: decision.port, service: decision.service, kind: 'bind', requested_port: req.port,
           pid: req.pid, pid_start: pidStart, instance_id: req.instanceId ?? null, name: null, project: req.cwd ?? null,
@@ -185,7 +182,7 @@ export class Coordinator {
       const port = firstFree(allocationCandidates(type, req.port), this.view, this.limits)
       if (port === undefined) throw new StyxyError('RANGE_EXHAUSTED', `no free port left for ${type.name} (${type.range[0]}-${type.range[1]})`)
       const row: LeaseRow = {
-        id: newId('l-'), port, service: type.name, kind: 'allocation', requested_port: req.port ?? null, pid: req.pid ?? null,
+        id: newLeaseId(port), port, service: type.name, kind: 'allocation', requested_port: req.port ?? null, pid: req.pid ?? null,
         pid_start: pidStart, instance_id: req.instanceId ?? null, name: req.name ?? null, project: req.project ?? null,
         command: null, created_at: now, last_listening: null,
       }
@@ -200,7 +197,7 @@ export class Coordinator {
   release(idOrPort: string, reason: ReleaseReason = 'released'): Lease {
     const row = /^\d+$/.test(idOrPort) ? this.store.leaseByPort(Number(idOrPort)) : this.store.leaseById(idOrPort)
     if (!row) throw new StyxyError('NOT_FOUND', `no lease ${/^\d+$/.test(idOrPort) ? 'on port ' : ''}${idOrPort}`)
-    this.store.transaction(() => this.store.deleteLease(row.id))
+    this.store.transaction(() => this.store.deleteLease(row))
     const lease = toLease(row)
     this.hub.publish({type: 'lease.released', data: {...lease, reason}})
     return lease
@@ -269,7 +266,7 @@ export class Coordinator {
     if (!row) throw new StyxyError('NOT_FOUND', `no instance ${id}`)
     const leases = this.store.transaction(() => {
       const leases = this.store.leasesOfInstance(id)
-      for (const l of leases) this.store.deleteLease(l.id)
+      for (const l of leases) this.store.deleteLease(l)
       this.store.deleteInstance(id)
       return leases
     })
@@ -301,7 +298,7 @@ export class Coordinator {
       for (const h of this.store.holders()) {
         if (h.pid !== pid || isSameProcessAlive(h.pid, h.pid_start)) continue
         for (const l of this.store.leasesOfHolder(h.pid, h.pid_start)) {
-          this.store.deleteLease(l.id)
+          this.store.deleteLease(l)
           gone.push(l)
         }
       }
@@ -321,7 +318,7 @@ export class Coordinator {
         if (!dead && now - inst.last_heartbeat <= this.options.instanceTtlMs) continue
         expired.push({row: inst, reason: dead ? 'holder exited' : 'heartbeat stopped'})
         for (const l of this.store.leasesOfInstance(inst.id)) {
-          this.store.deleteLease(l.id)
+          this.store.deleteLease(l)
           released.push({row: l, reason: 'instance-expired'})
         }
         this.store.deleteInstance(inst.id)
@@ -330,7 +327,7 @@ export class Coordinator {
       for (const h of this.store.holders()) {
         if (isSameProcessAlive(h.pid, h.pid_start)) continue
         for (const l of this.store.leasesOfHolder(h.pid, h.pid_start)) {
-          this.store.deleteLease(l.id)
+          this.store.deleteLease(l)
           released.push({row: l, reason: 'holder-exited'})
         }
       }
@@ -340,7 +337,7 @@ export class Coordinator {
       const quiet = force ? this.store.leases().filter((l) => l.last_listening !== null || l.pid === null) : this.store.quietSince(now - this.options.listenGraceMs)
       for (const l of quiet) {
         if (listening.has(l.port)) continue
-        this.store.deleteLease(l.id)
+        this.store.deleteLease(l)
         released.push({row: l, reason: force ? 'cleanup' : 'not-listening'})
       }
     })

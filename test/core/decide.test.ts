@@ -15,7 +15,7 @@ const lease = (port: number, pid: number, extra: Partial<LeaseView> = {}): Lease
   ({id: `l-${port}`, port, service: 'api', requestedPort: port, pid, pidStart: 1, instanceId: null, ...extra})
 
 function input(port: number, extra: Partial<BindInput> = {}): BindInput {
-  return {holder: {pid: 100, pidStart: 1, instanceId: null}, requestedPort: port, taken: new Set(), reassign: true, inferredService: 'dev', prior: undefined, remembered: undefined, ...extra}
+  return {holder: {pid: 100, pidStart: 1, instanceId: null}, requestedPort: port, taken: new Set(), reassign: true, inferredService: 'dev', prior: undefined, remembered: () => undefined, ...extra}
 }
 
 describe('core: bind decision', () => {
@@ -86,9 +86,18 @@ describe('core: bind decision', () => {
     expect(decideBind(input(11434), view([], [11434]), limits)).to.include({action: 'deny', service: 'ai'})
   })
 
+  it('looks the remembered port up only when it has to move the bind', () => {
+    let asked = 0
+    const remembered = () => { asked++; return 3050 }
+    expect(decideBind(input(3000, {remembered}), view([], []), limits)).to.include({action: 'allow', port: 3000})
+    expect(asked).to.equal(0)
+    expect(decideBind(input(3000, {remembered}), view([], [3000]), limits)).to.include({action: 'remap', port: 3050})
+    expect(asked).to.equal(1)
+  })
+
   it('prefers the port the same project got last time, while it is free', () => {
-    expect(decideBind(input(3000, {remembered: 3050}), view([], [3000]), limits)).to.include({action: 'remap', port: 3050})
-    expect(decideBind(input(3000, {remembered: 3050}), view([], [3000, 3050]), limits)).to.include({action: 'remap', port: 3001})
+    expect(decideBind(input(3000, {remembered: () => 3050}), view([], [3000]), limits)).to.include({action: 'remap', port: 3050})
+    expect(decideBind(input(3000, {remembered: () => 3050}), view([], [3000, 3050]), limits)).to.include({action: 'remap', port: 3001})
   })
 
   it('uses the inferred service for a port outside every range', () => {
