@@ -28,7 +28,7 @@ describe('CLI commands against a real daemon', () => {
   it('allocate, list, release: human and --json', async () => {
     const a = await cli('allocate', '-s', 'docs', '-n', 'site')
     expect(a.code, a.stderr).to.equal(0)
-    const [, port, id] = a.stdout.match(/^(\d+) \(lease (l-\w+), docs\)/)!
+    const [, port, id] = a.stdout.match(/^(\d+) \(lease (l-[\w-]+), docs\)/)!
     const list = await cli('list', '-v')
     expect(list.stdout).to.match(new RegExp(`^${port}\\s+docs\\s+allocation\\s+site`, 'm'))
     expect(list.stdout).to.contain(id)
