@@ -10,6 +10,7 @@ const c = std.c;
 const env = @import("env.zig");
 const ipc = @import("ipc.zig");
 const json = @import("json.zig");
+const probe = @import("probe.zig");
 const real = @import("real.zig");
 const sockaddr = @import("sockaddr.zig");
 
@@ -100,7 +101,16 @@ pub fn run(b: *const Bind, cfg: *const env.Config) real.Result {
 
         const tried: u16, const res: real.Result = switch (d.action) {
             .deny => return original(b),
-            .allow => .{ b.parsed.port, original(b) },
+            .allow => blk: {
+                // A first "allow" may rest on a table older than a listener of the other family, which our own
+                // bind would not collide with (see probe.zig): treat it like the kernel's EADDRINUSE.
+                if (!d.repeat and probe.otherFamilyListening(b.parsed.family, b.parsed.port)) {
+                    env.debug(cfg, "port {d}: a listener of the other family holds it", .{b.parsed.port});
+                    markTaken(&taken, &n_taken, b.parsed.port);
+                    continue;
+                }
+                break :blk .{ b.parsed.port, original(b) };
+            },
             .remap => blk: {
                 const moved = sockaddr.withPort(b.original, d.port) orelse return original(b);
                 break :blk .{ d.port, real.callBytes(b.fd, moved.bytes()) };
@@ -116,13 +126,17 @@ pub fn run(b: *const Bind, cfg: *const env.Config) real.Result {
             return if (tried == b.parsed.port) res else original(b);
         }
         env.debug(cfg, "port {d}: {d} is in use by an unknown listener", .{ b.parsed.port, tried });
-        if (std.mem.indexOfScalar(u16, taken[0..n_taken], tried) == null) {
-            taken[n_taken] = tried;
-            n_taken += 1;
-        }
+        markTaken(&taken, &n_taken, tried);
     }
     env.debug(cfg, "port {d}: no free port after {d} asks, binding unchanged", .{ b.parsed.port, max_asks });
     return original(b);
+}
+
+fn markTaken(taken: *[max_asks]u16, n_taken: *usize, port: u16) void {
+    if (std.mem.indexOfScalar(u16, taken[0..n_taken.*], port) == null) {
+        taken[n_taken.*] = port;
+        n_taken.* += 1;
+    }
 }
 
 fn original(b: *const Bind) real.Result {

@@ -129,6 +129,36 @@ describe('interceptor: behaviour with a real daemon', () => {
   })
 })
 
+describe('interceptor: a listener the daemon has not seen yet', () => {
+  // Tables read once and then kept for ten minutes: whatever starts listening afterwards is unseen.
+  let d: TestDaemon
+  before(async () => { d = await startDaemon({env: {STYXY_SCAN_TTL_MS: '600000', STYXY_REAP_INTERVAL_MS: '600000'}}) })
+  after(async () => {
+    await d.stop()
+    removeHome(d.home)
+  })
+
+  it('in the other family: both of a program’s sockets still end on one new port', async function () {
+    const port = (await d.client.suggest('test', 1)).ports[0]
+    await d.client.bind({pid: process.pid, port: port + 50, family: 'ipv4', address: '127.0.0.1'}) // the one read
+    const server = await listenOn('::1', port).catch(() => null)
+    if (!server) this.skip() // no IPv6 on this machine
+    try {
+      // IPv4 first: the kernel lets 0.0.0.0 share a port with an IPv6-only listener, so only the library's own
+      // check of the other family keeps the IPv6 socket, which would collide, from going elsewhere alone.
+      const r = await probe(['--family', 'dual', String(port)], d.env)
+      expect(r.code, r.stderr).to.equal(0)
+      const ports = r.bound.map((b) => b.actual)
+      expect(ports).to.have.length(2)
+      expect(ports[0]).to.not.equal(port)
+      expect(ports[1]).to.equal(ports[0])
+      expect(noticeCount(r.stderr)).to.equal(1)
+    } finally {
+      await closeServer(server!)
+    }
+  })
+})
+
 describe('interceptor: fails open', () => {
   const held = (host = '127.0.0.1') => heldIn(host)
   it('no daemon: the program binds its own port at once, and fails normally if it is taken', async () => {
