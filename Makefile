@@ -6,9 +6,6 @@ ZIG_DIR     := .tools/zig
 ZIG         := $(ZIG_DIR)/ziglang/zig
 NODE        := node
 STYXY       := $(NODE) bin/run.cjs
-# `styxy run`'s fast path as one CommonJS file: loading ~15 ES modules cost it ~10 ms on every dev server start.
-# Beside project.js, so the project root it derives from its own path is the same.
-BUNDLE_RUN  := npx rolldown dist/src/cli/run-fast.js --format cjs --platform node --file dist/src/run-fast.cjs --logLevel warn
 TS_SOURCES  := $(shell find src commands test bench -name '*.ts' 2>/dev/null)
 ZIG_SOURCES := $(shell find interceptor -name '*.zig' 2>/dev/null) build.zig build.zig.zon
 
@@ -31,8 +28,9 @@ deps: node_modules/.styxy-deps $(ZIG)
 
 dist/.built: node_modules/.styxy-deps tsconfig.json package.json $(TS_SOURCES)
 	rm -rf dist # no compiled file may outlive its source (mocha runs every dist/test file)
-	npx tsc -p tsconfig.json
-	$(BUNDLE_RUN)
+	# tsc, then `styxy run`'s fast path bundled into one CommonJS file (loading ~15 ES modules one by one cost it
+	# ~10 ms on every dev server start), beside project.js so the project root it derives from its path holds.
+	npm run --silent build
 	$(NODE) dist/src/cli/write-manifest.js
 	touch $@
 
