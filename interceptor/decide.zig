@@ -31,6 +31,9 @@ pub const Bind = struct {
     cwd: ?[]const u8,
     /// Where the move notice goes when not our own stdout/stderr.
     notice_fd: ?c_int = null,
+    /// Whether a throwaway socket of ours sees the same network as `fd` (probe.zig); the supervisor says no
+    /// for a child in another network namespace.
+    check_other_family: bool = true,
 };
 
 /// The address half of "is this bind ours": an IP address with a port at or
@@ -102,9 +105,11 @@ pub fn run(b: *const Bind, cfg: *const env.Config) real.Result {
         const tried: u16, const res: real.Result = switch (d.action) {
             .deny => return original(b),
             .allow => blk: {
-                // A first "allow" may rest on a table older than a listener of the other family, which our own
-                // bind would not collide with (see probe.zig): treat it like the kernel's EADDRINUSE.
-                if (!d.repeat and probe.otherFamilyListening(b.parsed.family, b.parsed.port)) {
+                // A port newly leased to us may rest on a table older than a listener of the other family, which
+                // our own bind would not collide with (see probe.zig): treat it like the kernel's EADDRINUSE.
+                // Not for a port that was already ours (an earlier answer, our instance's allocation): the
+                // listener could be our own other socket.
+                if (d.new_lease and b.check_other_family and probe.otherFamilyListening(b.parsed.family, b.parsed.port)) {
                     env.debug(cfg, "port {d}: a listener of the other family holds it", .{b.parsed.port});
                     markTaken(&taken, &n_taken, b.parsed.port);
                     continue;

@@ -160,6 +160,9 @@ pub const Decision = struct {
     /// Only meaningful for remap; validated to be 1..65535 there.
     port: u16 = 0,
     repeat: bool = false,
+    /// This answer created the lease: the port was not the caller's before it asked (absent from older
+    /// daemons: false).
+    new_lease: bool = false,
 };
 
 pub const ParseError = error{
@@ -169,7 +172,7 @@ pub const ParseError = error{
     BadPort,
 };
 
-/// Extracts action/port/repeat from the top-level object, in any order,
+/// Extracts action/port/repeat/newLease from the top-level object, in any order,
 /// skipping every other field whatever its type.
 pub fn parseDecision(body: []const u8) ParseError!Decision {
     var sc = Scanner{ .s = body };
@@ -178,6 +181,7 @@ pub fn parseDecision(body: []const u8) ParseError!Decision {
     var port: ?u16 = null;
     var port_bad = false;
     var repeat = false;
+    var new_lease = false;
 
     sc.skipWs();
     try sc.expect('{');
@@ -207,6 +211,9 @@ pub fn parseDecision(body: []const u8) ParseError!Decision {
         } else if (std.mem.eql(u8, key, "repeat")) {
             const tok = try sc.scalar();
             repeat = std.mem.eql(u8, tok, "true");
+        } else if (std.mem.eql(u8, key, "newLease")) {
+            const tok = try sc.scalar();
+            new_lease = std.mem.eql(u8, tok, "true");
         } else {
             try sc.skipValue();
         }
@@ -224,9 +231,9 @@ pub fn parseDecision(body: []const u8) ParseError!Decision {
         if (port_bad) return error.BadPort;
         const p = port orelse return error.BadPort;
         if (p == 0) return error.BadPort;
-        return .{ .action = a, .port = p, .repeat = repeat };
+        return .{ .action = a, .port = p, .repeat = repeat, .new_lease = new_lease };
     }
-    return .{ .action = a, .port = port orelse 0, .repeat = repeat };
+    return .{ .action = a, .port = port orelse 0, .repeat = repeat, .new_lease = new_lease };
 }
 
 /// Plain decimal integer within u16, no sign, fraction or exponent.
@@ -468,6 +475,12 @@ test "decision: valid, reordered, extra fields, escaped strings" {
         \\{"meta":{"action":"remap","port":1,"nested":[1,{"x":"]}"}],"e":{}},"list":[],"action":"allow","n":-1.5e3,"z":null,"u":"\u00e9"}
     , .{ .action = .allow });
     try expectDecision("{\"action\":\"allow\"}\r\n", .{ .action = .allow });
+    try expectDecision(
+        \\{"action":"allow","port":3000,"leaseId":"l-3000-9f2c4a1b","repeat":false,"newLease":true}
+    , .{ .action = .allow, .port = 3000, .new_lease = true });
+    try expectDecision(
+        \\{"newLease":false,"action":"allow","port":3000,"repeat":false}
+    , .{ .action = .allow, .port = 3000 });
 }
 
 test "decision: everything malformed fails" {

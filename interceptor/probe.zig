@@ -11,7 +11,14 @@
 //! Raw syscalls, not libc: they cannot reach our own exported `bind`, and they
 //! leave errno alone. The socket is close-on-exec and closed before returning,
 //! so a fork in another thread never inherits it for long. SO_REUSEADDR makes
-//! only listeners count (not TIME_WAIT leftovers), as in the daemon's "taken".
+//! listeners what counts, as in the daemon's "taken"; connections and TIME_WAIT
+//! leftovers count too when their socket lacked SO_REUSEADDR (servers nearly
+//! always set it), which only moves the bind, as the daemon does for busy ports.
+//! For the few microseconds it is bound, the probe could itself make another
+//! program's bind of that port fail, if that bind lacks SO_REUSEADDR.
+//!
+//! Only for a port newly leased to the caller (the daemon says `newLease`):
+//! a listener on a port that was already the caller's may be its own.
 
 const std = @import("std");
 const linux = std.os.linux;

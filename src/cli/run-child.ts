@@ -1,7 +1,7 @@
 import {spawn, type ChildProcess} from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
-import {StyxyClient} from '../client/client.js'
+import {StyxyClient, TransportError} from '../client/client.js'
 import {ensureRunning} from '../client/ensure-daemon.js'
 import {preloadLibraryPath, supervisorPath} from '../project.js'
 import type {AllocationResponse} from '../protocol/types.js'
@@ -56,10 +56,20 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
   let lease: AllocationResponse | undefined
   if (client && (opts.service || opts.port !== undefined)) {
     const instanceId = `run-${process.pid}`
-    lease = await client.allocate({service: opts.service ?? 'dev', port: opts.port, pid: process.pid, instanceId, project: process.cwd()})
-    // The child's own binds of this port are its own: they carry the instance id the lease was made for.
-    env.PORT = String(lease.port)
-    env.STYXY_INSTANCE_ID = instanceId
+    try {
+      lease = await client.allocate({service: opts.service ?? 'dev', port: opts.port, pid: process.pid, instanceId, project: process.cwd()})
+    } catch (error) {
+      // A refusal (an unknown service type, a port that cannot be handed out) is the user's to fix: say it and
+      // stop. A daemon that accepts but does not answer (stopped, hung) must not keep the command from running.
+      if (!(error instanceof TransportError)) throw error
+      opts.warn(`styxy: the daemon did not answer (${error.message}); running without port coordination`)
+      client = undefined
+    }
+    if (lease) {
+      // The child's own binds of this port are its own: they carry the instance id the lease was made for.
+      env.PORT = String(lease.port)
+      env.STYXY_INSTANCE_ID = instanceId
+    }
   }
   const lib = preloadLibraryPath(env)
   const fromEnv = env.STYXY_BACKEND || undefined

@@ -72,8 +72,10 @@ export function parseAnswer(data: Buffer, ended: boolean): {status: number; body
     for (let at = 0; ;) {
       const eol = rest.indexOf('\r\n', at)
       if (eol < 0) break
-      const size = Number.parseInt(rest.subarray(at, eol).toString('latin1'), 16)
-      if (!Number.isFinite(size)) throw new TransportError('BAD_RESPONSE', 'a malformed chunked answer')
+      // Hex digits only (an optional extension after ';'): parseInt would take "-6" and loop back forever.
+      const sizeText = /^([0-9a-fA-F]{1,8})(?:;|$)/.exec(rest.subarray(at, eol).toString('latin1'))
+      if (!sizeText) throw new TransportError('BAD_RESPONSE', 'a malformed chunked answer')
+      const size = Number.parseInt(sizeText[1], 16)
       if (size === 0) return {status, body: Buffer.concat(chunks).toString('utf8')}
       if (rest.length < eol + 2 + size + 2) break
       chunks.push(rest.subarray(eol + 2, eol + 2 + size))
@@ -109,6 +111,12 @@ function once(target: Target, request: Buffer, timeoutMs: number, via: 'unix' | 
     // A deadline for the whole exchange: a daemon that accepts and then hangs (SIGSTOP) must not hang us.
     const timer = setTimeout(() => finish(new TransportError('DAEMON_TIMEOUT', `the daemon did not answer within ${timeoutMs} ms`)), timeoutMs)
     const check = (ended: boolean) => {
+      if (ended && data.length === 0) {
+        // Closed without a byte (a daemon stopping, a leftover socket's stranger): like node:http's "socket hang
+        // up", a reset, so the caller tries TCP and then says the daemon is not running.
+        finish(Object.assign(new Error('the daemon closed the connection without answering'), {code: 'ECONNRESET'}))
+        return
+      }
       try {
         const answer = parseAnswer(data, ended)
         if (answer) finish(null, answer)

@@ -60,6 +60,15 @@ export class Coordinator {
     }
   }
 
+  // A holder's answers for one port are told apart by creation time (the latest is the one repeated), so it
+  // strictly increases, even within one millisecond (a retry, another thread), a microsecond at a time.
+  private lastStamp = 0
+  private stamp(): number {
+    const now = Date.now()
+    this.lastStamp = now > this.lastStamp ? now : this.lastStamp + 0.001
+    return this.lastStamp
+  }
+
   /** The daemon's own TCP port is known only once it listens (port 0 in tests). */
   reservePort(port: number): void {
     ;(this.limits.reserved as Set<number>).add(port)
@@ -127,7 +136,7 @@ export class Coordinator {
         const row: LeaseRow = {
           id: leaseId, port: decision.port, service: decision.service, kind: 'bind', requested_port: req.port,
           pid: req.pid, pid_start: pidStart, instance_id: req.instanceId ?? null, name: null, project: req.cwd ?? null,
-          command: req.command ?? null, created_at: now, last_listening: null,
+          command: req.command ?? null, created_at: this.stamp(), last_listening: null,
         }
         this.store.insertLease(row)
         created.push(toLease(row))
@@ -154,7 +163,7 @@ export class Coordinator {
     this.metrics?.countBind(decision.action)
     return {
       action: decision.action, port: decision.port, requestedPort: req.port, service: decision.service, leaseId,
-      repeat: decision.repeat, ...(decision.action === 'deny' ? {reason: decision.reason} : {}),
+      repeat: decision.repeat, newLease: created.length > 0, ...(decision.action === 'deny' ? {reason: decision.reason} : {}),
     }
   }
 
@@ -173,7 +182,6 @@ export class Coordinator {
       throw new StyxyError('PORT_OUT_OF_RANGE', `port ${req.port} cannot be handed out (below ${this.limits.minPort}, browser-blocked or the daemon's own)`)
     }
     const pidStart = this.holderStart(req.pid)
-    const now = Date.now()
     const result = this.store.transaction((): AllocationResponse => {
       if (type.singleton) {
         const holder = this.store.firstLeaseOfService(type.name)
@@ -184,7 +192,7 @@ export class Coordinator {
       const row: LeaseRow = {
         id: newLeaseId(port), port, service: type.name, kind: 'allocation', requested_port: req.port ?? null, pid: req.pid ?? null,
         pid_start: pidStart, instance_id: req.instanceId ?? null, name: req.name ?? null, project: req.project ?? null,
-        command: null, created_at: now, last_listening: null,
+        command: null, created_at: this.stamp(), last_listening: null,
       }
       this.store.insertLease(row)
       return {...toLease(row), joined: false}

@@ -131,6 +131,12 @@ export interface BindResponse {
   leaseId: string | null
   /** True when this process already asked for this port: the notice was already shown. */
   repeat: boolean
+  /**
+   * True when this answer created the lease: the port was not the caller's before it asked (not an earlier
+   * answer, not its instance's allocation). The interceptor checks such a port against the other address
+   * family's listeners, which its own bind would not collide with.
+   */
+  newLease: boolean
   reason?: string
 }
 

@@ -54,6 +54,18 @@ describe('client transport: HTTP/1.1 over a plain socket', () => {
     expect(bad('HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n', false)).to.equal('BAD_RESPONSE')
     expect(bad('HTTP/1.1 200 OK\r\nContent-')).to.equal('BAD_RESPONSE')
     expect(bad('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', false)).to.equal('BAD_RESPONSE')
+    expect(bad('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-6\r\n', false)).to.equal('BAD_RESPONSE')
+  })
+
+  it('a peer that closes without a byte is a reset: the client falls back to TCP, else says the daemon is not running', async () => {
+    const p = await peer(() => '')
+    try {
+      const err = await new StyxyClient({endpoint: {socket: p.file, host: '127.0.0.1', port: 1, tokenFile: '/nonexistent'}, timeoutMs: 2000})
+        .health().catch((e: unknown) => e)
+      expect((err as TransportError).code).to.equal('DAEMON_NOT_RUNNING')
+    } finally {
+      p.close()
+    }
   })
 
   it('talks to the real daemon on both transports: answers, API errors with their code', async () => {

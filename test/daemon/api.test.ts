@@ -137,6 +137,23 @@ for (const via of ['unix', 'tcp'] as const) {
       await c.release(other.leaseId!)
     })
 
+    it('POST /v1/bind: newLease says the port was leased anew; after a retry the latest answer is repeated, even a lower port', async () => {
+      const pid = holders[0].pid!
+      const first = await c.bind({pid, port: 9299, family: 'ipv4', address: '0.0.0.0'})
+      expect(first).to.include({action: 'allow', port: 9299, repeat: false, newLease: true})
+      // The caller's real bind found 9299 in use: the move wraps to the start of the range, below it.
+      const moved = await c.bind({pid, port: 9299, family: 'ipv4', address: '0.0.0.0', taken: [9299]})
+      expect(moved).to.include({action: 'remap', repeat: false, newLease: true})
+      expect(moved.port).to.be.below(9299)
+      const again = await c.bind({pid, port: 9299, family: 'ipv6', address: '::'})
+      expect(again).to.include({action: 'remap', port: moved.port, repeat: true, newLease: false})
+      // A bind of the caller's own instance allocation: its port already, so not a new lease either.
+      const lease = await c.allocate({service: 'test', pid, instanceId: 'run-newlease'})
+      const own = await c.bind({pid, port: lease.port, family: 'ipv4', address: '0.0.0.0', instanceId: 'run-newlease'})
+      expect(own).to.include({action: 'allow', port: lease.port, newLease: false})
+      for (const id of [first.leaseId!, moved.leaseId!, lease.id]) await c.release(id)
+    })
+
     it('POST /v1/bind refuses a pid that is not running', async () => {
       expect((await rejected(c.bind({pid: 4194000, port: 3000, family: 'ipv4', address: '0.0.0.0'}))).code).to.equal('HOLDER_NOT_RUNNING')
     })

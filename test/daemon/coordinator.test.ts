@@ -1,0 +1,34 @@
+import {expect} from 'chai'
+import path from 'node:path'
+import {Coordinator} from '../../src/daemon/coordinator.js'
+import {EventHub} from '../../src/daemon/hub.js'
+import {SocketTable} from '../../src/daemon/socket-table.js'
+import {mergeServiceTypes} from '../../src/core/service-types.js'
+import {Store} from '../../src/store/store.js'
+import {removeHome, tempHome} from '../helpers/daemon.js'
+
+// The coordinator in process, on a real store: fast enough that decisions share a millisecond, which over
+// HTTP they seldom do.
+describe('coordinator: decisions within one millisecond', () => {
+  it('after a retry that moved below the asked port, the latest answer is the one repeated', async () => {
+    const home = tempHome()
+    const store = new Store(path.join(home, 'styxy.db'))
+    try {
+      const c = new Coordinator(store, mergeServiceTypes(undefined), new EventHub(), new SocketTable(60_000), path.join(home, 'audit.log'),
+        {daemonPort: 9876, minPort: 1024, listenGraceMs: 600_000, instanceTtlMs: 60_000})
+      const pid = process.pid
+      // The last ports of the test range: each move wraps to the range's start, below the asked port.
+      for (let port = 9299; port > 9279; port--) {
+        const first = await c.bind({pid, port, family: 'ipv4', address: '0.0.0.0'})
+        const moved = await c.bind({pid, port, family: 'ipv4', address: '0.0.0.0', taken: [port]})
+        const again = await c.bind({pid, port, family: 'ipv6', address: '::'})
+        expect(first).to.include({action: 'allow', port})
+        expect(moved.port).to.be.below(port)
+        expect(again, `asked ${port}`).to.include({port: moved.port, repeat: true})
+      }
+    } finally {
+      store.close()
+      removeHome(home)
+    }
+  })
+})
