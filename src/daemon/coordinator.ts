@@ -12,7 +12,7 @@ import {isBrowserBlocked} from '../core/blocked-ports.js'
 import {newLeaseId, Store, toInstance, toLease, toLeaseView, type InstanceRow, type LeaseRow} from '../store/store.js'
 import {EventHub} from './hub.js'
 import {describeListeners, ownersOf, SocketTable, type RawListener} from './socket-table.js'
-import {isSameProcessAlive, processStartTime} from './proc.js'
+import {isSameProcessAlive, processStartTime, takeDied} from './proc.js'
 import type {Metrics} from './metrics.js'
 
 export interface CoordinatorOptions {
@@ -82,11 +82,29 @@ export class Coordinator {
     return t
   }
 
+  /** The asker's start time; first, the leases of holders just found dead go (their pid may be the asker's). */
   private holderStart(pid: number | undefined): number | null {
     if (pid === undefined) return null
     const start = processStartTime(pid)
+    this.releaseDied()
     if (start === null) throw new StyxyError('HOLDER_NOT_RUNNING', `no running process has pid ${pid}`)
     return start
+  }
+
+  /**
+   * Leases of pinned holders found dead since the last look (proc.ts): released before anyone with the same
+   * pid gets a lease, since a newcomer started within the dead one's clock tick has the same start time too.
+   */
+  private releaseDied(): LeaseRow[] {
+    const died = takeDied()
+    if (died.length === 0) return []
+    const released = this.store.transaction(() => died.flatMap(([pid, start]) => {
+      const rows = this.store.leasesOfHolder(pid, start)
+      for (const l of rows) this.store.deleteLease(l)
+      return rows
+    }))
+    for (const row of released) this.hub.publish({type: 'lease.released', data: {...toLease(row), reason: 'holder-exited'}})
+    return released
   }
 
   /** The kernel table is read (off the event loop) before the synchronous decision, never inside it. */
@@ -318,6 +336,7 @@ export class Coordinator {
 
   private reapWith(listening: ReadonlyMap<number, unknown>, force: boolean): CleanupResponse {
     const now = Date.now()
+    const died = this.releaseDied()
     const released: {row: LeaseRow; reason: ReleaseReason}[] = []
     const expired: {row: InstanceRow; reason: string}[] = []
     this.store.transaction(() => {
@@ -351,6 +370,6 @@ export class Coordinator {
     })
     for (const {row, reason} of released) this.hub.publish({type: 'lease.released', data: {...toLease(row), reason}})
     for (const {row, reason} of expired) this.hub.publish({type: 'instance.expired', data: {...toInstance(row), reason}})
-    return {released: released.map((r) => toLease(r.row)), expiredInstances: expired.map((e) => toInstance(e.row))}
+    return {released: [...died, ...released.map((r) => r.row)].map(toLease), expiredInstances: expired.map((e) => toInstance(e.row))}
   }
 }

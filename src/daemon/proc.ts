@@ -59,11 +59,30 @@ function unpin(pid: number): void {
   fs.closeSync(kept.fd)
 }
 
+// Pinned processes seen to have died, by pid, until the coordinator takes them. A newcomer with the same pid
+// and start time (a pid recycled within one 10 ms tick) cannot be told from the dead one by what the store
+// keeps, so the dead one's leases must go before the newcomer gets any: the coordinator takes this list right
+// after it reads the asker's start time, and on every reaper pass.
+const died = new Map<number, number>()
+
+function buried(pid: number, start: number): void {
+  if (died.size >= MAX_PINNED) died.delete(died.keys().next().value!)
+  died.set(pid, start)
+}
+
+/** The (pid, start time) of pinned processes found dead since the last call. */
+export function takeDied(): [pid: number, start: number][] {
+  const out = [...died]
+  died.clear()
+  return out
+}
+
 export function processStartTime(pid: number): number | null {
   const kept = pinned.get(pid)
   if (kept !== undefined) {
     if (stillRunning(kept.fd)) return kept.start
     unpin(pid) // gone or a zombie: whoever has this pid now is another process, read afresh
+    buried(pid, kept.start)
   }
   // Open first, read the start time, then check the open file still reads: the pid cannot have passed to
   // another process while the one we opened was alive, so the start time is that process's.
@@ -86,6 +105,7 @@ export function isSameProcessAlive(pid: number, start: number | null): boolean {
   const kept = pinned.get(pid)
   if (kept !== undefined && start !== null && kept.start === start && !stillRunning(kept.fd)) {
     unpin(pid)
+    buried(pid, start)
     return false
   }
   const now = processStartTime(pid)
