@@ -4,7 +4,7 @@ import net from 'node:net'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import {startDaemon, removeHome, runCli, tempHome, isolatedEnv, type TestDaemon} from '../helpers/daemon.js'
-import {closeServer, killAll, listenOn, portOf, spawnHolder, freePort} from '../helpers/processes.js'
+import {closeServer, killAll, listenOn, portOf, spawnHolder, freePort, recycleWithinTick, startTimeOf} from '../helpers/processes.js'
 import {nextEvent, opened} from './api.test.js'
 import {isSameProcessAlive, processStartTime} from '../../src/daemon/proc.js'
 
@@ -250,30 +250,15 @@ describe('daemon: a recycled pid does not inherit', () => {
   it('a pid that passes to a new process within one clock tick (same start time) is not the same process', async function () {
     // Recycling a pid on purpose needs root (kernel.ns_last_pid).
     if (process.getuid?.() !== 0) this.skip()
-    const startOf = (pid: number) => {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
-    }
-    // Only a recycle within the holder's own 10 ms tick shows the case: try until one does.
-    for (let attempt = 0; attempt < 60; attempt++) {
-      const holder = spawnHolder()
-      await new Promise((r) => holder.once('spawn', r))
-      const start = processStartTime(holder.pid!)
-      expect(start).to.equal(startOf(holder.pid!))
-      await killAll([holder])
-      fs.writeFileSync('/proc/sys/kernel/ns_last_pid', String(holder.pid! - 1))
-      const heir = spawnHolder()
-      await new Promise((r) => heir.once('spawn', r))
-      try {
-        if (heir.pid !== holder.pid || startOf(heir.pid!) !== start) continue
-        expect(isSameProcessAlive(holder.pid!, start), 'the dead holder').to.equal(false)
-        expect(processStartTime(heir.pid!), 'the heir, read afresh').to.equal(start)
-        return
-      } finally {
-        await killAll([heir])
-      }
-    }
-    this.skip() // no recycle landed within the tick in 60 tries (a busy machine)
+    const landed = await recycleWithinTick(async (pid) => {
+      const start = processStartTime(pid)
+      expect(start).to.equal(startTimeOf(pid))
+      return start
+    }, async (pid, start) => {
+      expect(isSameProcessAlive(pid, start), 'the dead holder').to.equal(false)
+      expect(processStartTime(pid), 'the heir, read afresh').to.equal(start)
+    })
+    if (!landed) this.skip() // no recycle landed within the tick (a busy machine)
   })
 })
 

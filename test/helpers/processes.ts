@@ -1,4 +1,5 @@
 import {spawn, type ChildProcess} from 'node:child_process'
+import fs from 'node:fs'
 import net from 'node:net'
 
 /**
@@ -16,6 +17,40 @@ export function killAll(children: ChildProcess[], signal: NodeJS.Signals = 'SIGK
     c.once('exit', () => resolve())
     c.kill(signal)
   })))
+}
+
+/** A process's start time: field 22 of /proc/<pid>/stat, in clock ticks since boot. */
+export function startTimeOf(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
+}
+
+/**
+ * A holder's pid given to a new process started within the holder's own 10 ms clock tick, so that pid and
+ * start time are alike (needs root: kernel.ns_last_pid). `withHolder` runs while the holder lives,
+ * `withHeir` once the heir has both. Only some tries land in the tick: resolves false if none of `tries` did.
+ */
+export async function recycleWithinTick<T>(
+  withHolder: (pid: number) => Promise<T>, withHeir: (pid: number, fromHolder: T) => Promise<void>, tries = 60,
+): Promise<boolean> {
+  for (let attempt = 0; attempt < tries; attempt++) {
+    const holder = spawnHolder()
+    await new Promise((r) => holder.once('spawn', r))
+    const fromHolder = await withHolder(holder.pid!)
+    const start = startTimeOf(holder.pid!)
+    await killAll([holder])
+    fs.writeFileSync('/proc/sys/kernel/ns_last_pid', String(holder.pid! - 1))
+    const heir = spawnHolder()
+    await new Promise((r) => heir.once('spawn', r))
+    try {
+      if (heir.pid !== holder.pid || startTimeOf(heir.pid!) !== start) continue
+      await withHeir(heir.pid!, fromHolder)
+      return true
+    } finally {
+      await killAll([heir])
+    }
+  }
+  return false
 }
 
 /** Listen on host:port (port 0 picks one) and resolve with the server once it listens. */
