@@ -191,3 +191,32 @@ describe('seccomp backend', function () {
     expect(check(refused.stdout)!.detail).to.contain('seccomp(user notification) refused')
   })
 })
+
+describe('seccomp backend: a command in a network namespace of its own', () => {
+  // Tables read once and kept for ten minutes, as in the interceptor's other-family test: the daemon answers
+  // "free", so only the supervisor's own check could move the bind.
+  let d: TestDaemon
+  before(async () => { d = await startDaemon({env: {STYXY_SCAN_TTL_MS: '600000', STYXY_REAP_INTERVAL_MS: '600000'}}) })
+  after(async () => {
+    await d.stop()
+    removeHome(d.home)
+  })
+
+  it('is not checked against the listeners of our namespace, which it does not share', async function () {
+    // A new network namespace needs root (or a user namespace this sandbox may refuse).
+    if (process.getuid?.() !== 0 || spawnSync('unshare', ['-n', 'true']).status !== 0) this.skip()
+    const port = (await d.client.suggest('test', 1)).ports[0]
+    await d.client.bind({pid: process.pid, port: port + 50, family: 'ipv4', address: '127.0.0.1'}) // the one read
+    const server = await listenOn('::1', port).catch(() => null)
+    if (!server) this.skip() // no IPv6 on this machine
+    try {
+      // Here an IPv6 listener holds the port; in the command's own namespace nothing does.
+      const r = spawnSync(process.execPath, [CLI, 'run', '--backend', 'seccomp', '--', 'unshare', '-n', BINDPROBE, '--family', '4', String(port)], {env: d.env, encoding: 'utf8'})
+      expect(r.status, r.stderr).to.equal(0)
+      expect(r.stdout).to.match(new RegExp(`^bound ipv4 ${port} ${port} 0$`, 'm'))
+      expect(noticeCount(r.stderr)).to.equal(0)
+    } finally {
+      await closeServer(server!)
+    }
+  })
+})
