@@ -54,12 +54,17 @@ function encode(method: string, path: string, headers: Record<string, string>, b
   return Buffer.from(head + '\r\n' + (body ?? ''), 'utf8')
 }
 
-/** Status and body once the whole answer is in `data`; null while more is to come. Throws on garbage. */
-export function parseAnswer(data: Buffer, ended: boolean): {status: number; body: string} | null {
+/** An answer still arriving: `total` is its whole size in bytes once its head declares it, else 0. */
+export interface Incomplete {
+  total: number
+}
+
+/** Status and body once the whole answer is in `data`; what is known of the rest while more is to come. Throws on garbage. */
+export function parseAnswer(data: Buffer, ended: boolean): {status: number; body: string} | Incomplete {
   const headEnd = data.indexOf('\r\n\r\n')
   if (headEnd < 0) {
     if (ended) throw new TransportError('BAD_RESPONSE', 'the daemon closed the connection before answering')
-    return null
+    return {total: 0}
   }
   const lines = data.subarray(0, headEnd).toString('latin1').split('\r\n')
   const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0])
@@ -82,7 +87,7 @@ export function parseAnswer(data: Buffer, ended: boolean): {status: number; body
       at = eol + 2 + size + 2
     }
     if (ended) throw new TransportError('BAD_RESPONSE', 'the daemon closed the connection mid-answer')
-    return null
+    return {total: 0}
   }
   const length = header('content-length')
   if (length !== undefined) {
@@ -90,15 +95,19 @@ export function parseAnswer(data: Buffer, ended: boolean): {status: number; body
     if (!Number.isInteger(n) || n < 0) throw new TransportError('BAD_RESPONSE', `a bad Content-Length (${length})`)
     if (rest.length >= n) return {status, body: rest.subarray(0, n).toString('utf8')}
     if (ended) throw new TransportError('BAD_RESPONSE', 'the daemon closed the connection mid-answer')
-    return null
+    return {total: headEnd + 4 + n}
   }
-  return ended ? {status, body: rest.toString('utf8')} : null // no length: the body ends with the connection
+  return ended ? {status, body: rest.toString('utf8')} : {total: 0} // no length: the body ends with the connection
 }
 
 function once(target: Target, request: Buffer, timeoutMs: number, via: 'unix' | 'tcp'): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(target)
-    let data: Buffer = Buffer.alloc(0)
+    // Chunks are joined only when the answer may be whole: a large one (a listing of 10,000 leases) would
+    // otherwise be copied again with every chunk.
+    const chunks: Buffer[] = []
+    let size = 0
+    let total = 0
     let settled = false
     const finish = (error: Error | null, answer?: {status: number; body: string}) => {
       if (settled) return
@@ -111,22 +120,25 @@ function once(target: Target, request: Buffer, timeoutMs: number, via: 'unix' | 
     // A deadline for the whole exchange: a daemon that accepts and then hangs (SIGSTOP) must not hang us.
     const timer = setTimeout(() => finish(new TransportError('DAEMON_TIMEOUT', `the daemon did not answer within ${timeoutMs} ms`)), timeoutMs)
     const check = (ended: boolean) => {
-      if (ended && data.length === 0) {
+      if (ended && size === 0) {
         // Closed without a byte (a daemon stopping, a leftover socket's stranger): like node:http's "socket hang
         // up", a reset, so the caller tries TCP and then says the daemon is not running.
         finish(Object.assign(new Error('the daemon closed the connection without answering'), {code: 'ECONNRESET'}))
         return
       }
+      if (chunks.length > 1) chunks.splice(0, chunks.length, Buffer.concat(chunks, size))
       try {
-        const answer = parseAnswer(data, ended)
-        if (answer) finish(null, answer)
+        const answer = parseAnswer(chunks[0], ended)
+        if ('status' in answer) finish(null, answer)
+        else total = answer.total
       } catch (error) {
         finish(error as Error)
       }
     }
     socket.on('data', (chunk: Buffer) => {
-      data = data.length ? Buffer.concat([data, chunk]) : chunk
-      check(false)
+      chunks.push(chunk)
+      size += chunk.length
+      if (size >= total) check(false)
     })
     socket.on('end', () => check(true))
     socket.on('error', (error) => finish(error))
