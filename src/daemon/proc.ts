@@ -70,8 +70,11 @@ function buried(pid: number, start: number): void {
   died.set(pid, start)
 }
 
-/** The (pid, start time) of pinned processes found dead since the last call. */
-export function takeDied(): [pid: number, start: number][] {
+const NONE_DIED: readonly [pid: number, start: number][] = []
+
+/** The (pid, start time) of pinned processes found dead since the last call (on every decision: nothing built when none). */
+export function takeDied(): readonly [pid: number, start: number][] {
+  if (died.size === 0) return NONE_DIED
   const out = [...died]
   died.clear()
   return out

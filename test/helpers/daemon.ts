@@ -98,3 +98,6 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv, input?: string): 
     child.stdin.end(input)
   })
 }
+
+/** A daemon that reads the kernel's tables once and keeps them ten minutes: whatever listens afterwards is unseen. */
+export const STALE_TABLES = {STYXY_SCAN_TTL_MS: '600000', STYXY_REAP_INTERVAL_MS: '600000'}

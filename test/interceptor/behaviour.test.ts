@@ -1,7 +1,7 @@
 import {expect} from 'chai'
 import net from 'node:net'
 import path from 'node:path'
-import {startDaemon, removeHome, tempHome, isolatedEnv, type TestDaemon} from '../helpers/daemon.js'
+import {startDaemon, STALE_TABLES, removeHome, tempHome, isolatedEnv, type TestDaemon} from '../helpers/daemon.js'
 import {closeServer, listenOn, portOf, freePort} from '../helpers/processes.js'
 import {BINDPROBE, noticeCount, probe, startProgram, type Program} from '../helpers/programs.js'
 
@@ -132,7 +132,7 @@ describe('interceptor: behaviour with a real daemon', () => {
 describe('interceptor: a listener the daemon has not seen yet', () => {
   // Tables read once and then kept for ten minutes: whatever starts listening afterwards is unseen.
   let d: TestDaemon
-  before(async () => { d = await startDaemon({env: {STYXY_SCAN_TTL_MS: '600000', STYXY_REAP_INTERVAL_MS: '600000'}}) })
+  before(async () => { d = await startDaemon({env: STALE_TABLES}) })
   after(async () => {
     await d.stop()
     removeHome(d.home)

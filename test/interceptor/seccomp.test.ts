@@ -6,7 +6,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import {spawnSync} from 'node:child_process'
-import {startDaemon, removeHome, runCli, isolatedEnv, tempHome, CLI, type TestDaemon} from '../helpers/daemon.js'
+import {startDaemon, STALE_TABLES, removeHome, runCli, isolatedEnv, tempHome, CLI, type TestDaemon} from '../helpers/daemon.js'
 import {listenOn, portOf, closeServer, freePort} from '../helpers/processes.js'
 import {startProgram, httpGet, noticeCount, NOTICE, BINDPROBE, HTTPSTATIC, DENY_SECCOMP, SUPERVISOR, buildGoServe, type Program} from '../helpers/programs.js'
 
@@ -196,7 +196,7 @@ describe('seccomp backend: a command in a network namespace of its own', () => {
   // Tables read once and kept for ten minutes, as in the interceptor's other-family test: the daemon answers
   // "free", so only the supervisor's own check could move the bind.
   let d: TestDaemon
-  before(async () => { d = await startDaemon({env: {STYXY_SCAN_TTL_MS: '600000', STYXY_REAP_INTERVAL_MS: '600000'}}) })
+  before(async () => { d = await startDaemon({env: STALE_TABLES}) })
   after(async () => {
     await d.stop()
     removeHome(d.home)
