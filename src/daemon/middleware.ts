@@ -12,9 +12,33 @@ export function transportOf(req: {styxyTransport?: Transport}): Transport {
   return req.styxyTransport ?? 'tcp'
 }
 
-function sendError(ctx: Koa.Context, status: number, code: string, message: string, details?: unknown): void {
+function errorBody(code: string, message: string, details?: unknown): ErrorBody {
+  return {error: {code, message, ...(details === undefined ? {} : {details})}}
+}
+
+function sendError(ctx: Koa.Context, status: number, code: string, message: string): void {
   ctx.status = status
-  ctx.body = {error: {code, message, ...(details === undefined ? {} : {details})}} satisfies ErrorBody
+  ctx.body = errorBody(code, message)
+}
+
+/**
+ * What a failure is answered with, wherever it was thrown (the Koa app or the bind lane): a StyxyError as
+ * itself, a storage failure as its code, Koa's own client errors as BAD_REQUEST, anything else INTERNAL
+ * (logged, never shown as a stack trace).
+ */
+export function errorAnswer(error: unknown, where: string, log: (msg: string) => void, storage?: (error: unknown) => StyxyError | null): {status: number; body: ErrorBody} {
+  const answer = (status: number, code: string, message: string, details?: unknown) => ({status, body: errorBody(code, message, details)})
+  if (error instanceof StyxyError) return answer(error.status, error.code, error.message, error.details)
+  const stored = storage?.(error)
+  if (stored) {
+    // The state directory is full, read-only or damaged: a clear answer (the interceptor fails open), no stack.
+    log(stored.message)
+    return answer(stored.status, stored.code, stored.message)
+  }
+  const e = error as {status?: number; message?: string; expose?: boolean}
+  if (e?.status && e.status >= 400 && e.status < 500) return answer(e.status, 'BAD_REQUEST', e.expose && e.message ? e.message : 'bad request')
+  log(`internal error on ${where}: ${(error as Error)?.stack ?? error}`)
+  return answer(500, 'INTERNAL', 'internal error (see the daemon log)')
 }
 
 /** First middleware: every failure leaves as {"error":{code,message}}; nothing reaches the client as a stack trace. */
@@ -27,23 +51,9 @@ export function errors(log: (msg: string) => void, metrics?: Metrics, storage?: 
       // The router answers 501 for a method it has never heard of: that is still the client's mistake.
       if (ctx.status === 405 || ctx.status === 501) sendError(ctx, 405, 'METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}`)
     } catch (error) {
-      if (error instanceof StyxyError) {
-        sendError(ctx, error.status, error.code, error.message, error.details)
-      } else {
-        const e = error as {status?: number; message?: string; expose?: boolean}
-        const stored = storage?.(error)
-        if (stored) {
-          // The state directory is full, read-only or damaged: a clear answer (the interceptor fails open), no stack.
-          log(stored.message)
-          sendError(ctx, stored.status, stored.code, stored.message)
-        } else if (e.status && e.status >= 400 && e.status < 500) {
-          // Koa's own client errors (http-errors) carry a status.
-          sendError(ctx, e.status, 'BAD_REQUEST', e.expose && e.message ? e.message : 'bad request')
-        } else {
-          log(`internal error on ${ctx.method} ${ctx.path}: ${(error as Error)?.stack ?? error}`)
-          sendError(ctx, 500, 'INTERNAL', 'internal error (see the daemon log)')
-        }
-      }
+      const {status, body} = errorAnswer(error, `${ctx.method} ${ctx.path}`, log, storage)
+      ctx.status = status
+      ctx.body = body
     } finally {
       metrics?.observeRequest(Number(process.hrtime.bigint() - started) / 1e9)
     }

@@ -18,7 +18,8 @@ import {socketAccepts} from '../client/socket-probe.js'
 import {Routes} from '../protocol/routes.js'
 import {mountHealth} from './routes/health.js'
 import {mountAllocations} from './routes/allocations.js'
-import {mountBind} from './routes/bind.js'
+import {mountBind, serveBindLane} from './routes/bind.js'
+import {installBindLane} from './bind-lane.js'
 import {mountInstances} from './routes/instances.js'
 
 export interface DaemonOptions {
@@ -108,7 +109,9 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     const router = new Router()
     const deps = {coordinator, hub, metrics, paths, version: VERSION, startedAt: Date.now(), tcpPort: () => tcpPort}
     for (const mount of [mountHealth, mountAllocations, mountBind, mountInstances]) mount(router, deps)
-    app.use(errors(log, metrics, (error) => storageFailure(error, paths.database)))
+    const storage = (error: unknown) => storageFailure(error, paths.database)
+    const laneServe = serveBindLane(deps, log, storage)
+    app.use(errors(log, metrics, storage))
     app.use(localOnly(() => tcpPort, token))
     app.use(jsonBody(64 * 1024))
     app.use(router.routes())
@@ -141,6 +144,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         }
         hub.upgrade(req, socket, head)
       })
+      if (transport === 'unix') installBindLane(server, laneServe, server.headersTimeout)
       server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
         if (!socket.writable) return socket.destroy()
         const [status, code, message] = clientErrorAnswer(err)

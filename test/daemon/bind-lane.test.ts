@@ -1,0 +1,143 @@
+import {expect} from 'chai'
+import net from 'node:net'
+import path from 'node:path'
+import {laneBody} from '../../src/daemon/bind-lane.js'
+import {startDaemon, removeHome, type TestDaemon} from '../helpers/daemon.js'
+import {killAll, spawnHolder} from '../helpers/processes.js'
+import {errorCodeOf, rawExchange, statusOf} from '../helpers/proof.js'
+
+/** The request exactly as interceptor/ipc.zig frames it on the Unix socket, with extra header lines if given. */
+function interceptorRequest(body: string, extra = ''): string {
+  return `POST /v1/bind HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nConnection: close\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+}
+
+const bodyOf = (answer: string) => JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as Record<string, unknown>
+// node:http always sends a Date header; the lane never does. That is how a test tells who answered.
+const byApp = (answer: string) => /\r\ndate: /i.test(answer.slice(0, answer.indexOf('\r\n\r\n')))
+
+describe('the bind lane: what it takes from the app and what it leaves', () => {
+  const ask = JSON.stringify({pid: 4242, port: 3000, family: 'ipv4', address: '127.0.0.1'})
+
+  it('takes the interceptor request and the typed client request, and reads their body', () => {
+    expect(laneBody(Buffer.from(interceptorRequest(ask)))).to.deep.equal(JSON.parse(ask))
+    const client = `POST /v1/bind HTTP/1.1\r\nconnection: close\r\nhost: localhost\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${ask.length}\r\n\r\n${ask}`
+    expect(laneBody(Buffer.from(client))).to.deep.equal(JSON.parse(ask))
+  })
+
+  const leftToApp: [string, string][] = [
+    ['another route', interceptorRequest(ask).replace('/v1/bind', '/v1/allocations')],
+    ['a query string', interceptorRequest(ask).replace('/v1/bind', '/v1/bind?x=1')],
+    ['HTTP/1.0', interceptorRequest(ask).replace('HTTP/1.1', 'HTTP/1.0')],
+    ['keep-alive', interceptorRequest(ask).replace('Connection: close', 'Connection: keep-alive')],
+    ['no Connection header', interceptorRequest(ask).replace('Connection: close\r\n', '')],
+    ['an Origin', interceptorRequest(ask, 'Origin: http://evil.example\r\n')],
+    ['a Referer', interceptorRequest(ask, 'Referer: http://evil.example/\r\n')],
+    ['an unknown header', interceptorRequest(ask, 'X-Anything: 1\r\n')],
+    ['a duplicate Content-Length', interceptorRequest(ask, `Content-Length: ${ask.length}\r\n`)],
+    ['chunked', interceptorRequest(ask, 'Transfer-Encoding: chunked\r\n')],
+    ['a folded header line', interceptorRequest(ask, 'Host: a\r\n b\r\n'.replace('Host', 'User-Agent'))],
+    ['a control character in a value', interceptorRequest(ask, 'User-Agent: a\x01b\r\n')],
+    ['a header without a colon', interceptorRequest(ask, 'User-Agent\r\n')],
+    ['another content type', interceptorRequest(ask).replace('application/json', 'text/plain')],
+    ['a body shorter than declared', interceptorRequest(ask).slice(0, -1)],
+    ['bytes after the body (pipelining)', interceptorRequest(ask) + 'GET /v1/health HTTP/1.1\r\n\r\n'],
+    ['no end of headers yet', interceptorRequest(ask).split('\r\n\r\n')[0]],
+    ['JSON that does not parse', interceptorRequest('{"pid":')],
+    ['a JSON array', interceptorRequest('[1,2]')],
+    ['a JSON string', interceptorRequest('"x"')],
+    ['a request over 16 KB', interceptorRequest(JSON.stringify({pid: 1, port: 3000, family: 'ipv4', address: '127.0.0.1', command: 'x'.repeat(17_000)}))],
+  ]
+  for (const [what, bytes] of leftToApp) {
+    it(`leaves to the app: ${what}`, () => {
+      expect(laneBody(Buffer.from(bytes, 'latin1'))).to.equal(undefined)
+    })
+  }
+})
+
+describe('the bind lane on a real daemon', () => {
+  let d: TestDaemon
+  const holder = spawnHolder()
+  const sock = () => ({path: path.join(d.home, 'daemon.sock')})
+
+  before(async () => { d = await startDaemon() })
+  after(async () => {
+    await killAll([holder])
+    await d.stop()
+    removeHome(d.home)
+  })
+
+  it('answers the interceptor request itself, as the app answers the same ask', async () => {
+    const ask = JSON.stringify({pid: holder.pid, port: 3300, family: 'ipv4', address: '127.0.0.1', command: 'vite'})
+    const lane = await rawExchange(sock(), interceptorRequest(ask), 5000, 200)
+    const app = await rawExchange(sock(), interceptorRequest(ask, 'X-Via: app\r\n'), 5000, 200)
+    expect(statusOf(lane)).to.equal(200)
+    expect(byApp(lane), lane).to.equal(false)
+    expect(statusOf(app)).to.equal(200)
+    expect(byApp(app), app).to.equal(true)
+    const first = bodyOf(lane)
+    expect(first).to.include({action: 'allow', port: 3300, requestedPort: 3300, service: 'dev', repeat: false, newLease: true})
+    // The app sees the lane's lease: the same holder asking again is a repeat of it.
+    expect(bodyOf(app)).to.deep.equal({...first, repeat: true, newLease: false})
+    expect((await d.client.leases()).filter((l) => l.port === 3300)).to.have.length(1)
+  })
+
+  it('a holder that is not running gets the app\'s error from the lane, and nothing is leased', async () => {
+    const gone = spawnHolder()
+    await killAll([gone])
+    const before = await d.client.leases()
+    const answer = await rawExchange(sock(), interceptorRequest(JSON.stringify({pid: gone.pid, port: 3301, family: 'ipv4', address: '127.0.0.1'})), 5000, 200)
+    expect(byApp(answer)).to.equal(false)
+    expect(statusOf(answer)).to.equal(422)
+    expect(errorCodeOf(answer)).to.equal('HOLDER_NOT_RUNNING')
+    expect(await d.client.leases()).to.deep.equal(before)
+  })
+
+  it('refusals in the interceptor\'s shape still come from the app, and change nothing', async () => {
+    const before = await d.client.leases()
+    const ask = JSON.stringify({pid: holder.pid, port: 3302, family: 'ipv4', address: '127.0.0.1'})
+    const cases: [string, number, string][] = [
+      [interceptorRequest(ask, 'Origin: http://evil.example\r\n'), 403, 'FORBIDDEN_ORIGIN'],
+      [interceptorRequest(ask, 'Referer: http://evil.example/\r\n'), 403, 'FORBIDDEN_ORIGIN'],
+      [interceptorRequest('{"pid":'), 400, 'INVALID_JSON'],
+      [interceptorRequest(JSON.stringify({pid: holder.pid, port: 70000, family: 'ipv4', address: 'x'})), 422, 'VALIDATION_FAILED'],
+      [interceptorRequest(JSON.stringify({pid: holder.pid, port: 3302, family: 'ipv4', address: 'x', extra: 1})), 422, 'VALIDATION_FAILED'],
+    ]
+    for (const [bytes, status, code] of cases) {
+      const answer = await rawExchange(sock(), bytes, 5000, 200)
+      expect(statusOf(answer), answer).to.equal(status)
+      expect(errorCodeOf(answer)).to.equal(code)
+      expect(byApp(answer)).to.equal(true)
+    }
+    expect(await d.client.leases()).to.deep.equal(before)
+  })
+
+  it('a request the app gets after the lane read part of it arrives whole and in order', async () => {
+    const ask = JSON.stringify({pid: holder.pid, port: 3303, family: 'ipv4', address: '127.0.0.1'})
+    const [head, body] = interceptorRequest(ask).split('\r\n\r\n')
+    const answer = await new Promise<string>((resolve, reject) => {
+      const s = net.connect(sock())
+      let out = ''
+      s.on('data', (c) => {
+        out += c
+      })
+      s.on('close', () => resolve(out))
+      s.on('error', reject)
+      // The body follows well after the headers, so the daemon reads them alone: the lane must hand over a
+      // connection it has already read from, and the app must still see the request whole.
+      s.write(`${head}\r\n\r\n`, () => setTimeout(() => s.write(body), 300))
+    })
+    expect(statusOf(answer), answer).to.equal(200)
+    expect(byApp(answer)).to.equal(true)
+    expect(bodyOf(answer)).to.include({action: 'allow', port: 3303})
+  })
+
+  it('two pipelined requests on one connection both reach the app, in order', async () => {
+    const ask = JSON.stringify({pid: holder.pid, port: 3304, family: 'ipv4', address: '127.0.0.1'})
+    const first = interceptorRequest(ask).replace('Connection: close', 'Connection: keep-alive')
+    const answer = await rawExchange(sock(), `${first}GET /v1/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`, 5000, 500)
+    const answers = answer.split(/(?=HTTP\/1\.1 )/)
+    expect(answers.map(statusOf)).to.deep.equal([200, 200])
+    expect(bodyOf(answers[0])).to.include({action: 'allow', port: 3304})
+    expect(bodyOf(answers[1])).to.include({pid: d.pid})
+  })
+})
