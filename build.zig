@@ -10,6 +10,7 @@ const Fixture = struct { name: []const u8, src: []const u8, static: bool = false
 const fixtures = [_]Fixture{
     .{ .name = "bindprobe", .src = "bindprobe.c" },
     .{ .name = "bindbench", .src = "bindbench.c" },
+    .{ .name = "askbench", .src = "askbench.c" },
     .{ .name = "deny-seccomp", .src = "deny-seccomp.c" },
     .{ .name = "httpserve", .src = "httpserve.c" },
     .{ .name = "httpstatic", .src = "httpserve.c", .static = true },
