@@ -66,9 +66,13 @@ function reasonOf(status: number): string {
  * is answered by `serve` (which returns undefined to give it to the app after all, e.g. when it does not
  * validate); anything else goes to the server's own connection handler with the bytes read put back first.
  * The server keeps listening itself, so its timeouts, connection tracking and closeAllConnections still hold.
+ * False (and nothing changed) if the server is not as expected: the app then answers everything, only slower.
  */
-export function installBindLane(server: http.Server, serve: (body: unknown) => Promise<LaneAnswer> | undefined, idleMs: number): void {
-  const [toApp] = server.listeners('connection') as ((socket: net.Socket) => void)[]
+export function installBindLane(server: http.Server, serve: (body: unknown) => Promise<LaneAnswer> | undefined, idleMs: number): boolean {
+  const handlers = server.listeners('connection') as ((socket: net.Socket) => void)[]
+  // node:http's own handler is the only one we know how to stand in front of; anything else, no lane.
+  if (handlers.length !== 1) return false
+  const [toApp] = handlers
   server.removeListener('connection', toApp)
   server.on('connection', (socket: net.Socket) => {
     const onError = () => socket.destroy()
@@ -97,4 +101,5 @@ export function installBindLane(server: http.Server, serve: (body: unknown) => P
     socket.on('error', onError)
     socket.setTimeout(idleMs, onTimeout)
   })
+  return true
 }

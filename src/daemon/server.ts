@@ -144,7 +144,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         }
         hub.upgrade(req, socket, head)
       })
-      if (transport === 'unix') installBindLane(server, laneServe, server.headersTimeout)
+      if (transport === 'unix' && !installBindLane(server, laneServe, server.headersTimeout)) log('the bind lane is off: node:http is not as expected; the app answers every request')
       server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
         if (!socket.writable) return socket.destroy()
         const [status, code, message] = clientErrorAnswer(err)
