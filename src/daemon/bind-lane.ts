@@ -92,10 +92,7 @@ export function installBindLane(server: http.Server, serve: (body: unknown) => P
       }
       answer.then(({status, body: out}) => {
         const text = JSON.stringify(out)
-        // Closed as soon as the answer is written, without shutdown(): the whole request was read, so nothing
-        // is lost, and the client reads the answer then the end. Under load (perf), shutdown() was ~5% of the
-        // daemon's CPU, spinning on the socket lock the client holds while it waits in read().
-        socket.write(`HTTP/1.1 ${status} ${reasonOf(status)}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`, () => socket.destroy())
+        socket.end(`HTTP/1.1 ${status} ${reasonOf(status)}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`)
       }, onError)
     }
     // A connection that never sends a byte must not stay forever (the app's own timeouts start after hand-off).
