@@ -1,4 +1,4 @@
-import type http from 'node:http'
+import http from 'node:http'
 import type net from 'node:net'
 import {Routes} from '../protocol/routes.js'
 
@@ -57,33 +57,46 @@ export function laneBody(chunk: Buffer): unknown {
   }
 }
 
-function reasonOf(status: number): string {
-  return status === 200 ? 'OK' : 'Error'
+/** The lane's own connections (node:http tracks a connection only once it is handed over). */
+export interface BindLane {
+  /** Destroy the connections the lane holds now: waiting for their first byte, or being answered. */
+  closeAll(): void
 }
 
 /**
  * Put the lane in front of a node:http server: each new connection is read once; a request the lane can take
  * is answered by `serve` (which returns undefined to give it to the app after all, e.g. when it does not
  * validate); anything else goes to the server's own connection handler with the bytes read put back first.
- * The server keeps listening itself, so its timeouts, connection tracking and closeAllConnections still hold.
- * False (and nothing changed) if the server is not as expected: the app then answers everything, only slower.
+ * The server keeps listening itself, so its timeouts, tracking and closeAllConnections hold for every
+ * connection handed to it; the lane's own are closed with `closeAll`.
+ * Null (and nothing changed) if the server is not as expected: the app then answers everything, only slower.
  */
-export function installBindLane(server: http.Server, serve: (body: unknown) => Promise<LaneAnswer> | undefined, idleMs: number): boolean {
+export function installBindLane(server: http.Server, serve: (body: unknown) => Promise<LaneAnswer> | undefined, idleMs: number): BindLane | null {
   const handlers = server.listeners('connection') as ((socket: net.Socket) => void)[]
   // node:http's own handler is the only one we know how to stand in front of; anything else, no lane.
-  if (handlers.length !== 1) return false
+  if (handlers.length !== 1) return null
   const [toApp] = handlers
+  const held = new Set<net.Socket>()
   server.removeListener('connection', toApp)
   server.on('connection', (socket: net.Socket) => {
-    const onError = () => socket.destroy()
+    held.add(socket)
+    const drop = () => socket.destroy()
+    const forget = () => held.delete(socket)
     const onData = (chunk: Buffer) => {
       socket.removeListener('data', onData)
       socket.setTimeout(0)
-      const body = laneBody(chunk)
-      const answer = body === undefined ? undefined : serve(body)
+      let answer: Promise<LaneAnswer> | undefined
+      try {
+        const body = laneBody(chunk)
+        answer = body === undefined ? undefined : serve(body)
+      } catch {
+        return drop() // serve() reports its failures as answers; anything thrown here is a bug, not a reason to hang
+      }
       if (answer === undefined) {
-        socket.removeListener('error', onError)
-        socket.removeListener('timeout', onTimeout)
+        held.delete(socket)
+        socket.removeListener('error', drop)
+        socket.removeListener('timeout', drop)
+        socket.removeListener('close', forget)
         // No listener is left, so the chunk waits in the stream's buffer; the app's handler adds its own and
         // reads it first. Node's parser otherwise reads the handle directly, so nothing else is in between.
         socket.unshift(chunk)
@@ -92,14 +105,17 @@ export function installBindLane(server: http.Server, serve: (body: unknown) => P
       }
       answer.then(({status, body: out}) => {
         const text = JSON.stringify(out)
-        socket.end(`HTTP/1.1 ${status} ${reasonOf(status)}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`)
-      }, onError)
+        // Closed once written, as node:http does after `Connection: close` (destroySoon): the server's sockets
+        // are half-open, so end() alone would keep the fd until the client closes its side, which a stopped
+        // client never does.
+        socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`, drop)
+      }).catch(drop)
     }
-    // A connection that never sends a byte must not stay forever (the app's own timeouts start after hand-off).
-    const onTimeout = () => socket.destroy()
     socket.on('data', onData)
-    socket.on('error', onError)
-    socket.setTimeout(idleMs, onTimeout)
+    socket.on('error', drop)
+    socket.on('close', forget)
+    // A connection that never sends a byte must not stay forever (the app's own timeouts start after hand-off).
+    socket.setTimeout(idleMs, drop)
   })
-  return true
+  return {closeAll: () => { for (const socket of held) socket.destroy() }}
 }

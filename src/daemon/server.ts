@@ -19,7 +19,7 @@ import {Routes} from '../protocol/routes.js'
 import {mountHealth} from './routes/health.js'
 import {mountAllocations} from './routes/allocations.js'
 import {mountBind, serveBindLane} from './routes/bind.js'
-import {installBindLane} from './bind-lane.js'
+import {installBindLane, type BindLane} from './bind-lane.js'
 import {mountInstances} from './routes/instances.js'
 
 export interface DaemonOptions {
@@ -119,6 +119,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     app.on('error', () => {}) // already answered by the error middleware; client resets are not worth a log line
     const callback = app.callback()
 
+    const lanes: BindLane[] = []
     const makeServer = (transport: Transport) => {
       // Timeouts are enforced when connections are checked: every 30 s by default, far too lax for the 5 s below.
       // A missing Host is ours to judge (refused on TCP with FORBIDDEN_HOST, irrelevant on the socket), not
@@ -144,7 +145,11 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         }
         hub.upgrade(req, socket, head)
       })
-      if (transport === 'unix' && !installBindLane(server, laneServe, server.headersTimeout)) log('the bind lane is off: node:http is not as expected; the app answers every request')
+      if (transport === 'unix') {
+        const lane = installBindLane(server, laneServe, server.headersTimeout)
+        if (lane) lanes.push(lane)
+        else log('the bind lane is off: node:http is not as expected; the app answers every request')
+      }
       server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
         if (!socket.writable) return socket.destroy()
         const [status, code, message] = clientErrorAnswer(err)
@@ -226,6 +231,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
           hub.close()
           unixServer.closeAllConnections()
           tcpServer.closeAllConnections()
+          for (const lane of lanes) lane.closeAll()
           for (const c of cleanups) c()
           log(`daemon stopped (${reason})`)
         })()

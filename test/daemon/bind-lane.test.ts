@@ -39,8 +39,14 @@ describe('the bind lane: what it takes from the app and what it leaves', () => {
     ['a control character in a value', interceptorRequest(ask, 'User-Agent: a\x01b\r\n')],
     ['a header without a colon', interceptorRequest(ask, 'User-Agent\r\n')],
     ['another content type', interceptorRequest(ask).replace('application/json', 'text/plain')],
-    ['a body shorter than declared', interceptorRequest(ask).slice(0, -1)],
-    ['bytes after the body (pipelining)', interceptorRequest(ask) + 'GET /v1/health HTTP/1.1\r\n\r\n'],
+    // Valid JSON either way, so only the length check can refuse these.
+    ['a body shorter than declared', interceptorRequest(ask).replace(`Content-Length: ${ask.length}`, `Content-Length: ${ask.length + 2}`)],
+    ['bytes after the body (pipelining)', `${interceptorRequest(ask)}  `],
+    ['a space before a colon', interceptorRequest(ask, 'User-Agent : x\r\n')],
+    ['bare LF line endings', interceptorRequest(ask).replace(/\r\n(?!\r\n)/g, '\n').replace('POST /v1/bind HTTP/1.1\n', 'POST /v1/bind HTTP/1.1\r\n')],
+    ['a signed Content-Length', interceptorRequest(ask).replace(`Content-Length: ${ask.length}`, `Content-Length: +${ask.length}`)],
+    ['Transfer-Encoding in another case', interceptorRequest(ask, 'transfer-ENCODING: chunked\r\n')],
+    ['a NUL in a value', interceptorRequest(ask, 'User-Agent: a\0b\r\n')],
     ['no end of headers yet', interceptorRequest(ask).split('\r\n\r\n')[0]],
     ['JSON that does not parse', interceptorRequest('{"pid":')],
     ['a JSON array', interceptorRequest('[1,2]')],
@@ -79,6 +85,27 @@ describe('the bind lane on a real daemon', () => {
     // The app sees the lane's lease: the same holder asking again is a repeat of it.
     expect(bodyOf(app)).to.deep.equal({...first, repeat: true, newLease: false})
     expect((await d.client.leases()).filter((l) => l.port === 3300)).to.have.length(1)
+  })
+
+  it('closes the connection once it has answered, even when the client keeps its own side open', async () => {
+    const ask = JSON.stringify({pid: holder.pid, port: 3305, family: 'ipv4', address: '127.0.0.1'})
+    const s = net.connect({...sock(), allowHalfOpen: true})
+    let out = ''
+    s.on('data', (c) => (out += c))
+    s.write(interceptorRequest(ask))
+    await new Promise((resolve) => s.once('end', resolve))
+    expect(statusOf(out)).to.equal(200)
+    expect(byApp(out)).to.equal(false)
+    // Half-closed by the daemon is not enough: a client that never closes (stopped, or a fork holding the fd)
+    // would pin the daemon's fd. Once the daemon has closed its socket too, our writes fail.
+    const refused = await new Promise<string>((resolve) => {
+      s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'))
+      const poke = () => { if (!s.destroyed) s.write('x', (e) => (e ? undefined : setTimeout(poke, 20))) }
+      poke()
+      setTimeout(() => resolve('still open after 3 s'), 3000).unref()
+    })
+    s.destroy()
+    expect(refused).to.be.oneOf(['EPIPE', 'ECONNRESET'])
   })
 
   it('a holder that is not running gets the app\'s error from the lane, and nothing is leased', async () => {
