@@ -1,6 +1,6 @@
 // `make bench`: every target measured next to its baseline in the same run, printed as absolute figures
 // and ratios (these machines are shared and noisy: ratios travel better than milliseconds).
-import {spawn, spawnSync} from 'node:child_process'
+import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
 import path from 'node:path'
@@ -87,14 +87,27 @@ function timeCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv, runs: 
   return out
 }
 
+// What this bench started is stopped however it ends: Ctrl-C, or `| head` closing stdout, used to leave its
+// daemon running with nobody to stop it.
+const ours = new Set<ChildProcess>()
+function stopStarted(code: number): never {
+  for (const c of ours) c.kill('SIGTERM')
+  process.exit(code)
+}
+for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, () => stopStarted(130))
+process.stdout.on('error', () => stopStarted(1))
+
 async function main(): Promise<void> {
   console.log(`# styxy bench (${quick ? 'quick' : 'full'}; ${N} requests per series; node ${process.version})\n`)
   const holder = spawnHolder()
+  ours.add(holder)
   // Production timings (the test helper's reaper runs every 200 ms), but nothing is reaped mid-run.
   const d = await startDaemon({env: {STYXY_LISTEN_GRACE_MS: '3600000', STYXY_REAP_INTERVAL_MS: '1000'}})
+  ours.add(d.child)
   const token = fs.readFileSync(path.join(d.home, 'token'), 'utf8').trim()
   const baseHome = tempHome('styxy-bench-')
   const baseline = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist', 'bench', 'baseline-server.js'), path.join(baseHome, 'b.sock')], {stdio: ['ignore', 'pipe', 'inherit']})
+  ours.add(baseline)
   const basePort = await new Promise<number>((resolve) => baseline.stdout!.on('data', (c: Buffer) => resolve(Number(/ready (\d+)/.exec(c.toString())![1]))))
   const unix = {socketPath: path.join(d.home, 'daemon.sock')}
   const tcp = {host: '127.0.0.1', port: d.port, token}
@@ -182,6 +195,7 @@ async function main(): Promise<void> {
     // one long series each would let a slow stretch of this shared machine land on one backend only.
     // Production timings: the test helper's reaper runs every 200 ms, five times as often as a real daemon's.
     const di = await startDaemon({env: {STYXY_REAP_INTERVAL_MS: '1000'}})
+    ours.add(di.child)
     const n = quick ? 200 : 1000
     const rounds = 4
     const downHome = tempHome('styxy-bench-down-')
