@@ -142,7 +142,7 @@ async function main(): Promise<void> {
       const p = spawn(ASKBENCH, [socketPath, String(per), String(first + i * per), String(holder.pid)], {stdio: ['ignore', 'pipe', 'inherit']})
       let out = ''
       p.stdout!.on('data', (c: Buffer) => (out += c))
-      p.on('exit', (code) => (code === 0 && / failed 0$/m.test(out) ? resolve() : reject(new Error(`askbench: ${code} ${out}`))))
+      p.on('close', (code) => (code === 0 && / failed 0$/m.test(out) ? resolve() : reject(new Error(`askbench: ${code} ${out}`))))
     })))
     const perSecond = async (socketPath: string, first: number) => {
       const t0 = process.hrtime.bigint()
