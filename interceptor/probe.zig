@@ -1,7 +1,7 @@
 //! Is a listener on this port in the other address family?
 //!
 //! The daemon's "free" is as old as its last read of the kernel's tables (up to
-//! a quarter of a second). A listener it has not seen yet in the *other* family
+//! a second). A listener it has not seen yet in the *other* family
 //! never makes our real bind fail: an IPv6-only socket and an IPv4 one do not
 //! conflict in the kernel. The program would keep the port on this socket and
 //! have its next one, of the other family, moved: one server on two ports. So

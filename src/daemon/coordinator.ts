@@ -15,6 +15,9 @@ import {describeListeners, ownersOf, SocketTable, type RawListener} from './sock
 import {isSameProcessAlive, processStartTime, takeDied} from './proc.js'
 import type {Metrics} from './metrics.js'
 
+/** How old a snapshot of the kernel's tables an allocation may use (binds use the table's own, longer, age). */
+const ALLOCATION_SCAN_MAX_AGE_MS = 250
+
 export interface CoordinatorOptions {
   daemonPort: number
   minPort: number
@@ -194,7 +197,9 @@ export class Coordinator {
   }
 
   async allocate(req: AllocationRequest): Promise<AllocationResponse> {
-    await this.sockets.fresh()
+    // An allocation reserves a port before anything binds it, so no bind retry would catch a listener the
+    // snapshot missed: it gets a fresher one than binds do. Allocations are rare; binds come in bursts.
+    await this.sockets.fresh(Math.min(this.sockets.maxAgeMs, ALLOCATION_SCAN_MAX_AGE_MS))
     const type = this.serviceType(req.service)
     if (req.port !== undefined && (req.port < this.limits.minPort || isBrowserBlocked(req.port) || this.limits.reserved.has(req.port))) {
       throw new StyxyError('PORT_OUT_OF_RANGE', `port ${req.port} cannot be handed out (below ${this.limits.minPort}, browser-blocked or the daemon's own)`)

@@ -94,7 +94,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     const hub = new EventHub()
     const metrics = new Metrics()
     let tcpPort = options.tcpPort
-    const coordinator = new Coordinator(store, config.serviceTypes, hub, new SocketTable(envMs(env, 'STYXY_SCAN_TTL_MS', 250)), paths.audit, {
+    const coordinator = new Coordinator(store, config.serviceTypes, hub, new SocketTable(envMs(env, 'STYXY_SCAN_TTL_MS', 1000)), paths.audit, {
       daemonPort: options.tcpPort || 9876,
       minPort: envMs(env, 'STYXY_MIN_PORT', 1024),
       listenGraceMs: envMs(env, 'STYXY_LISTEN_GRACE_MS', 15_000),

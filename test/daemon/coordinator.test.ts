@@ -6,7 +6,7 @@ import {SocketTable} from '../../src/daemon/socket-table.js'
 import {mergeServiceTypes} from '../../src/core/service-types.js'
 import {Store} from '../../src/store/store.js'
 import {removeHome, tempHome} from '../helpers/daemon.js'
-import {recycleWithinTick} from '../helpers/processes.js'
+import {closeServer, listenOn, recycleWithinTick} from '../helpers/processes.js'
 
 function coordinatorIn(home: string): {c: Coordinator; store: Store} {
   const store = new Store(path.join(home, 'styxy.db'))
@@ -55,6 +55,29 @@ describe('coordinator: decisions within one millisecond', () => {
           expect(store.leaseById(first.leaseId!)).to.equal(undefined)
         })
       if (!landed) this.skip() // no recycle landed within the tick (a busy machine)
+    } finally {
+      store.close()
+      removeHome(home)
+    }
+  })
+})
+
+describe('coordinator: how old a view of the kernel’s tables each decision may use', () => {
+  it('binds use the snapshot they are given; an allocation wants one at most 250 ms old', async () => {
+    const home = tempHome()
+    const {c, store} = coordinatorIn(home) // binds may use a snapshot up to a minute old here
+    try {
+      const [forBind, forAllocation] = (await c.suggest('test', 2)).ports // the table's read
+      const servers = await Promise.all([listenOn('127.0.0.1', forBind), listenOn('127.0.0.1', forAllocation)])
+      try {
+        // Nothing signals a snapshot's age: wait until the read above is older than an allocation accepts.
+        await new Promise((resolve) => setTimeout(resolve, 400))
+        // Unseen by the bind (the interceptor's EADDRINUSE retry is what catches it), seen by the allocation.
+        expect(await c.bind({pid: process.pid, port: forBind, family: 'ipv4', address: '127.0.0.1'})).to.include({action: 'allow', port: forBind})
+        expect((await c.allocate({service: 'test', port: forAllocation})).port).to.not.equal(forAllocation)
+      } finally {
+        await Promise.all(servers.map(closeServer))
+      }
     } finally {
       store.close()
       removeHome(home)
