@@ -234,9 +234,10 @@ export class Coordinator {
     return lease
   }
 
-  leases(service?: string): Lease[] {
+  /** The store's rows, for an answer that turns them into leases a few at a time (json-chunks.ts). */
+  leaseRows(service?: string): LeaseRow[] {
     if (service) this.serviceType(service)
-    return this.store.leases(service).map(toLease)
+    return this.store.leases(service)
   }
 
   async portInfo(port: number): Promise<PortInfo> {

@@ -82,6 +82,19 @@ for (const via of ['unix', 'tcp'] as const) {
       expect((await rejected(c.release(a.id))).code).to.equal('NOT_FOUND')
     })
 
+    it('GET /v1/allocations answers every lease when there are hundreds (sent in pieces)', async () => {
+      const asked = Array.from({length: 300}, (_, i) => 31000 + i) // more than one piece (256)
+      const ids = new Map<number, string>()
+      // Made and released over the socket whatever the transport under test: only the listing is what is tested.
+      for (const port of asked) ids.set(port, (await d.client.bind({pid: holders[1].pid!, port, family: 'ipv4', address: '127.0.0.1'})).leaseId!)
+      try {
+        const listed = (await c.leases()).filter((l) => l.pid === holders[1].pid)
+        expect(listed.map((l) => [l.port, l.id])).to.deep.equal(asked.map((p) => [p, ids.get(p)]))
+      } finally {
+        for (const id of ids.values()) await d.client.release(id)
+      }
+    })
+
     it('a singleton type shares its one holder', async () => {
       const a = await c.allocate({service: 'ai'})
       const b = await c.allocate({service: 'ai'})

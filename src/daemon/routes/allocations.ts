@@ -1,4 +1,7 @@
+import {Readable} from 'node:stream'
 import {Routes} from '../../protocol/routes.js'
+import {toLease} from '../../store/store.js'
+import {jsonArrayChunks} from '../json-chunks.js'
 import {AllocationRequestSchema, CountQuerySchema, PortParamSchema, ScanQuerySchema} from '../../protocol/schemas.js'
 import {bodyOf, validate} from '../middleware.js'
 import type {Mount} from './deps.js'
@@ -11,7 +14,9 @@ export const mountAllocations: Mount = (router, {coordinator}) => {
   })
   router.get(Routes.allocations.path, async (ctx) => {
     const service = typeof ctx.query.service === 'string' ? ctx.query.service : undefined
-    ctx.body = coordinator.leases(service)
+    const rows = coordinator.leaseRows(service)
+    ctx.type = 'application/json'
+    ctx.body = Readable.from(jsonArrayChunks(rows, toLease), {objectMode: false})
   })
   router.delete(Routes.release.path, async (ctx) => {
     ctx.body = coordinator.release(ctx.params.id)
