@@ -240,7 +240,7 @@ async function main(): Promise<void> {
     row('`styxy run -- true` median ms', f(median(r)), '', `overhead ${f(median(r) - median(t))} ms (target <= 150)`)
     if (d.env.NODE_EXTRA_CA_CERTS) {
       // Node 20 reads and parses NODE_EXTRA_CA_CERTS (with its own root store) while it starts, before any of our
-      // code runs: ~80 ms on this VM, most of `node -e 0`. Shown apart so our part and Node's are not confused.
+      // code runs: ~70-80 ms on this VM, most of `node -e 0`. Shown apart so our part and Node's are not confused.
       const {NODE_EXTRA_CA_CERTS: _, ...plain} = d.env
       const n0p = timeCommand(process.execPath, ['-e', '0'], plain, runs)
       const rp = timeCommand(process.execPath, [CLI, 'run', '--', 'true'], plain, runs)

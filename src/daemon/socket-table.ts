@@ -95,7 +95,8 @@ export interface Snapshot {
  * event loop in libuv's pool, concurrent callers share one read, and bind decisions use a snapshot at most
  * `maxAgeMs` old (1 s by default). A listener newer than the snapshot is caught by the interceptor: the
  * kernel's EADDRINUSE in its own family, its probe of the other family. With 250 ms, four reads a second
- * under a steady stream of binds cost the daemon ~15% of its decisions/s.
+ * under a steady stream of binds cost the daemon ~15% of its decisions/s once a test run's TIME_WAIT
+ * leftovers were in the table.
  */
 export class SocketTable {
   private last: Snapshot = {at: 0, ports: new Map(), busy: new Set()}
