@@ -1,4 +1,5 @@
 import {spawn, type ChildProcess} from 'node:child_process'
+import type {Socket} from 'node:net'
 import fs from 'node:fs'
 import os from 'node:os'
 import {StyxyClient, TransportError} from '../client/client.js'
@@ -47,8 +48,10 @@ const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
 export async function runUnderStyxy(opts: RunOptions): Promise<number> {
   const env = {...(opts.env ?? process.env)}
   let client: StyxyClient | undefined
+  // The probe's connection, kept for the exit watch.
+  let probe: Socket | undefined
   try {
-    await ensureRunning(env)
+    probe = await ensureRunning(env)
     client = StyxyClient.fromEnv(env, 2000)
   } catch (error) {
     opts.warn(`styxy: the daemon could not be started (${(error as Error).message}); running without port coordination`)
@@ -104,6 +107,15 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
     child = spawn(opts.argv[0], opts.argv.slice(1), {stdio: 'inherit', env})
     commandPid = Promise.resolve(child.pid)
   }
+  // The daemon releases the command's leases (and the run's own) when this request's connection ends: at our
+  // exit, or when we are killed. Nothing to wait for at exit, where a request of our own cost ~8 ms.
+  const ownLease = lease && !lease.joined ? lease.id : undefined
+  const watcher = client
+  const watch = commandPid.then((pid) => {
+    if (watcher && pid !== undefined) return watcher.watchExit({pid, leaseId: ownLease}, probe)
+    probe?.destroy()
+    return undefined
+  })
   const forward = (signal: NodeJS.Signals) => {
     // A terminal's Ctrl-C already reached the child (same foreground process group); a second SIGINT would
     // make many tools skip their graceful shutdown. A SIGINT sent to us alone (kill -INT) is forwarded.
@@ -121,9 +133,13 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
     })
   })
   for (const s of FORWARDED) process.off(s, forward)
-  if (client) {
-    // Release now rather than when the reaper notices: the next run may want the same port at once.
-    if (lease && !lease.joined) await client.release(lease.id).catch(() => undefined)
+  const held = await watch
+  if (held && !held.lost) {
+    await held.end()
+  } else if (client) {
+    // No watch (the socket was unreachable, or the daemon restarted meanwhile): release now rather than when the
+    // reaper notices, since the next run may want the same port at once.
+    if (ownLease) await client.release(ownLease).catch(() => undefined)
     // Only the child's own leases: a full cleanup would read the kernel's tables (milliseconds) on every exit;
     // its descendants' leases go with the reaper's next pass.
     const pid = await commandPid

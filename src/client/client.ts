@@ -1,14 +1,15 @@
 import fs from 'node:fs'
 import {createRequire} from 'node:module'
+import type {Socket} from 'node:net'
 import type WebSocket from 'ws'
 import {routePath, type RouteName, Routes} from '../protocol/routes.js'
 import type {ErrorBody} from '../protocol/errors.js'
 import type {StyxyEvent} from '../protocol/events.js'
 import type {
-  AllocationRequest, AllocationResponse, BindRequest, BindResponse, CleanupResponse, Health, Instance, InstanceRequest, Lease,
+  AllocationRequest, AllocationResponse, BindRequest, BindResponse, CleanupResponse, ExitWatchRequest, Health, Instance, InstanceRequest, Lease,
   PortInfo, Reassignment, ServiceType, Status, SuggestResponse,
 } from '../protocol/types.js'
-import {endpointFromEnv, send, TransportError, type Endpoint} from './transport.js'
+import {endpointFromEnv, hold, send, TransportError, type Endpoint, type HeldRequest} from './transport.js'
 
 /** An error answered by the daemon, with its stable code. */
 export class ApiError extends Error {
@@ -75,6 +76,10 @@ export class StyxyClient {
   reassignments(since?: string): Promise<Reassignment[]> { return this.call('reassignments', {}, undefined, {since}) }
   cleanup(force = false): Promise<CleanupResponse> { return this.call('cleanup', {}, undefined, {force: force || undefined}) }
   releaseExited(pid: number): Promise<CleanupResponse> { return this.call('cleanup', {}, undefined, {pid}) }
+  /** `styxy run`'s exit watch: the daemon releases `req` when this request's connection ends. */
+  watchExit(req: ExitWatchRequest, connected?: Socket): HeldRequest {
+    return hold(this.endpoint, Routes.exitWatch.method, routePath('exitWatch'), req, connected)
+  }
 
   /** Raw access for tests of the wire itself (legacy routes, malformed input). */
   raw(method: string, path: string, body?: unknown) {

@@ -6,7 +6,8 @@ import {PROJECT_ROOT} from '../project.js'
 import {resolvePaths} from '../paths.js'
 import {processStartTime} from '../daemon/proc.js'
 import {StyxyClient, TransportError} from './client.js'
-import {socketAccepts} from './socket-probe.js'
+import type net from 'node:net'
+import {connectUnix} from './socket-probe.js'
 
 export interface StartedDaemon {
   pid: number
@@ -88,10 +89,15 @@ export async function startDetached(env: NodeJS.ProcessEnv = process.env, timeou
  * Make sure a daemon is there before a command starts under the interceptor. A socket that accepts is enough:
  * it sits in the user's private state directory, and a daemon that accepts but does not answer (stopped) is
  * the interceptor's to handle (it fails open). Otherwise the full check, and a start if need be.
+ * Returns that first connection when it was accepted, for the caller's one request (its exit watch): a second
+ * connection cost `styxy run` ~2 ms. The caller must use it or destroy it.
  */
-export async function ensureRunning(env: NodeJS.ProcessEnv): Promise<void> {
-  if (await socketAccepts(resolvePaths(env).socket)) return
+export async function ensureRunning(env: NodeJS.ProcessEnv): Promise<net.Socket | undefined> {
+  const accepted = await connectUnix(resolvePaths(env).socket)
+  // Unreferenced: a caller that fails before using it must still be able to exit.
+  if (accepted) return accepted.unref()
   await startDetached(env)
+  return undefined
 }
 
 /** The winning starter's daemon holds the lock but may not listen yet: probe with a doubling delay. */

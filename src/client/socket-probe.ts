@@ -1,13 +1,20 @@
 import net from 'node:net'
 
-/**
- * Does something accept connections on this Unix socket path? A connect, no request: the daemon uses it to
- * tell a live daemon's socket from a crash's leftover, and `styxy run` to skip a health round trip.
- */
-export function socketAccepts(file: string): Promise<boolean> {
+/** A connection to this Unix socket path, or null when nothing accepts there. */
+export function connectUnix(file: string): Promise<net.Socket | null> {
   return new Promise((resolve) => {
     const s = net.connect(file)
-    s.once('connect', () => { s.destroy(); resolve(true) })
-    s.once('error', () => resolve(false))
+    s.once('connect', () => { s.removeAllListeners('error'); resolve(s) })
+    s.once('error', () => resolve(null))
   })
+}
+
+/**
+ * Does something accept connections on this Unix socket path? A connect, no request: the daemon uses it to
+ * tell a live daemon's socket from a crash's leftover.
+ */
+export async function socketAccepts(file: string): Promise<boolean> {
+  const s = await connectUnix(file)
+  s?.destroy()
+  return s !== null
 }

@@ -148,14 +148,62 @@ function once(target: Target, request: Buffer, timeoutMs: number, via: 'unix' | 
   })
 }
 
-/** One request: the Unix socket first (no token needed), TCP with the token only when the socket is unreachable. */
-export async function send(endpoint: Endpoint, method: string, path: string, body: unknown, timeoutMs: number): Promise<RawResponse> {
-  const payload = body === undefined ? undefined : JSON.stringify(body)
+function jsonHeaders(payload: string | undefined): Record<string, string> {
   const headers: Record<string, string> = {host: 'localhost', accept: 'application/json'}
   if (payload !== undefined) {
     headers['content-type'] = 'application/json'
     headers['content-length'] = String(Buffer.byteLength(payload))
   }
+  return headers
+}
+
+/** A request left open on purpose: the end of its connection is the message (POST /v1/exit-watch). */
+export interface HeldRequest {
+  /** The connection ended, or an answer came, before `end()`: the daemon is not holding it any more. */
+  readonly lost: boolean
+  /** Close the connection once the request has reached the kernel (a close before that would send nothing). */
+  end(): Promise<void>
+}
+
+/**
+ * Send a request and keep its connection open, on the Unix socket only (on `connected`, a fresh connection to
+ * it, when given): a caller that cannot hold one there (`lost`) does what the held request would have done
+ * the old way, with a request of its own.
+ */
+export function hold(endpoint: Endpoint, method: string, path: string, body: unknown, connected?: net.Socket): HeldRequest {
+  if (endpoint.only === 'tcp') {
+    connected?.destroy()
+    return {lost: true, end: async () => {}}
+  }
+  const payload = JSON.stringify(body)
+  const socket = connected && !connected.destroyed && !connected.readableEnded ? connected : net.connect({path: endpoint.socket})
+  let lost = false
+  let ending = false
+  const gone = () => { if (!ending) lost = true }
+  socket.on('error', gone)
+  socket.on('close', gone)
+  socket.on('end', gone)
+  // The daemon answers only once the connection ends, so any byte before that is a refusal (an older daemon's
+  // 404, a validation error): read it, and count the hold as lost.
+  socket.on('data', gone)
+  const sent = new Promise<void>((resolve) => {
+    socket.once('close', () => resolve())
+    socket.write(encode(method, path, jsonHeaders(payload), payload), () => resolve())
+  })
+  return {
+    get lost() { return lost },
+    async end() {
+      await sent
+      ending = true
+      socket.destroy()
+    },
+  }
+}
+
+/** One request: the Unix socket first (no token needed), TCP with the token only when the socket is unreachable. */
+export async function send(endpoint: Endpoint, method: string, path: string, body: unknown, timeoutMs: number): Promise<RawResponse> {
+  const payload = body === undefined ? undefined : JSON.stringify(body)
+  const headers = jsonHeaders(payload)
   if (endpoint.only !== 'tcp') {
     try {
       return await once({path: endpoint.socket}, encode(method, path, headers, payload), timeoutMs, 'unix')

@@ -2,7 +2,8 @@ import http from 'node:http'
 import type net from 'node:net'
 import {Routes} from '../protocol/routes.js'
 
-// The interceptor's one request, answered on the Unix socket without node:http and Koa.
+// The interceptor's one request (and `styxy run`'s exit watch), answered on the Unix socket without node:http
+// and Koa.
 //
 // Every intercepted bind opens a connection, sends one `POST /v1/bind` with `Connection: close` in a single
 // write, and reads one answer. node:http and Koa cost ~110 µs of daemon CPU per such connection on top of the
@@ -13,8 +14,12 @@ import {Routes} from '../protocol/routes.js'
 // which answer it as before. So the lane never parses what it is unsure of, never waits, and every refusal
 // (Origin, Referer, bad input) still comes from the one app.
 
-/** What the lane may answer without the app. */
-const REQUEST_LINE = `POST ${Routes.bind.path} HTTP/1.1\r\n`
+/** What the lane may answer without the app, by its exact request line. */
+const LANE_ROUTES = new Map<string, LaneRoute>([
+  [`POST ${Routes.bind.path} HTTP/1.1\r\n`, 'bind'],
+  [`POST ${Routes.exitWatch.path} HTTP/1.1\r\n`, 'exitWatch'],
+])
+export type LaneRoute = 'bind' | 'exitWatch'
 /** A request bigger than this in its first read is the app's (its body limit is 64 KB; ours are < 1 KB). */
 const MAX_REQUEST = 16 * 1024
 /** The only headers the lane understands; any other (Origin, Referer, Expect, Transfer-Encoding, ...) is the app's. */
@@ -28,17 +33,19 @@ export interface LaneAnswer {
 }
 
 /**
- * The body of a request the lane can take, or undefined when it is the app's. Exported for tests: the lane's
- * whole judgement of a request is this function.
+ * The route and body of a request the lane can take, or undefined when it is the app's. Exported for tests:
+ * the lane's whole judgement of a request is this function.
  */
-export function laneBody(chunk: Buffer): unknown {
+export function laneRequest(chunk: Buffer): {route: LaneRoute; body: object} | undefined {
   if (chunk.length > MAX_REQUEST) return undefined
   const end = chunk.indexOf('\r\n\r\n')
   if (end < 0) return undefined
   const head = chunk.toString('latin1', 0, end)
-  if (!head.startsWith(REQUEST_LINE)) return undefined
+  const lineEnd = head.indexOf('\r\n') + 2
+  const route = LANE_ROUTES.get(head.slice(0, lineEnd))
+  if (route === undefined) return undefined
   const seen = new Map<string, string>()
-  for (const line of head.slice(REQUEST_LINE.length).split('\r\n')) {
+  for (const line of head.slice(lineEnd).split('\r\n')) {
     const m = HEADER.exec(line)
     if (!m) return undefined
     const name = m[1].toLowerCase()
@@ -51,7 +58,7 @@ export function laneBody(chunk: Buffer): unknown {
   if (length === undefined || !/^\d{1,5}$/.test(length) || chunk.length - (end + 4) !== Number(length)) return undefined
   try {
     const body: unknown = JSON.parse(chunk.toString('utf8', end + 4))
-    return typeof body === 'object' && body !== null && !Array.isArray(body) ? body : undefined
+    return typeof body === 'object' && body !== null && !Array.isArray(body) ? {route, body} : undefined
   } catch {
     return undefined
   }
@@ -64,14 +71,20 @@ export interface BindLane {
 }
 
 /**
+ * Answers a request the lane took, or undefined to give it to the app after all (e.g. when it does not
+ * validate). The socket is for answers that wait on the connection itself (the exit watch).
+ */
+export type LaneServe = (route: LaneRoute, body: object, socket: net.Socket) => Promise<LaneAnswer> | undefined
+
+/**
  * Put the lane in front of a node:http server: each new connection is read once; a request the lane can take
- * is answered by `serve` (which returns undefined to give it to the app after all, e.g. when it does not
- * validate); anything else goes to the server's own connection handler with the bytes read put back first.
+ * is answered by `serve`; anything else goes to the server's own connection handler with the bytes read put
+ * back first.
  * The server keeps listening itself, so its timeouts, tracking and closeAllConnections hold for every
  * connection handed to it; the lane's own are closed with `closeAll`.
  * Null (and nothing changed) if the server is not as expected: the app then answers everything, only slower.
  */
-export function installBindLane(server: http.Server, serve: (body: unknown) => Promise<LaneAnswer> | undefined, idleMs: number): BindLane | null {
+export function installBindLane(server: http.Server, serve: LaneServe, idleMs: number): BindLane | null {
   const handlers = server.listeners('connection') as ((socket: net.Socket) => void)[]
   // node:http's own handler is the only one we know how to stand in front of; anything else, no lane.
   if (handlers.length !== 1) return null
@@ -87,8 +100,8 @@ export function installBindLane(server: http.Server, serve: (body: unknown) => P
       socket.setTimeout(0)
       let answer: Promise<LaneAnswer> | undefined
       try {
-        const body = laneBody(chunk)
-        answer = body === undefined ? undefined : serve(body)
+        const request = laneRequest(chunk)
+        answer = request === undefined ? undefined : serve(request.route, request.body, socket)
       } catch {
         return drop() // serve() reports its failures as answers; anything thrown here is a bug, not a reason to hang
       }
@@ -104,6 +117,7 @@ export function installBindLane(server: http.Server, serve: (body: unknown) => P
         return
       }
       answer.then(({status, body: out}) => {
+        if (socket.destroyed) return
         const text = JSON.stringify(out)
         // Closed once written, as node:http does after `Connection: close` (destroySoon): the server's sockets
         // are half-open, so end() alone would keep the fd until the client closes its side, which a stopped

@@ -1,6 +1,6 @@
 import fs from 'node:fs'
 import type {
-  AllocationRequest, AllocationResponse, BindRequest, BindResponse, CleanupResponse, Instance, InstanceRequest, Lease, PortInfo,
+  AllocationRequest, AllocationResponse, BindRequest, BindResponse, CleanupResponse, ExitWatchRequest, Instance, InstanceRequest, Lease, PortInfo,
   Reassignment, ServiceType, SuggestResponse,
 } from '../protocol/types.js'
 import type {ReleaseReason} from '../protocol/events.js'
@@ -62,6 +62,9 @@ export class Coordinator {
       isBusy: (port) => this.sockets.current.busy.has(port),
     }
   }
+
+  /** When a bind was last answered with a port to bind: the table read before then cannot show its listener. */
+  private lastBindAllowed = 0
 
   // A holder's answers for one port are told apart by creation time (the latest is the one repeated), so it
   // strictly increases, even within one millisecond (a retry, another thread), a microsecond at a time.
@@ -182,6 +185,7 @@ export class Coordinator {
       this.hub.publish({type: 'bind.allowed', data: base})
     }
     this.metrics?.countBind(decision.action)
+    if (decision.action !== 'deny') this.lastBindAllowed = now
     return {
       action: decision.action, port: decision.port, requestedPort: req.port, service: decision.service, leaseId,
       repeat: decision.repeat, newLease: created.length > 0, ...(decision.action === 'deny' ? {reason: decision.reason} : {}),
@@ -198,8 +202,10 @@ export class Coordinator {
 
   async allocate(req: AllocationRequest): Promise<AllocationResponse> {
     // An allocation reserves a port before anything binds it, so no bind retry would catch a listener the
-    // snapshot missed: it gets a fresher one than binds do. Allocations are rare; binds come in bursts.
-    await this.sockets.fresh(Math.min(this.sockets.maxAgeMs, ALLOCATION_SCAN_MAX_AGE_MS))
+    // snapshot missed: it gets a fresher one than binds do, and one read after the last bind we allowed (that
+    // program may listen by now, and its lease may already be gone with its run). Allocations are rare; binds
+    // come in bursts.
+    await this.sockets.fresh(Math.min(this.sockets.maxAgeMs, ALLOCATION_SCAN_MAX_AGE_MS), this.lastBindAllowed)
     const type = this.serviceType(req.service)
     if (req.port !== undefined && (req.port < this.limits.minPort || isBrowserBlocked(req.port) || this.limits.reserved.has(req.port))) {
       throw new StyxyError('PORT_OUT_OF_RANGE', `port ${req.port} cannot be handed out (below ${this.limits.minPort}, browser-blocked or the daemon's own)`)
@@ -338,6 +344,22 @@ export class Coordinator {
     })
     for (const row of released) this.hub.publish({type: 'lease.released', data: {...toLease(row), reason: 'holder-exited'}})
     return {released: released.map(toLease), expiredInstances: []}
+  }
+
+  /**
+   * A `styxy run` is over (its exit watch ended): the command's leases go if it has exited (a command that
+   * outlived a killed run keeps them), and the run's own lease goes in any case.
+   */
+  releaseAfterRun(req: ExitWatchRequest): CleanupResponse {
+    const out = this.releaseExited(req.pid)
+    if (req.leaseId) {
+      try {
+        out.released.push(this.release(req.leaseId))
+      } catch (error) {
+        if (!(error instanceof StyxyError && error.code === 'NOT_FOUND')) throw error
+      }
+    }
+    return out
   }
 
   private reapWith(listening: ReadonlyMap<number, unknown>, force: boolean): CleanupResponse {

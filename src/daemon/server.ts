@@ -19,7 +19,9 @@ import {Routes} from '../protocol/routes.js'
 import {mountHealth} from './routes/health.js'
 import {mountAllocations} from './routes/allocations.js'
 import {mountBind, serveBindLane} from './routes/bind.js'
-import {installBindLane, type BindLane} from './bind-lane.js'
+import {installBindLane, type BindLane, type LaneServe} from './bind-lane.js'
+import {ExitWatches} from './exit-watches.js'
+import {mountExitWatch, serveExitWatchLane} from './routes/exit-watch.js'
 import {mountInstances} from './routes/instances.js'
 
 export interface DaemonOptions {
@@ -107,10 +109,12 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     const app = new Koa()
     app.proxy = false
     const router = new Router()
-    const deps = {coordinator, hub, metrics, paths, version: VERSION, startedAt: Date.now(), tcpPort: () => tcpPort}
-    for (const mount of [mountHealth, mountAllocations, mountBind, mountInstances]) mount(router, deps)
+    const watches = new ExitWatches((req) => coordinator.releaseAfterRun(req))
+    const deps = {coordinator, hub, watches, metrics, paths, version: VERSION, startedAt: Date.now(), tcpPort: () => tcpPort}
+    for (const mount of [mountHealth, mountAllocations, mountBind, mountInstances, mountExitWatch]) mount(router, deps)
     const storage = (error: unknown) => storageFailure(error, paths.database)
-    const laneServe = serveBindLane(deps, log, storage)
+    const [laneBind, laneWatch] = [serveBindLane(deps, log, storage), serveExitWatchLane(deps, log, storage)]
+    const laneServe: LaneServe = (route, body, socket) => (route === 'bind' ? laneBind(body) : laneWatch(body, socket))
     app.use(errors(log, metrics, storage))
     app.use(localOnly(() => tcpPort, token))
     app.use(jsonBody(64 * 1024))
@@ -229,6 +233,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         stopping ??= (async () => {
           hub.publish({type: 'daemon.stopping', data: {pid: process.pid, reason}})
           hub.close()
+          watches.stop()
           unixServer.closeAllConnections()
           tcpServer.closeAllConnections()
           for (const lane of lanes) lane.closeAll()

@@ -109,17 +109,17 @@ export class SocketTable {
     return this.last
   }
 
-  private isFresh(maxAgeMs: number): boolean {
-    return Date.now() - this.last.at <= maxAgeMs
+  private isFresh(maxAgeMs: number, since = 0): boolean {
+    return Date.now() - this.last.at <= maxAgeMs && this.last.at >= since
   }
 
   /**
-   * A snapshot no older than `maxAgeMs`; 0 means read now (joining a read already under way). In its last
-   * quarter of life a snapshot is still answered with but a read starts behind it, so under steady use a
-   * decision seldom waits the milliseconds a read takes.
+   * A snapshot no older than `maxAgeMs`, and read no earlier than `since`; 0 means read now (joining a read
+   * already under way). In its last quarter of life a snapshot is still answered with but a read starts
+   * behind it, so under steady use a decision seldom waits the milliseconds a read takes.
    */
-  async fresh(maxAgeMs = this.maxAgeMs): Promise<Snapshot> {
-    if (maxAgeMs > 0 && this.isFresh(maxAgeMs)) {
+  async fresh(maxAgeMs = this.maxAgeMs, since = 0): Promise<Snapshot> {
+    if (maxAgeMs > 0 && this.isFresh(maxAgeMs, since)) {
       if (!this.isFresh(maxAgeMs * 0.75)) void this.refresh()
       return this.last
     }

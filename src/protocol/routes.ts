@@ -16,6 +16,7 @@ export const Routes = {
   instances: {method: 'GET', path: '/v1/instances', summary: 'Registered instances'},
   removeInstance: {method: 'DELETE', path: '/v1/instances/:id', summary: 'Remove an instance and release its leases'},
   reassignments: {method: 'GET', path: '/v1/reassignments', summary: 'The audit trail of moves (since=ISO time)'},
+  exitWatch: {method: 'POST', path: '/v1/exit-watch', summary: 'Held open by `styxy run`: when its connection ends, release the command\'s leases (if it has exited) and the run\'s own'},
   cleanup: {method: 'POST', path: '/v1/cleanup', summary: 'Release what is stale now (force=1: also what is not listening; pid=N: only that exited process)'},
   metrics: {method: 'GET', path: '/v1/metrics', summary: 'Prometheus text: leases, binds, latency, events'},
   events: {method: 'GET', path: '/v1/events', summary: 'WebSocket upgrade: every event as JSON'},

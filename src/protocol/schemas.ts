@@ -30,6 +30,11 @@ export const BindRequestSchema = z.strictObject({
   reassign: z.boolean().optional(),
 })
 
+export const ExitWatchRequestSchema = z.strictObject({
+  pid,
+  leaseId: z.string().min(1).max(128).optional(),
+})
+
 export const InstanceRequestSchema = z.strictObject({
   id: id.optional(),
   pid: pid.optional(),

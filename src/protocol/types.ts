@@ -65,6 +65,8 @@ export interface Status {
   instances: number
   reassignments: number
   eventSubscribers: number
+  /** `styxy run` sessions holding an exit watch now. */
+  watchedRuns: number
   paths: {stateDir: string; socket: string; database: string; token: string; log: string; audit: string}
   tcp: {host: string; port: number}
 }
@@ -145,6 +147,14 @@ export interface InstanceRequest {
   pid?: number
   name?: string
   project?: string
+}
+
+/** What `styxy run` leaves to the daemon for when its connection ends (POST /v1/exit-watch). */
+export interface ExitWatchRequest {
+  /** The command's process: its leases go if it has exited by then. */
+  pid: number
+  /** The lease the run made for --service/--port, released in any case. */
+  leaseId?: string
 }
 
 export interface CleanupResponse {

@@ -3,10 +3,12 @@ import {spawn} from 'node:child_process'
 import {startDaemon, removeHome, runCli, tempHome, isolatedEnv, CLI, type TestDaemon} from '../helpers/daemon.js'
 import {freePort} from '../helpers/processes.js'
 import {BINDPROBE, LIB} from '../helpers/programs.js'
+import {nextEvent, opened} from '../daemon/api.test.js'
 
 describe('styxy run', () => {
   let d: TestDaemon
-  before(async () => { d = await startDaemon() })
+  // No reaper (10 minutes): whatever is released at a run's end, the run's own exit watch released.
+  before(async () => { d = await startDaemon({env: {STYXY_REAP_INTERVAL_MS: '600000'}}) })
   after(async () => {
     await d.stop()
     removeHome(d.home)
@@ -54,6 +56,29 @@ describe('styxy run', () => {
     const r = await runCli(['run', '--', BINDPROBE, '--family', '4', String(port)], d.env)
     expect(r.stdout).to.contain(`bound ipv4 ${port} ${port} 0`)
     expect((await d.client.leases()).map((l) => l.port)).to.not.include(port)
+  })
+
+  it("killed outright, its command keeps running and keeps its leases; the run's own lease goes", async () => {
+    const script = 'import os, socket, sys, time\ns = socket.socket()\ns.bind(("127.0.0.1", int(sys.argv[1])))\ns.listen()\nprint("PORT=" + os.environ["PORT"], "pid", os.getpid(), flush=True)\ntime.sleep(30)'
+    const port = await freePort()
+    const run = spawn(process.execPath, [CLI, 'run', '--service', 'docs', '--', 'python3', '-c', script, String(port)], {env: d.env, stdio: ['ignore', 'pipe', 'inherit']})
+    let out = ''
+    await new Promise<void>((resolve) => run.stdout.on('data', (c) => { out += c; if (out.includes('\n')) resolve() }))
+    const [, own, pid] = /PORT=(\d+) pid (\d+)/.exec(out)!.map(Number)
+    try {
+      expect((await d.client.leases()).map((l) => l.port)).to.include.members([own, port])
+      const ws = d.client.events()
+      await opened(ws)
+      const gone = nextEvent(ws, (e) => e.type === 'lease.released' && e.data.port === own)
+      run.kill('SIGKILL')
+      await gone
+      ws.close()
+      const ports = (await d.client.leases()).map((l) => l.port)
+      expect(ports).to.include(port)
+      expect(ports).to.not.include(own)
+    } finally {
+      process.kill(pid, 'SIGKILL')
+    }
   })
 
   it('starts the daemon when none is running, without the interceptor in its environment', async () => {

@@ -1,7 +1,7 @@
 import {expect} from 'chai'
 import net from 'node:net'
 import path from 'node:path'
-import {laneBody} from '../../src/daemon/bind-lane.js'
+import {laneRequest} from '../../src/daemon/bind-lane.js'
 import {startDaemon, removeHome, type TestDaemon} from '../helpers/daemon.js'
 import {killAll, spawnHolder} from '../helpers/processes.js'
 import {errorCodeOf, rawExchange, statusOf} from '../helpers/proof.js'
@@ -19,9 +19,16 @@ describe('the bind lane: what it takes from the app and what it leaves', () => {
   const ask = JSON.stringify({pid: 4242, port: 3000, family: 'ipv4', address: '127.0.0.1'})
 
   it('takes the interceptor request and the typed client request, and reads their body', () => {
-    expect(laneBody(Buffer.from(interceptorRequest(ask)))).to.deep.equal(JSON.parse(ask))
+    expect(laneRequest(Buffer.from(interceptorRequest(ask)))).to.deep.equal({route: 'bind', body: JSON.parse(ask)})
     const client = `POST /v1/bind HTTP/1.1\r\nconnection: close\r\nhost: localhost\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${ask.length}\r\n\r\n${ask}`
-    expect(laneBody(Buffer.from(client))).to.deep.equal(JSON.parse(ask))
+    expect(laneRequest(Buffer.from(client))).to.deep.equal({route: 'bind', body: JSON.parse(ask)})
+  })
+
+  it("takes `styxy run`'s exit watch as the typed client frames it", () => {
+    const watch = JSON.stringify({pid: 4242, leaseId: 'l-3000-x'})
+    const client = `POST /v1/exit-watch HTTP/1.1\r\nconnection: close\r\nhost: localhost\r\naccept: application/json\r\ncontent-type: application/json\r\ncontent-length: ${watch.length}\r\n\r\n${watch}`
+    expect(laneRequest(Buffer.from(client))).to.deep.equal({route: 'exitWatch', body: JSON.parse(watch)})
+    expect(laneRequest(Buffer.from(client.replace('/v1/exit-watch', '/v1/exit-watch/')))).to.equal(undefined)
   })
 
   const leftToApp: [string, string][] = [
@@ -55,7 +62,7 @@ describe('the bind lane: what it takes from the app and what it leaves', () => {
   ]
   for (const [what, bytes] of leftToApp) {
     it(`leaves to the app: ${what}`, () => {
-      expect(laneBody(Buffer.from(bytes, 'latin1'))).to.equal(undefined)
+      expect(laneRequest(Buffer.from(bytes, 'latin1'))).to.equal(undefined)
     })
   }
 })

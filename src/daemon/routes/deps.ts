@@ -2,11 +2,13 @@ import type {Router} from '@koa/router'
 import type {StyxyPaths} from '../../paths.js'
 import type {Coordinator} from '../coordinator.js'
 import type {EventHub} from '../hub.js'
+import type {ExitWatches} from '../exit-watches.js'
 import type {Metrics} from '../metrics.js'
 
 export interface RouteDeps {
   coordinator: Coordinator
   hub: EventHub
+  watches: ExitWatches
   metrics: Metrics
   paths: StyxyPaths
   version: string
