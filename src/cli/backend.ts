@@ -18,10 +18,10 @@ export interface Choice {
 /** What execvp would run: a name with a slash as given, otherwise the first executable file on PATH. */
 export function resolveCommand(name: string, env: NodeJS.ProcessEnv, cwd = process.cwd()): string | null {
   // Most PATH entries do not hold the command: a throwing stat per miss (an Error with its stack each) cost
-  // ~1 ms on a long PATH, on every `styxy run`.
+  // ~1 ms on a long PATH, on every `styxy run`; existsSync builds nothing for a miss.
   const executable = (p: string) => {
     try {
-      return fs.statSync(p, {throwIfNoEntry: false})?.isFile() === true && (fs.accessSync(p, fs.constants.X_OK), true)
+      return fs.existsSync(p) && fs.statSync(p).isFile() && (fs.accessSync(p, fs.constants.X_OK), true)
     } catch {
       return false
     }
@@ -77,7 +77,7 @@ export function chooseBackend(argv: string[], env: NodeJS.ProcessEnv, cwd = proc
   let name = argv[0] ?? ''
   const via: string[] = []
   for (let depth = 0; depth <= MAX_SCRIPT_DEPTH; depth++) {
-    const file = resolveCommand(name, env, cwd)
+    const file = depth === 0 ? first : resolveCommand(name, env, cwd)
     const chain = [...via, file ?? name].join(' → ')
     if (!file) return {backend: 'preload', why: `${chain}: not found on PATH, nothing to inspect`}
     let fd: number
