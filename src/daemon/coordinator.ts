@@ -323,9 +323,14 @@ export class Coordinator {
    * without a listener for the grace period, and instances whose heartbeats stopped. `force` also releases
    * leases that are not listening right now, except those of live holders that never listened yet.
    */
-  async reap(force = false): Promise<CleanupResponse> {
+  /**
+   * Release what is stale. `tableAgeMs`: how old a view of the kernel's tables will do; a cleanup asked for
+   * reads them now, the reaper's tick takes the one binds use (a listener's absence counts only after a grace
+   * period of seconds), so under a stream of binds the tables are not read twice a second.
+   */
+  async reap(force = false, tableAgeMs = 0): Promise<CleanupResponse> {
     // Reading the kernel's tables costs milliseconds: skip it when there is nothing to check.
-    const listening = this.store.leaseCount() > 0 ? (await this.sockets.fresh(0)).ports : new Map<number, unknown>()
+    const listening = this.store.leaseCount() > 0 ? (await this.sockets.fresh(tableAgeMs)).ports : new Map<number, unknown>()
     return this.reapWith(listening, force)
   }
 
