@@ -1,11 +1,14 @@
 import net from 'node:net'
 
-/** A connection to this Unix socket path, or null when nothing accepts there. */
+/**
+ * A connection to this Unix socket path, or null when nothing accepts there. An error on it later (the daemon
+ * gone) is for its user to notice when it writes, never an unhandled 'error' event.
+ */
 export function connectUnix(file: string): Promise<net.Socket | null> {
   return new Promise((resolve) => {
     const s = net.connect(file)
-    s.once('connect', () => { s.removeAllListeners('error'); resolve(s) })
-    s.once('error', () => resolve(null))
+    s.once('connect', () => resolve(s))
+    s.on('error', () => resolve(null))
   })
 }
 
