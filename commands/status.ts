@@ -20,7 +20,7 @@ export default class StatusCommand extends StyxyCommand {
     this.say([
       `Styxy daemon: running (pid ${s.pid}, version ${s.version}, up ${s.uptimeSeconds}s)`,
       `  leases    ${s.leases}${Object.keys(s.leasesByService).length ? ` (${Object.entries(s.leasesByService).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}`,
-      `  instances ${s.instances}   moves ${s.reassignments}   event subscribers ${s.eventSubscribers}   runs ${s.watchedRuns}`,
+      `  instances ${s.instances}   moves ${s.reassignments}   event subscribers ${s.eventSubscribers}   runs ${s.watchedRuns ?? '-'}`,
       `  socket    ${s.paths.socket}`,
       `  tcp       ${s.tcp.host}:${s.tcp.port} (token ${s.paths.token})`,
       `  database  ${s.paths.database}`,

@@ -64,7 +64,10 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
     } catch (error) {
       // A refusal (an unknown service type, a port that cannot be handed out) is the user's to fix: say it and
       // stop. A daemon that accepts but does not answer (stopped, hung) must not keep the command from running.
-      if (!(error instanceof TransportError)) throw error
+      if (!(error instanceof TransportError)) {
+        probe?.destroy()
+        throw error
+      }
       opts.warn(`styxy: the daemon did not answer (${error.message}); running without port coordination`)
       client = undefined
     }

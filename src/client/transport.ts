@@ -43,7 +43,8 @@ type Target = {path: string} | {host: string; port: number}
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 const TARGET = /^\/[\x21-\x7e]*$/
 
-function encode(method: string, path: string, headers: Record<string, string>, body: string | undefined): Buffer {
+/** Exported for tests: the bind lane must take what this client sends. */
+export function encode(method: string, path: string, headers: Record<string, string>, body: string | undefined): Buffer {
   if (!TOKEN.test(method)) throw new TypeError(`invalid HTTP method ${JSON.stringify(method)}`)
   if (!TARGET.test(path)) throw new TypeError(`invalid request path ${JSON.stringify(path)}`)
   let head = `${method} ${path} HTTP/1.1\r\nconnection: close\r\n`
@@ -148,7 +149,7 @@ function once(target: Target, request: Buffer, timeoutMs: number, via: 'unix' | 
   })
 }
 
-function jsonHeaders(payload: string | undefined): Record<string, string> {
+export function jsonHeaders(payload: string | undefined): Record<string, string> {
   const headers: Record<string, string> = {host: 'localhost', accept: 'application/json'}
   if (payload !== undefined) {
     headers['content-type'] = 'application/json'

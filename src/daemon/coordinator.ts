@@ -63,8 +63,16 @@ export class Coordinator {
     }
   }
 
-  /** When a bind was last answered with a port to bind: the table read before then cannot show its listener. */
-  private lastBindAllowed = 0
+  /**
+   * When a lease was last released. Its program may still listen there (a run killed outright, a lease
+   * deleted by hand), and only a table read after the release is sure to show that listener.
+   */
+  private lastRelease = 0
+
+  private dropLease(row: LeaseRow): void {
+    this.store.deleteLease(row)
+    this.lastRelease = Date.now()
+  }
 
   // A holder's answers for one port are told apart by creation time (the latest is the one repeated), so it
   // strictly increases, even within one millisecond (a retry, another thread), a microsecond at a time.
@@ -106,7 +114,7 @@ export class Coordinator {
     if (died.length === 0) return []
     const released = this.store.transaction(() => died.flatMap(([pid, start]) => {
       const rows = this.store.leasesOfHolder(pid, start)
-      for (const l of rows) this.store.deleteLease(l)
+      for (const l of rows) this.dropLease(l)
       return rows
     }))
     for (const row of released) this.hub.publish({type: 'lease.released', data: {...toLease(row), reason: 'holder-exited'}})
@@ -138,7 +146,7 @@ export class Coordinator {
       const holderAlive = onTarget?.pid === req.pid ? onTarget.pid_start === null || onTarget.pid_start === pidStart
         : onTarget?.pid == null || isSameProcessAlive(onTarget.pid, onTarget.pid_start)
       if (onTarget && !holderAlive) {
-        this.store.deleteLease(onTarget)
+        this.dropLease(onTarget)
         released.push(onTarget)
       }
       const priorRow = this.store.leaseByHolderRequest(req.pid, pidStart, req.port)
@@ -185,7 +193,6 @@ export class Coordinator {
       this.hub.publish({type: 'bind.allowed', data: base})
     }
     this.metrics?.countBind(decision.action)
-    if (decision.action !== 'deny') this.lastBindAllowed = now
     return {
       action: decision.action, port: decision.port, requestedPort: req.port, service: decision.service, leaseId,
       repeat: decision.repeat, newLease: created.length > 0, ...(decision.action === 'deny' ? {reason: decision.reason} : {}),
@@ -202,10 +209,10 @@ export class Coordinator {
 
   async allocate(req: AllocationRequest): Promise<AllocationResponse> {
     // An allocation reserves a port before anything binds it, so no bind retry would catch a listener the
-    // snapshot missed: it gets a fresher one than binds do, and one read after the last bind we allowed (that
-    // program may listen by now, and its lease may already be gone with its run). Allocations are rare; binds
-    // come in bursts.
-    await this.sockets.fresh(Math.min(this.sockets.maxAgeMs, ALLOCATION_SCAN_MAX_AGE_MS), this.lastBindAllowed)
+    // snapshot missed: it gets a fresher one than binds do, and one read after the last release (a port just
+    // released may still have its listener: the lease table no longer guards it, only the kernel's does).
+    // Allocations are rare; binds come in bursts.
+    await this.sockets.fresh(Math.min(this.sockets.maxAgeMs, ALLOCATION_SCAN_MAX_AGE_MS), this.lastRelease)
     const type = this.serviceType(req.service)
     if (req.port !== undefined && (req.port < this.limits.minPort || isBrowserBlocked(req.port) || this.limits.reserved.has(req.port))) {
       throw new StyxyError('PORT_OUT_OF_RANGE', `port ${req.port} cannot be handed out (below ${this.limits.minPort}, browser-blocked or the daemon's own)`)
@@ -234,7 +241,7 @@ export class Coordinator {
   release(idOrPort: string, reason: ReleaseReason = 'released'): Lease {
     const row = /^\d+$/.test(idOrPort) ? this.store.leaseByPort(Number(idOrPort)) : this.store.leaseById(idOrPort)
     if (!row) throw new StyxyError('NOT_FOUND', `no lease ${/^\d+$/.test(idOrPort) ? 'on port ' : ''}${idOrPort}`)
-    this.store.transaction(() => this.store.deleteLease(row))
+    this.store.transaction(() => this.dropLease(row))
     const lease = toLease(row)
     this.hub.publish({type: 'lease.released', data: {...lease, reason}})
     return lease
@@ -304,7 +311,7 @@ export class Coordinator {
     if (!row) throw new StyxyError('NOT_FOUND', `no instance ${id}`)
     const leases = this.store.transaction(() => {
       const leases = this.store.leasesOfInstance(id)
-      for (const l of leases) this.store.deleteLease(l)
+      for (const l of leases) this.dropLease(l)
       this.store.deleteInstance(id)
       return leases
     })
@@ -324,14 +331,15 @@ export class Coordinator {
    * leases that are not listening right now, except those of live holders that never listened yet.
    */
   /**
-   * Release what is stale. `tableAgeMs`: how old a view of the kernel's tables will do; a cleanup asked for
-   * reads them now, the reaper's tick takes the one binds use (a listener's absence counts only after a grace
-   * period of seconds), so under a stream of binds the tables are not read twice a second.
+   * Release what is stale, judged on a read of the kernel's tables made now, as of the time that read began:
+   * a listener that started while it was under way must not count as missing.
    */
-  async reap(force = false, tableAgeMs = 0): Promise<CleanupResponse> {
-    // Reading the kernel's tables costs milliseconds: skip it when there is nothing to check.
-    const listening = this.store.leaseCount() > 0 ? (await this.sockets.fresh(tableAgeMs)).ports : new Map<number, unknown>()
-    return this.reapWith(listening, force)
+  async reap(force = false): Promise<CleanupResponse> {
+    // Reading the kernel's tables costs milliseconds: skip it when there is nothing to check. (Taking the
+    // snapshot binds use instead, up to 1 s old, showed no gain in CPU per decision, and binds then met a
+    // staler view of busy ports: more retries past ports in use.)
+    const view = this.store.leaseCount() > 0 ? await this.sockets.fresh(0) : {at: Date.now(), ports: new Map<number, unknown>()}
+    return this.reapWith(view.ports, view.at, force)
   }
 
   /** Release the leases of one process that has exited (what `styxy run` asks for when its child ends). */
@@ -341,7 +349,7 @@ export class Coordinator {
       for (const h of this.store.holders()) {
         if (h.pid !== pid || isSameProcessAlive(h.pid, h.pid_start)) continue
         for (const l of this.store.leasesOfHolder(h.pid, h.pid_start)) {
-          this.store.deleteLease(l)
+          this.dropLease(l)
           gone.push(l)
         }
       }
@@ -367,7 +375,7 @@ export class Coordinator {
     return out
   }
 
-  private reapWith(listening: ReadonlyMap<number, unknown>, force: boolean): CleanupResponse {
+  private reapWith(listening: ReadonlyMap<number, unknown>, seenAt: number, force: boolean): CleanupResponse {
     const now = Date.now()
     const died = this.releaseDied()
     const released: {row: LeaseRow; reason: ReleaseReason}[] = []
@@ -378,7 +386,7 @@ export class Coordinator {
         if (!dead && now - inst.last_heartbeat <= this.options.instanceTtlMs) continue
         expired.push({row: inst, reason: dead ? 'holder exited' : 'heartbeat stopped'})
         for (const l of this.store.leasesOfInstance(inst.id)) {
-          this.store.deleteLease(l)
+          this.dropLease(l)
           released.push({row: l, reason: 'instance-expired'})
         }
         this.store.deleteInstance(inst.id)
@@ -387,17 +395,17 @@ export class Coordinator {
       for (const h of this.store.holders()) {
         if (isSameProcessAlive(h.pid, h.pid_start)) continue
         for (const l of this.store.leasesOfHolder(h.pid, h.pid_start)) {
-          this.store.deleteLease(l)
+          this.dropLease(l)
           released.push({row: l, reason: 'holder-exited'})
         }
       }
-      for (const port of listening.keys()) this.store.touchListening(port, now, 1000)
+      for (const port of listening.keys()) this.store.touchListening(port, seenAt, 1000)
       // Forced: everything not listening now, except leases of live holders that have not listened yet (between
       // their bind() and listen(), or an allocation waiting for its server); dead holders went above.
-      const quiet = force ? this.store.leases().filter((l) => l.last_listening !== null || l.pid === null) : this.store.quietSince(now - this.options.listenGraceMs)
+      const quiet = force ? this.store.leases().filter((l) => l.last_listening !== null || l.pid === null) : this.store.quietSince(seenAt - this.options.listenGraceMs)
       for (const l of quiet) {
         if (listening.has(l.port)) continue
-        this.store.deleteLease(l)
+        this.dropLease(l)
         released.push({row: l, reason: force ? 'cleanup' : 'not-listening'})
       }
     })

@@ -5,9 +5,12 @@ import type {CleanupResponse, ExitWatchRequest} from '../protocol/types.js'
 // connection say the run is over. The release then costs the run no round trip at exit (a cold Node process
 // paid ~8 ms for it, on every dev server's stop), and it still happens when the run itself is killed.
 //
-// Ordering: the release runs on the connection's EOF, in the read callback that sees it. The run's parent can
-// only ask anything after the run exited, which is after that EOF was queued, and the daemon reads its sockets
-// in the order they became ready: whoever saw the run exit then sees its leases gone.
+// Ordering: the release runs on the connection's EOF, in the read callback that sees it. `styxy run` closes
+// the Unix socket outright (by exiting, or destroy()), and the kernel then flags a hang-up with the last data,
+// so libuv hands over the request and the EOF in one callback, before any socket that became ready later:
+// whoever saw the run exit and then asks the daemon sees its leases gone. Not so for a client that only
+// half-closes, or over TCP (a FIN alone is no hang-up): there the EOF is read on the next turn of the loop,
+// and another connection ready in the same turn can be answered first.
 
 export class ExitWatches {
   private readonly held = new Set<net.Socket>()

@@ -3,6 +3,7 @@ import type Koa from 'koa'
 import type {z} from 'zod'
 import {StyxyError, type ErrorBody} from '../protocol/errors.js'
 import {describeZodError} from '../protocol/schemas.js'
+import {Routes} from '../protocol/routes.js'
 import type {Metrics} from './metrics.js'
 
 export type Transport = 'unix' | 'tcp'
@@ -55,7 +56,8 @@ export function errors(log: (msg: string) => void, metrics?: Metrics, storage?: 
       ctx.status = status
       ctx.body = body
     } finally {
-      metrics?.observeRequest(Number(process.hrtime.bigint() - started) / 1e9)
+      // An exit watch lasts as long as its run: it is not a request's latency.
+      if (ctx.path !== Routes.exitWatch.path) metrics?.observeRequest(Number(process.hrtime.bigint() - started) / 1e9)
     }
   }
 }

@@ -96,8 +96,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     const hub = new EventHub()
     const metrics = new Metrics()
     let tcpPort = options.tcpPort
-    const sockets = new SocketTable(envMs(env, 'STYXY_SCAN_TTL_MS', 1000))
-    const coordinator = new Coordinator(store, config.serviceTypes, hub, sockets, paths.audit, {
+    const coordinator = new Coordinator(store, config.serviceTypes, hub, new SocketTable(envMs(env, 'STYXY_SCAN_TTL_MS', 1000)), paths.audit, {
       daemonPort: options.tcpPort || 9876,
       minPort: envMs(env, 'STYXY_MIN_PORT', 1024),
       listenGraceMs: envMs(env, 'STYXY_LISTEN_GRACE_MS', 15_000),
@@ -214,7 +213,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     cleanups.unshift(() => tcpServer.close())
 
     const reaper = setInterval(() => {
-      coordinator.reap(false, sockets.maxAgeMs).catch((error: Error) => log(`reaper: ${error.message}`)).finally(() => {
+      coordinator.reap().catch((error: Error) => log(`reaper: ${error.message}`)).finally(() => {
         try {
           store.checkpoint()
         } catch (error) {

@@ -109,8 +109,11 @@ export class SocketTable {
     return this.last
   }
 
+  private inflightAt = 0
+
+  // Strictly after `since`: a read begun in the same millisecond may have begun before the event.
   private isFresh(maxAgeMs: number, since = 0): boolean {
-    return Date.now() - this.last.at <= maxAgeMs && this.last.at >= since
+    return Date.now() - this.last.at <= maxAgeMs && this.last.at > since
   }
 
   /**
@@ -126,11 +129,15 @@ export class SocketTable {
     // "Now" must see what the caller saw happen before asking: a read already under way may have passed
     // the caller's new listener by, so it gets a read of its own (found by the soak: a port just bound
     // reported unbound).
-    return maxAgeMs <= 0 ? this.read() : this.refresh()
+    // The same for a read under way that began before `since`.
+    return maxAgeMs <= 0 || (this.inflight !== null && this.inflightAt <= since) ? this.read() : this.refresh()
   }
 
   private refresh(): Promise<Snapshot> {
-    this.inflight ??= this.read().finally(() => { this.inflight = null })
+    if (this.inflight === null) {
+      this.inflightAt = Date.now()
+      this.inflight = this.read().finally(() => { this.inflight = null })
+    }
     return this.inflight
   }
 

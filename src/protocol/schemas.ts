@@ -32,7 +32,8 @@ export const BindRequestSchema = z.strictObject({
 
 export const ExitWatchRequestSchema = z.strictObject({
   pid,
-  leaseId: z.string().min(1).max(128).optional(),
+  // A lease id, never a port: releasing by port is DELETE /v1/allocations/:port, said in so many words.
+  leaseId: id.refine((s) => !/^\d+$/.test(s), 'a lease id, not a port number').optional(),
 })
 
 export const InstanceRequestSchema = z.strictObject({

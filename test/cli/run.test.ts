@@ -63,9 +63,13 @@ describe('styxy run', () => {
     const port = await freePort()
     const run = spawn(process.execPath, [CLI, 'run', '--service', 'docs', '--', 'python3', '-c', script, String(port)], {env: d.env, stdio: ['ignore', 'pipe', 'inherit']})
     let out = ''
-    await new Promise<void>((resolve) => run.stdout.on('data', (c) => { out += c; if (out.includes('\n')) resolve() }))
-    const [, own, pid] = /PORT=(\d+) pid (\d+)/.exec(out)!.map(Number)
+    let pid: number | undefined
     try {
+      await new Promise<void>((resolve) => run.stdout.on('data', (c) => { out += c; if (out.includes('\n')) resolve() }))
+      const m = /PORT=(\d+) pid (\d+)/.exec(out)
+      expect(m, out).to.not.equal(null)
+      const own = Number(m![1])
+      pid = Number(m![2])
       expect((await d.client.leases()).map((l) => l.port)).to.include.members([own, port])
       const ws = d.client.events()
       await opened(ws)
@@ -77,7 +81,33 @@ describe('styxy run', () => {
       expect(ports).to.include(port)
       expect(ports).to.not.include(own)
     } finally {
-      process.kill(pid, 'SIGKILL')
+      run.kill('SIGKILL')
+      if (pid !== undefined) process.kill(pid, 'SIGKILL')
+    }
+  })
+
+  it('a daemon restarted mid-run: the watch is gone with it, so the run releases its own lease at the end', async () => {
+    const home = tempHome()
+    const noReaper = {STYXY_REAP_INTERVAL_MS: '600000'}
+    const first = await startDaemon({home, env: noReaper})
+    const run = spawn(process.execPath, [CLI, 'run', '--service', 'docs', '--', 'sh', '-c', 'echo "PORT=$PORT"; read x'], {env: first.env, stdio: ['pipe', 'pipe', 'inherit']})
+    let second: TestDaemon | undefined
+    try {
+      let out = ''
+      await new Promise<void>((resolve) => run.stdout.on('data', (c) => { out += c; if (out.includes('\n')) resolve() }))
+      const own = Number(/PORT=(\d+)/.exec(out)?.[1])
+      await first.stop() // a stopping daemon releases nothing
+      second = await startDaemon({home, port: first.port, env: noReaper})
+      expect((await second.client.leases()).map((l) => l.port)).to.include(own)
+      const exited = new Promise((resolve) => run.on('exit', resolve))
+      run.stdin.end('\n')
+      expect(await exited).to.equal(0)
+      expect((await second.client.leases()).map((l) => l.port)).to.not.include(own)
+    } finally {
+      run.kill('SIGKILL')
+      await second?.stop()
+      await first.stop()
+      removeHome(home)
     }
   })
 

@@ -2,6 +2,8 @@ import {expect} from 'chai'
 import net from 'node:net'
 import path from 'node:path'
 import {laneRequest} from '../../src/daemon/bind-lane.js'
+import {encode, jsonHeaders} from '../../src/client/transport.js'
+import {Routes} from '../../src/protocol/routes.js'
 import {startDaemon, removeHome, type TestDaemon} from '../helpers/daemon.js'
 import {killAll, spawnHolder} from '../helpers/processes.js'
 import {errorCodeOf, rawExchange, statusOf} from '../helpers/proof.js'
@@ -24,11 +26,12 @@ describe('the bind lane: what it takes from the app and what it leaves', () => {
     expect(laneRequest(Buffer.from(client))).to.deep.equal({route: 'bind', body: JSON.parse(ask)})
   })
 
-  it("takes `styxy run`'s exit watch as the typed client frames it", () => {
+  it('takes both requests exactly as the typed client frames them', () => {
+    const framed = (route: 'bind' | 'exitWatch', body: string) => encode(Routes[route].method, Routes[route].path, jsonHeaders(body), body)
+    expect(laneRequest(framed('bind', ask))).to.deep.equal({route: 'bind', body: JSON.parse(ask)})
     const watch = JSON.stringify({pid: 4242, leaseId: 'l-3000-x'})
-    const client = `POST /v1/exit-watch HTTP/1.1\r\nconnection: close\r\nhost: localhost\r\naccept: application/json\r\ncontent-type: application/json\r\ncontent-length: ${watch.length}\r\n\r\n${watch}`
-    expect(laneRequest(Buffer.from(client))).to.deep.equal({route: 'exitWatch', body: JSON.parse(watch)})
-    expect(laneRequest(Buffer.from(client.replace('/v1/exit-watch', '/v1/exit-watch/')))).to.equal(undefined)
+    expect(laneRequest(framed('exitWatch', watch))).to.deep.equal({route: 'exitWatch', body: JSON.parse(watch)})
+    expect(laneRequest(Buffer.from(framed('exitWatch', watch).toString('latin1').replace('/v1/exit-watch', '/v1/exit-watch/'), 'latin1'))).to.equal(undefined)
   })
 
   const leftToApp: [string, string][] = [
