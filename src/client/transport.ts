@@ -177,7 +177,9 @@ export function hold(endpoint: Endpoint, method: string, path: string, body: unk
     return {lost: true, end: async () => {}}
   }
   const payload = JSON.stringify(body)
-  const socket = connected && !connected.destroyed && !connected.readableEnded ? connected : net.connect({path: endpoint.socket})
+  const usable = connected !== undefined && !connected.destroyed && !connected.readableEnded
+  if (!usable) connected?.destroy()
+  const socket = usable ? connected : net.connect({path: endpoint.socket})
   let lost = false
   let ending = false
   const gone = () => { if (!ending) lost = true }

@@ -11,8 +11,9 @@ import {Routes} from '../protocol/routes.js'
 // decisions/s target. This lane takes a request only when its first read holds all of it, in exactly the shape
 // the interceptor sends; anything else (another route, another header, a partial read, pipelining, keep-alive,
 // a body that does not parse or validate) is handed, bytes untouched, to the node:http server and the Koa app,
-// which answer it as before. So the lane never parses what it is unsure of, never waits, and every refusal
-// (Origin, Referer, bad input) still comes from the one app.
+// which answer it as before. So the lane never parses what it is unsure of, never waits for more bytes, and
+// every refusal (Origin, Referer, bad input) still comes from the one app. (An exit watch is answered when its
+// connection ends; waiting for that end is the request's whole point.)
 
 /** What the lane may answer without the app, by its exact request line. */
 const LANE_ROUTES = new Map<string, LaneRoute>([
