@@ -13,6 +13,11 @@ export class Metrics {
     this.binds[action]++
   }
 
+  /** Requests answered since start. */
+  get answered(): number {
+    return this.requests
+  }
+
   observeRequest(seconds: number): void {
     this.requests++
     this.latencySum += seconds

@@ -124,9 +124,9 @@ export class Store {
     this.db.pragma('journal_mode = WAL')
     this.db.pragma('synchronous = NORMAL')
     this.db.pragma('busy_timeout = 2000')
-    // A checkpoint (copying the WAL back, with two fsyncs) made the commit that crossed SQLite's default
-    // 1,000 pages take milliseconds, every few hundred decisions. The daemon checkpoints on its reaper's tick
-    // instead (`checkpoint`); this higher limit only bounds the WAL if that tick stalls.
+    // A checkpoint (copying the WAL back, with its fsyncs) made the commit that crossed SQLite's default
+    // 1,000 pages take milliseconds, every few hundred decisions. The daemon checkpoints on a quiet tick of its
+    // reaper instead (`checkpoint`); this higher limit bounds the WAL through a burst with no pause in it.
     this.db.pragma('wal_autocheckpoint = 10000')
     migrate(this.db, file)
     // A damaged file is refused at start with its name, rather than failing decisions one by one later.
