@@ -24,8 +24,9 @@ describe('seccomp backend', function () {
     scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'styxy-seccomp-'))
     ;[d, goserve] = await Promise.all([startDaemon(), buildGoServe(scratch)])
     // A port of a managed range: moves land on its neighbours, not among the ephemeral ports that outgoing
-    // connections take at random (eight threads asking at once once ran out of asks there).
-    holder = await listenOn('127.0.0.1', (await d.client.suggest('test', 1)).ports[0])
+    // connections take at random (eight threads asking at once once ran out of asks there). The hub range, as
+    // in servers.test: no test expects a given port of it, and the moves leave TIME_WAIT sockets behind.
+    holder = await listenOn('127.0.0.1', (await d.client.suggest('hub', 1)).ports[0])
     taken = portOf(holder)
   })
   afterEach(async () => {
