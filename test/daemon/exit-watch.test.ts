@@ -1,4 +1,5 @@
 import {expect} from 'chai'
+import type {ChildProcess} from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
@@ -54,49 +55,48 @@ for (const via of ['unix', 'tcp'] as const) {
     const released = (ws: ReturnType<StyxyClient['events']>, id: string) =>
       nextEvent(ws, (e: StyxyEvent) => e.type === 'lease.released' && e.data.id === id)
 
-    it("holds the request while the run lasts; its end releases the exited command's leases and the run's own", async () => {
+    const holders: ChildProcess[] = []
+    afterEach(async () => { await killAll(holders.splice(0)) })
+
+    /** A run as the daemon sees it: its command's bind, its own allocation, and its exit watch, held. */
+    async function aRun(port: number) {
       const [command, runner] = [spawnHolder(), spawnHolder()]
-      try {
-        const bound = await c.bind({pid: command.pid!, port: 3090, family: 'ipv4', address: '127.0.0.1'})
-        const own = await c.allocate({service: 'docs', pid: runner.pid!})
-        const end = await watch({pid: command.pid!, leaseId: own.id})
-        await killAll([command])
-        // The command is gone, but the run is not over until its connection ends.
-        expect((await c.leases()).map((l) => l.id)).to.include.members([bound.leaseId!, own.id])
-        const ws = c.events(via)
-        await opened(ws)
-        const gone = Promise.all([released(ws, bound.leaseId!), released(ws, own.id)])
-        await end()
-        const events = await gone
-        ws.close()
-        expect(events.map((e) => e.type === 'lease.released' && e.data.reason)).to.deep.equal(['holder-exited', 'released'])
-        const ids = (await c.leases()).map((l) => l.id)
-        expect(ids).to.not.include(bound.leaseId)
-        expect(ids).to.not.include(own.id)
-        expect((await c.status()).watchedRuns).to.equal(0)
-      } finally {
-        await killAll([command, runner])
-      }
+      holders.push(command, runner)
+      const bound = await c.bind({pid: command.pid!, port, family: 'ipv4', address: '127.0.0.1'})
+      const own = await c.allocate({service: 'docs', pid: runner.pid!})
+      const end = await watch({pid: command.pid!, leaseId: own.id})
+      return {command, bound, own, end}
+    }
+
+    it("holds the request while the run lasts; its end releases the exited command's leases and the run's own", async () => {
+      const {command, bound, own, end} = await aRun(3090)
+      await killAll([command])
+      // The command is gone, but the run is not over until its connection ends.
+      expect((await c.leases()).map((l) => l.id)).to.include.members([bound.leaseId!, own.id])
+      const ws = c.events(via)
+      await opened(ws)
+      const gone = Promise.all([released(ws, bound.leaseId!), released(ws, own.id)])
+      await end()
+      const events = await gone
+      ws.close()
+      expect(events.map((e) => e.type === 'lease.released' && e.data.reason)).to.deep.equal(['holder-exited', 'released'])
+      const ids = (await c.leases()).map((l) => l.id)
+      expect(ids).to.not.include(bound.leaseId)
+      expect(ids).to.not.include(own.id)
+      expect((await c.status()).watchedRuns).to.equal(0)
     })
 
     it('a command that outlives its run (the run was killed) keeps its leases; the run\'s own lease goes', async () => {
-      const [command, runner] = [spawnHolder(), spawnHolder()]
-      try {
-        const bound = await c.bind({pid: command.pid!, port: 3091, family: 'ipv4', address: '127.0.0.1'})
-        const own = await c.allocate({service: 'docs', pid: runner.pid!})
-        const end = await watch({pid: command.pid!, leaseId: own.id})
-        const ws = c.events(via)
-        await opened(ws)
-        const gone = released(ws, own.id)
-        await end()
-        await gone
-        ws.close()
-        const ids = (await c.leases()).map((l) => l.id)
-        expect(ids).to.include(bound.leaseId)
-        expect(ids).to.not.include(own.id)
-      } finally {
-        await killAll([command, runner])
-      }
+      const {bound, own, end} = await aRun(3091)
+      const ws = c.events(via)
+      await opened(ws)
+      const gone = released(ws, own.id)
+      await end()
+      await gone
+      ws.close()
+      const ids = (await c.leases()).map((l) => l.id)
+      expect(ids).to.include(bound.leaseId)
+      expect(ids).to.not.include(own.id)
     })
 
     it('a body that does not validate is refused at once, and nothing is held', async () => {
