@@ -1,5 +1,6 @@
-//! One HTTP/1.1 request/response with the daemon: Unix socket first, TCP on
-//! loopback only when the socket can't be reached, both under one deadline.
+//! One HTTP/1.1 request/response with the daemon, under one deadline: the
+//! daemon's native front first, then its own Unix socket, TCP on loopback only
+//! when neither socket can be reached.
 //!
 //! Our sockets are non-blocking and waited on with poll() so the deadline is
 //! real even if the daemon accepts and then hangs. They are connected, never
@@ -47,6 +48,8 @@ pub const Tcp = struct {
 };
 
 pub const Target = struct {
+    /// The native front's socket (front/main.zig): same answers, far less daemon CPU per connection.
+    front_path: ?[:0]const u8 = null,
     unix_path: ?[:0]const u8,
     tcp: ?Tcp,
 };
@@ -65,12 +68,17 @@ pub fn exchange(target: Target, body: []const u8, deadline: Deadline) Outcome {
     var resp: [response_max]u8 = undefined;
     var req: [request_max]u8 = undefined;
 
+    const unix_req = frame(&req, null, body) orelse return .{ .fail = "request too large" };
+    if (target.front_path) |path| {
+        if (askUnix(path, unix_req, &resp, deadline)) |out| switch (out) {
+            .answer => return out,
+            // A front restarting, or refusing what it could not forward: the daemon's own socket may still
+            // answer, and asking twice is safe (the same process asking for the same port gets the same answer).
+            .fail => if (deadline.expired()) return out,
+        };
+    }
     if (target.unix_path) |path| {
-        if (connectUnix(path, deadline)) |fd| {
-            defer _ = c.close(fd);
-            const r = frame(&req, null, body) orelse return .{ .fail = "request too large" };
-            return roundTrip(fd, r, &resp, deadline);
-        }
+        if (askUnix(path, unix_req, &resp, deadline)) |out| return out;
     }
     const tcp = target.tcp orelse return .{ .fail = "daemon socket unreachable, no tcp fallback" };
     if (deadline.expired()) return .{ .fail = "timeout before tcp fallback" };
@@ -83,6 +91,13 @@ pub fn exchange(target: Target, body: []const u8, deadline: Deadline) Outcome {
     defer _ = c.close(fd);
     const r = frame(&req, .{ .token = token, .addr = tcp.addr, .port = tcp.port }, body) orelse return .{ .fail = "request too large" };
     return roundTrip(fd, r, &resp, deadline);
+}
+
+/// Null when nothing listens at `path`.
+fn askUnix(path: [:0]const u8, req: []const u8, resp: *[response_max]u8, deadline: Deadline) ?Outcome {
+    const fd = connectUnix(path, deadline) orelse return null;
+    defer _ = c.close(fd);
+    return roundTrip(fd, req, resp, deadline);
 }
 
 /// Over TCP the daemon accepts only a loopback Host with its own port (its DNS-rebinding guard), and the token.
@@ -539,4 +554,38 @@ test "tcp fallback is used when the socket is missing" {
     th.join();
     try t.expectEqual(json.Action.deny, out.answer.action);
     try t.expect(std.mem.indexOf(u8, got[0..got_len], "\r\nAuthorization: Bearer tkn\r\n") != null);
+}
+
+test "the front is asked first; when it refuses, the daemon's socket answers" {
+    var tmp = t.tmpDir(.{});
+    defer tmp.cleanup();
+    var pbuf: [std.fs.max_path_bytes]u8 = undefined;
+    const dir = try tmp.dir.realpath(".", &pbuf);
+    var front_buf: [256]u8 = undefined;
+    var unix_buf: [256]u8 = undefined;
+    const front_path = try std.fmt.bufPrintZ(&front_buf, "{s}/d.sock.bind", .{dir});
+    const unix_path = try std.fmt.bufPrintZ(&unix_buf, "{s}/d.sock", .{dir});
+    const front_fd = try @import("testing.zig").listenUnix(front_path);
+    defer std.posix.close(front_fd);
+    const unix_fd = try @import("testing.zig").listenUnix(unix_path);
+    defer std.posix.close(unix_fd);
+    const target: Target = .{ .front_path = front_path, .unix_path = unix_path, .tcp = null };
+
+    // Answered by the front: the daemon's socket is never asked (its server would hold a second answer).
+    var front = FakeServer{ .listen_fd = front_fd, .reply = "HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n{\"action\":\"remap\",\"port\":8124}" };
+    var th = try std.Thread.spawn(.{}, FakeServer.run, .{&front});
+    var out = exchange(target, "{\"pid\":1}", Deadline.fromNow(2000));
+    th.join();
+    try t.expectEqual(json.Decision{ .action = .remap, .port = 8124 }, out.answer);
+
+    // Refused by the front (it could not forward): the same request goes to the daemon's socket.
+    front = .{ .listen_fd = front_fd, .reply = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\n\r\n{}" };
+    var daemon = FakeServer{ .listen_fd = unix_fd, .reply = "HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n{\"action\":\"remap\",\"port\":8125}" };
+    th = try std.Thread.spawn(.{}, FakeServer.run, .{&front});
+    const th2 = try std.Thread.spawn(.{}, FakeServer.run, .{&daemon});
+    out = exchange(target, "{\"pid\":1}", Deadline.fromNow(2000));
+    th.join();
+    th2.join();
+    try t.expectEqual(json.Decision{ .action = .remap, .port = 8125 }, out.answer);
+    try t.expectEqualStrings(front.got[0..front.got_len], daemon.got[0..daemon.got_len]);
 }

@@ -7,6 +7,8 @@ export const DAEMON_HOST = '127.0.0.1'
 export interface StyxyPaths {
   stateDir: string
   socket: string
+  /** The native front's socket, beside the daemon's: the interceptor tries it first. */
+  frontSocket: string
   database: string
   token: string
   log: string
@@ -22,9 +24,12 @@ export function resolvePaths(env: NodeJS.ProcessEnv = process.env): StyxyPaths {
     ? path.resolve(env.STYXY_HOME)
     : path.join(env.XDG_STATE_HOME || path.join(home, '.local', 'state'), 'styxy')
   const configDir = path.join(env.XDG_CONFIG_HOME || path.join(home, '.config'), 'styxy')
+  const socket = env.STYXY_SOCKET ? path.resolve(env.STYXY_SOCKET) : path.join(stateDir, 'daemon.sock')
   return {
     stateDir,
-    socket: env.STYXY_SOCKET ? path.resolve(env.STYXY_SOCKET) : path.join(stateDir, 'daemon.sock'),
+    socket,
+    // One rule the interceptor applies too (interceptor/env.zig), so it needs no setting of its own.
+    frontSocket: `${socket}.bind`,
     database: path.join(stateDir, 'styxy.db'),
     token: path.join(stateDir, 'token'),
     log: path.join(stateDir, 'daemon.log'),

@@ -1,6 +1,7 @@
-import http from 'node:http'
+import type http from 'node:http'
 import type net from 'node:net'
 import {Routes} from '../protocol/routes.js'
+import {rawAnswer} from './raw-answer.js'
 
 // The interceptor's one request (and `styxy run`'s exit watch), answered on the Unix socket without node:http
 // and Koa.
@@ -119,11 +120,10 @@ export function installBindLane(server: http.Server, serve: LaneServe, idleMs: n
       }
       answer.then(({status, body: out}) => {
         if (socket.destroyed) return
-        const text = JSON.stringify(out)
         // Closed once written, as node:http does after `Connection: close` (destroySoon): the server's sockets
         // are half-open, so end() alone would keep the fd until the client closes its side, which a stopped
         // client never does.
-        socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`, drop)
+        socket.end(rawAnswer(status, out), drop)
       }).catch(drop)
     }
     socket.on('data', onData)

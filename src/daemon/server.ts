@@ -4,7 +4,7 @@ import net from 'node:net'
 import Koa from 'koa'
 import {Router} from '@koa/router'
 import {DAEMON_HOST, resolvePaths, type StyxyPaths} from '../paths.js'
-import {VERSION} from '../project.js'
+import {frontPath, VERSION} from '../project.js'
 import {loadConfig} from '../config.js'
 import {Store, storageFailure} from '../store/store.js'
 import {Coordinator} from './coordinator.js'
@@ -14,11 +14,13 @@ import {SocketTable} from './socket-table.js'
 import {acquireDaemonLock, AlreadyRunningError, ensureToken, prepareStateDir} from './state-dir.js'
 import {errors, localOnly, localOnlyRefusal, type Transport} from './middleware.js'
 import {jsonBody} from './body.js'
+import {rawAnswer} from './raw-answer.js'
 import {socketAccepts} from '../client/socket-probe.js'
 import {Routes} from '../protocol/routes.js'
 import {mountHealth} from './routes/health.js'
 import {mountAllocations} from './routes/allocations.js'
-import {mountBind, serveBindLane} from './routes/bind.js'
+import {mountBind, serveBindFront, serveBindLane} from './routes/bind.js'
+import {Front} from './front.js'
 import {installBindLane, type BindLane, type LaneServe} from './bind-lane.js'
 import {ExitWatches} from './exit-watches.js'
 import {mountExitWatch, serveExitWatchLane} from './routes/exit-watch.js'
@@ -110,7 +112,8 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     app.proxy = false
     const router = new Router()
     const watches = new ExitWatches((req) => coordinator.releaseAfterRun(req))
-    const deps = {coordinator, hub, watches, metrics, paths, version: VERSION, startedAt: Date.now(), tcpPort: () => tcpPort}
+    let front: Front | undefined
+    const deps = {coordinator, hub, watches, metrics, paths, version: VERSION, startedAt: Date.now(), tcpPort: () => tcpPort, front: () => front?.status ?? null}
     for (const mount of [mountHealth, mountAllocations, mountBind, mountInstances, mountExitWatch]) mount(router, deps)
     const storage = (error: unknown) => storageFailure(error, paths.database)
     const [laneBind, laneWatch] = [serveBindLane(deps, log, storage), serveExitWatchLane(deps, log, storage)]
@@ -143,8 +146,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
           ? {status: 404, code: 'NOT_FOUND', message: 'only /v1/events upgrades'}
           : localOnlyRefusal(req.headers, transport, tcpPort, token)
         if (refusal) {
-          const body = JSON.stringify({error: {code: refusal.code, message: refusal.message}})
-          socket.end(`HTTP/1.1 ${refusal.status} Refused\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+          socket.end(rawAnswer(refusal.status, {error: {code: refusal.code, message: refusal.message}}))
           return
         }
         hub.upgrade(req, socket, head)
@@ -157,8 +159,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
         if (!socket.writable) return socket.destroy()
         const [status, code, message] = clientErrorAnswer(err)
-        const body = JSON.stringify({error: {code, message}})
-        socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+        socket.end(rawAnswer(status, {error: {code, message}}))
       })
       return server
     }
@@ -211,6 +212,18 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     tcpPort = (tcpServer.address() as net.AddressInfo).port
     coordinator.reservePort(tcpPort)
     cleanups.unshift(() => tcpServer.close())
+
+    const frontBinary = frontPath(env)
+    if (frontBinary === null) {
+      log('native front off (STYXY_FRONT=off): binds are answered on the daemon\'s socket')
+    } else if (Buffer.byteLength(paths.frontSocket) > 107) {
+      log(`native front off: its socket path would be too long for a Unix socket (${paths.frontSocket})`)
+    } else {
+      const started = new Front({binary: frontBinary, socket: paths.frontSocket, serve: serveBindFront(deps, log, storage), log})
+      front = started
+      cleanups.unshift(() => started.stop())
+      await started.start()
+    }
 
     // A checkpoint copies the WAL back with three fsyncs, on this thread: 5-60 ms here while binds stream in,
     // a slice of that second's decisions (~8% of decisions/s, A/B). So only a tick that answered nothing since

@@ -1,0 +1,151 @@
+import {spawn, type ChildProcess} from 'node:child_process'
+import fs from 'node:fs'
+import type net from 'node:net'
+import type {FrontStatus} from '../protocol/types.js'
+
+// The native front (front/main.zig) takes the interceptor's connections on its own Unix socket and hands us
+// their requests over one link, many per read: Node's cost per connection (~200 µs of CPU before our code sees
+// a byte) was the larger part of a bind's added latency and the ceiling on decisions/s. The front judges
+// nothing; every answer is still written here. The interceptor falls back to the daemon's socket whenever the
+// front's is missing or gives no answer, so a front that is off, dead or restarting costs speed, never a bind.
+
+/** Frames both ways: u32 payload length, u32 id (little-endian), payload. Id 0 is the front's "ready". */
+const HEADER = 8
+const READY_ID = 0
+/** The front's requests are at most 8 KB; anything bigger on the link is a broken front. */
+const MAX_FRAME = 64 * 1024
+/** How long a started front has to say it listens before it is given up on (and retried). */
+const READY_MS = 3000
+
+/** Answers one request the front forwarded, as a whole HTTP response. */
+export type FrontServe = (request: Buffer) => Promise<string>
+
+export interface FrontOptions {
+  binary: string
+  socket: string
+  serve: FrontServe
+  log: (msg: string) => void
+}
+
+export class Front {
+  private child: ChildProcess | undefined
+  private answered = 0
+  private restarts = 0
+  private stopped = false
+  private retry: NodeJS.Timeout | undefined
+  private failures = 0
+
+  constructor(private readonly options: FrontOptions) {}
+
+  /** Resolves once the front listens, or false when it could not be started (the daemon serves on regardless). */
+  start(): Promise<boolean> {
+    const {binary, socket, log} = this.options
+    if (!fs.existsSync(binary)) {
+      log(`native front ${binary} not found (run make): binds are answered on the daemon's socket alone`)
+      return Promise.resolve(false)
+    }
+    // A crash's leftover, or the last front's: we hold the daemon lock, so nothing else is listening there.
+    fs.rmSync(socket, {force: true})
+    const child = spawn(binary, [socket], {
+      // fd 3 is the link: libuv makes a 'pipe' a socketpair. stderr is the daemon's log.
+      stdio: ['ignore', 'ignore', 'inherit', 'pipe'],
+      env: {},
+      // Its own session: a ^C at a foreground daemon's terminal is the daemon's to handle, not the front's.
+      detached: true,
+    })
+    this.child = child
+    const link = child.stdio[3] as net.Socket
+    const startedAt = Date.now()
+    return new Promise((resolve) => {
+      let ready = false
+      const timer = setTimeout(() => {
+        log(`native front pid ${child.pid}: not listening after ${READY_MS} ms; stopping it`)
+        child.kill('SIGKILL')
+      }, READY_MS)
+      this.readFrames(link, (id, payload) => {
+        if (id !== READY_ID) return this.answer(link, id, payload)
+        ready = true
+        clearTimeout(timer)
+        resolve(true)
+      }, (why) => {
+        log(`native front pid ${child.pid}: ${why}; stopping it`)
+        child.kill('SIGKILL')
+      })
+      link.on('error', () => { /* the child's exit says what happened */ })
+      child.on('error', (error) => log(`native front: ${error.message}`))
+      child.on('close', (code, signal) => {
+        clearTimeout(timer)
+        if (this.child === child) this.child = undefined
+        if (!ready) resolve(false)
+        if (this.stopped) return
+        // A front that dies young is retried ever more slowly, so a broken binary does not spin.
+        this.failures = Date.now() - startedAt < 10_000 ? this.failures + 1 : 0
+        const delay = Math.min(10_000, 100 * 2 ** Math.min(this.failures, 7))
+        log(`native front exited (${signal ?? `code ${code}`}); starting it again in ${delay} ms (binds use the daemon's socket meanwhile)`)
+        this.retry = setTimeout(() => {
+          this.restarts++
+          void this.start()
+        }, delay)
+        this.retry.unref()
+      })
+      child.unref()
+      link.unref()
+    })
+  }
+
+  get status(): FrontStatus {
+    return {pid: this.child?.pid ?? null, socket: this.options.socket, answered: this.answered, restarts: this.restarts}
+  }
+
+  /** The front exits when its link closes; SIGTERM too, so one that is stuck goes as well. Its socket goes with it. */
+  stop(): void {
+    this.stopped = true
+    clearTimeout(this.retry)
+    if (this.child) {
+      this.child.kill('SIGTERM')
+      ;(this.child.stdio[3] as net.Socket).destroy()
+      fs.rmSync(this.options.socket, {force: true})
+    }
+  }
+
+  private readFrames(link: net.Socket, onFrame: (id: number, payload: Buffer) => void, broken: (why: string) => void): void {
+    let pending: Buffer = Buffer.alloc(0)
+    link.on('data', (chunk: Buffer) => {
+      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk
+      let off = 0
+      while (pending.length - off >= HEADER) {
+        const len = pending.readUInt32LE(off)
+        if (len > MAX_FRAME) return broken(`a ${len}-byte frame on the link`)
+        if (pending.length - off - HEADER < len) break
+        const id = pending.readUInt32LE(off + 4)
+        const payload = pending.subarray(off + HEADER, off + HEADER + len)
+        off += HEADER + len
+        onFrame(id, payload)
+      }
+      pending = pending.subarray(off)
+    })
+  }
+
+  private corked = false
+
+  private answer(link: net.Socket, id: number, request: Buffer): void {
+    this.options.serve(request).then((text) => {
+      if (link.destroyed) return
+      const frame = Buffer.allocUnsafe(HEADER + Buffer.byteLength(text))
+      frame.writeUInt32LE(frame.length - HEADER, 0)
+      frame.writeUInt32LE(id, 4)
+      frame.write(text, HEADER)
+      this.answered++
+      // Answers decided in the same turn go to the front in one write.
+      if (!this.corked) {
+        this.corked = true
+        link.cork()
+        process.nextTick(() => {
+          this.corked = false
+          link.uncork()
+        })
+      }
+      link.write(frame)
+    }, () => { /* serve() answers its own failures; nothing to send for a request it threw on */ })
+  }
+}
