@@ -110,6 +110,8 @@ async function main(): Promise<void> {
   ours.add(baseline)
   const basePort = await new Promise<number>((resolve) => baseline.stdout!.on('data', (c: Buffer) => resolve(Number(/ready (\d+)/.exec(c.toString())![1]))))
   const unix = {socketPath: path.join(d.home, 'daemon.sock')}
+  // The native front's socket, which the interceptor asks first.
+  const front = {socketPath: path.join(d.home, 'daemon.sock.bind')}
   const tcp = {host: '127.0.0.1', port: d.port, token}
   const baseUnix = {socketPath: path.join(baseHome, 'b.sock')}
   const baseTcp = {host: '127.0.0.1', port: basePort}
@@ -120,15 +122,18 @@ async function main(): Promise<void> {
     // Warm both processes' JIT before measuring, on both transports: on the socket the daemon answers these
     // in its bind lane, so only TCP requests warm the Koa app that serves TCP.
     await series(200, (i) => post(unix, req(12000 + (i % 50))))
+    await series(200, (i) => post(front, req(12200 + (i % 50))))
     await series(200, (i) => post(tcp, req(12100 + (i % 50))))
     await series(200, () => post(baseUnix, req(1)))
     await series(200, () => post(baseTcp, req(1)))
     const bu = await series(N, () => post(baseUnix, req(1)))
     const du = await series(N, (i) => post(unix, req(20000 + i)))
+    const df = await series(N, (i) => post(front, req(26000 + i)))
     const bt = await series(N, () => post(baseTcp, req(1)))
     const dt = await series(N, (i) => post(tcp, req(24000 + i)))
     row('bare node:http, Unix socket', f(pct(bu, 50)), f(pct(bu, 99)), '1.00')
-    row('styxy /v1/bind, Unix socket', f(pct(du, 50)), f(pct(du, 99)), f(pct(du, 50) / pct(bu, 50), 2) + ' (target <= 1.5)')
+    row('styxy /v1/bind, native front (Unix socket)', f(pct(df, 50)), f(pct(df, 99)), f(pct(df, 50) / pct(bu, 50), 2) + ' (target <= 1.5)')
+    row('styxy /v1/bind, daemon\'s Unix socket', f(pct(du, 50)), f(pct(du, 99)), f(pct(du, 50) / pct(bu, 50), 2) + ' (target <= 1.5)')
     row('bare node:http, TCP', f(pct(bt, 50)), f(pct(bt, 99)), '1.00')
     row('styxy /v1/bind, TCP + token', f(pct(dt, 50)), f(pct(dt, 99)), f(pct(dt, 50) / pct(bt, 50), 2))
 
@@ -153,14 +158,18 @@ async function main(): Promise<void> {
     await perSecond(baseUnix.socketPath, 1)
     const bareRates: number[] = []
     const styxyRates: number[] = []
+    const socketRates: number[] = []
     for (let r = 0; r < 5; r++) {
       bareRates.push(await perSecond(baseUnix.socketPath, 1))
       // Ports 53500-65499, above the library programs' 50000-53499 below: every answer a new lease.
-      styxyRates.push(await perSecond(unix.socketPath, 53500 + r * 4 * per))
+      styxyRates.push(await perSecond(front.socketPath, 53500 + r * 4 * per))
+      // The daemon's own socket, for comparison (two rounds: each adds leases the 10k section below counts).
+      if (r < 2) socketRates.push(await perSecond(unix.socketPath, 28000 + r * 4 * per))
     }
-    const [bareRate, styxyRate] = [median(bareRates), median(styxyRates)]
+    const [bareRate, styxyRate, socketRate] = [median(bareRates), median(styxyRates), median(socketRates)]
     row('bare node:http req/s, 4 C clients (new connection each)', f(bareRate, 0), '', '1.00')
-    row('styxy decisions/s, 4 C clients (new connection each, new leases)', f(styxyRate, 0), '', `${f(styxyRate / bareRate, 2)} of bare (target >= 3000/s); rounds ${styxyRates.map((x) => f(x, 0)).join(', ')} vs bare ${bareRates.map((x) => f(x, 0)).join(', ')}`)
+    row('styxy decisions/s via the native front, 4 C clients (new connection each, new leases)', f(styxyRate, 0), '', `${f(styxyRate / bareRate, 2)} of bare (target >= 3000/s); rounds ${styxyRates.map((x) => f(x, 0)).join(', ')} vs bare ${bareRates.map((x) => f(x, 0)).join(', ')}`)
+    row('styxy decisions/s via the daemon\'s socket, same clients', f(socketRate, 0), '', `${f(socketRate / bareRate, 2)} of bare; rounds ${socketRates.map((x) => f(x, 0)).join(', ')}`)
 
     // The real clients: 4 programs binding at once under the library (cheap C clients, unlike the Node one above),
     // each bind a first ask (a new lease). The daemon's JIT is warmed on this request shape first, and the
@@ -201,16 +210,20 @@ async function main(): Promise<void> {
     // Production timings: the test helper's reaper runs every 200 ms, five times as often as a real daemon's.
     const di = await startDaemon({env: {STYXY_REAP_INTERVAL_MS: '1000'}})
     ours.add(di.child)
+    // The same daemon without its native front: what the front buys, measured in the same rounds.
+    const dn = await startDaemon({env: {STYXY_REAP_INTERVAL_MS: '1000', STYXY_FRONT: 'off'}})
+    ours.add(dn.child)
     const n = quick ? 200 : 1000
     const rounds = 4
     const downHome = tempHome('styxy-bench-down-')
     const downEnv = isolatedEnv(downHome, await freePort())
-    const series3 = {bare: [] as Bench[], warm: [] as Bench[], supervised: [] as Bench[], down: [] as Bench[], supervisedDown: [] as Bench[]}
+    const series3 = {bare: [] as Bench[], warm: [] as Bench[], supervised: [] as Bench[], down: [] as Bench[], supervisedDown: [] as Bench[], noFront: [] as Bench[]}
     try {
       // A new daemon's JIT is cold for the first few thousand requests; the daemon under test is a warm one.
       bindbench(quick ? 500 : 3000, 40000, {...di.env, LD_PRELOAD: LIB})
+      bindbench(quick ? 500 : 3000, 40000, {...dn.env, LD_PRELOAD: LIB})
       for (let k = 0; k < rounds; k++) {
-        const at = 17000 + k * 5 * (n / rounds)
+        const at = 17000 + k * 6 * (n / rounds)
         const step = n / rounds
         series3.bare.push(bindbench(step, at, di.env))
         series3.warm.push(bindbench(step, at + step, {...di.env, LD_PRELOAD: LIB}))
@@ -218,19 +231,23 @@ async function main(): Promise<void> {
         series3.supervised.push(bindbench(step, at + 2 * step, di.env, [SUPERVISOR, '--']))
         series3.down.push(bindbench(step, at + 3 * step, {...downEnv, LD_PRELOAD: LIB}))
         series3.supervisedDown.push(bindbench(step, at + 4 * step, downEnv, [SUPERVISOR, '--']))
+        series3.noFront.push(bindbench(step, at + 5 * step, {...dn.env, LD_PRELOAD: LIB}))
       }
     } finally {
       await di.stop()
+      await dn.stop()
       removeHome(di.home)
+      removeHome(dn.home)
       removeHome(downHome)
     }
-    const [bare, warm, supervised, down, supervisedDown] = Object.values(series3).map(combine)
+    const [bare, warm, supervised, down, supervisedDown, noFront] = Object.values(series3).map(combine)
     row('bind() without the library', f(bare.p50), f(bare.p99), '')
-    row('bind() with the library, daemon warm (Unix socket)', f(warm.p50), f(warm.p99), `added p50 ${f(warm.p50 - bare.p50)} µs (target <= 500), p99 ${f(warm.p99 - bare.p99)} µs (target <= 5000)`)
+    row('bind() with the library, daemon warm (native front)', f(warm.p50), f(warm.p99), `added p50 ${f(warm.p50 - bare.p50)} µs (target <= 500), p99 ${f(warm.p99 - bare.p99)} µs (target <= 5000)`)
+    row('bind() with the library, daemon warm, its native front off', f(noFront.p50), f(noFront.p99), `added p50 ${f(noFront.p50 - bare.p50)} µs; the front saves ${f(noFront.p50 - warm.p50)} µs`)
     row('bind() with the library, daemon down', f(down.p50), f(down.p99), `added p50 ${f(down.p50 - bare.p50)} µs (target <= 100)`)
     row('bind() under the seccomp supervisor, daemon warm', f(supervised.p50), f(supervised.p99), `added p50 ${f(supervised.p50 - bare.p50)} µs (target <= 1000), ${f((supervised.p50 - bare.p50) / Math.max(1, warm.p50 - bare.p50), 2)}x the library's`)
     row('bind() under the seccomp supervisor, daemon down', f(supervisedDown.p50), f(supervisedDown.p99), `added p50 ${f(supervisedDown.p50 - bare.p50)} µs`)
-    const failed = [bare, warm, down, supervised, supervisedDown].map((x) => x.failed)
+    const failed = [bare, warm, noFront, down, supervised, supervisedDown].map((x) => x.failed)
     if (failed.some((x) => x > 0)) console.log(`(failed binds, in row order: ${failed.join('/')})`)
 
     const runs = quick ? 5 : 15

@@ -6,12 +6,7 @@ import {encode, jsonHeaders} from '../../src/client/transport.js'
 import {Routes} from '../../src/protocol/routes.js'
 import {startDaemon, removeHome, type TestDaemon} from '../helpers/daemon.js'
 import {killAll, spawnHolder} from '../helpers/processes.js'
-import {errorCodeOf, rawExchange, statusOf} from '../helpers/proof.js'
-
-/** The request exactly as interceptor/ipc.zig frames it on the Unix socket, with extra header lines if given. */
-function interceptorRequest(body: string, extra = ''): string {
-  return `POST /v1/bind HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nConnection: close\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
-}
+import {errorCodeOf, interceptorRequest, rawExchange, statusOf} from '../helpers/proof.js'
 
 const bodyOf = (answer: string) => JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as Record<string, unknown>
 // node:http always sends a Date header; the lane never does. That is how a test tells who answered.

@@ -1,6 +1,9 @@
 import {expect} from 'chai'
+import path from 'node:path'
+import type {BindResponse} from '../../src/protocol/types.js'
 import {startDaemon, removeHome, type TestDaemon} from '../helpers/daemon.js'
 import {killAll, spawnHolder} from '../helpers/processes.js'
+import {interceptorRequest, rawExchange, statusOf} from '../helpers/proof.js'
 
 describe('daemon: concurrent binds', () => {
   let d: TestDaemon
@@ -13,9 +16,17 @@ describe('daemon: concurrent binds', () => {
     removeHome(d.home)
   })
 
-  it('200 concurrent bind requests for one port from 200 live pids end on 200 distinct ports', async () => {
-    const answers = await Promise.all(holders.map((h, i) =>
-      (i % 2 ? d.client : d.tcp).bind({pid: h.pid!, port: 3000, family: i % 3 ? 'ipv4' : 'ipv6', address: '0.0.0.0', command: 'npm run dev'})))
+  it('200 concurrent bind requests for one port from 200 live pids end on 200 distinct ports (front, socket and TCP)', async () => {
+    // A third each through the native front (as the interceptor asks), the Unix socket and TCP.
+    const front = {path: path.join(d.home, 'daemon.sock.bind')}
+    const answers = await Promise.all(holders.map(async (h, i): Promise<BindResponse> => {
+      const req = {pid: h.pid!, port: 3000, family: i % 2 ? 'ipv4' : 'ipv6', address: '0.0.0.0', command: 'npm run dev'} as const
+      if (i % 3 === 1) return d.client.bind(req)
+      if (i % 3 === 2) return d.tcp.bind(req)
+      const answer = await rawExchange(front, interceptorRequest(JSON.stringify(req)), 10_000, 5000)
+      expect(statusOf(answer), answer).to.equal(200)
+      return JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as BindResponse
+    }))
     const ports = answers.map((a) => a.port)
     expect(new Set(ports).size).to.equal(200)
     expect(answers.filter((a) => a.action === 'allow')).to.have.length(1)

@@ -77,6 +77,11 @@ export function rawExchange(target: Target, bytes: string | Buffer, timeoutMs = 
   })
 }
 
+/** The request exactly as interceptor/ipc.zig frames it on a Unix socket, with extra header lines if given. */
+export function interceptorRequest(body: string, extra = ''): string {
+  return `POST /v1/bind HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nConnection: close\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+}
+
 export function statusOf(answer: string): number {
   const m = answer.match(/^HTTP\/1\.[01] (\d{3})/)
   return m ? Number(m[1]) : 0
