@@ -199,6 +199,9 @@ fn acceptAll() void {
         conn.* = .{ .fd = @intCast(rc), .gen = conn.gen +% 1, .deadline = nowMs() + idle_ms };
         if (conn.gen == 0) conn.gen = 1; // 0 is no generation: ids never collide with the ready frame
         ctl(linux.EPOLL.CTL_ADD, conn.fd, linux.EPOLL.IN, slot);
+        // The interceptor writes its request right after connecting: it is usually here already, and reading
+        // it now saves a turn of the loop.
+        readRequest(slot);
     }
     pauseListening();
 }
