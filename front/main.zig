@@ -27,7 +27,9 @@ const idle_ms = 5000;
 const Conn = struct {
     fd: linux.fd_t = -1,
     gen: u16 = 0,
-    state: enum { reading, waiting, writing } = .reading,
+    state: enum { reading, waiting, writing, draining } = .reading,
+    /// Answered by the front itself: the client may still be sending (a body it declared too large).
+    refused: bool = false,
     /// reading: bytes received; writing: bytes of the answer.
     len: usize = 0,
     sent: usize = 0,
@@ -231,6 +233,7 @@ fn serve(slot: u16, events: u32) void {
         .writing => writeAnswer(slot),
         // A client gone while the daemon decides: its answer will find the slot's generation moved on.
         .waiting => if (events & (linux.EPOLL.HUP | linux.EPOLL.ERR) != 0) drop(slot),
+        .draining => drain(slot),
     }
 }
 
@@ -243,15 +246,15 @@ fn readRequest(slot: u16) void {
             .INTR => continue,
             else => return drop(slot),
         };
-        if (rc == 0) return drop(slot); // gone before its request was whole
+        // Half-closed before its request was whole: answered as the daemon's parser would, if anything came.
+        if (rc == 0) return if (conn.len == 0) drop(slot) else refuse(slot, request.cut_short);
         conn.len += rc;
     }
     switch (request.judge(conn.buf[0..conn.len])) {
         .incomplete => {},
-        .bad => |why| refuse(slot, 400, "BAD_REQUEST", why),
+        .bad => |why| refuse(slot, why),
         .complete => {
-            queueFrame(link.id(slot, conn.gen), conn.buf[0..conn.len]) catch
-                return refuse(slot, 503, "DAEMON_BUSY", "the daemon is not reading requests; try again");
+            queueFrame(link.id(slot, conn.gen), conn.buf[0..conn.len]) catch return refuse(slot, request.busy);
             conn.state = .waiting;
             ctl(linux.EPOLL.CTL_MOD, conn.fd, 0, slot);
             flushLink();
@@ -259,13 +262,13 @@ fn readRequest(slot: u16) void {
     }
 }
 
-/// The front's only answers of its own: a request it could not forward.
-fn refuse(slot: u16, status: u16, code: []const u8, message: []const u8) void {
+/// The front's only answers of its own: bytes it would not forward.
+fn refuse(slot: u16, why: request.Refusal) void {
     const conn = &conns[slot];
     var body: [256]u8 = undefined;
-    const json = std.fmt.bufPrint(&body, "{{\"error\":{{\"code\":\"{s}\",\"message\":\"{s}\"}}}}", .{ code, message }) catch unreachable;
-    const reason = if (status == 400) "Bad Request" else "Service Unavailable";
-    const text = std.fmt.bufPrint(&conn.buf, "HTTP/1.1 {d} {s}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {d}\r\nConnection: close\r\n\r\n{s}", .{ status, reason, json.len, json }) catch unreachable;
+    const json = std.fmt.bufPrint(&body, "{{\"error\":{{\"code\":\"{s}\",\"message\":\"{s}\"}}}}", .{ why.code, why.message }) catch unreachable;
+    const text = std.fmt.bufPrint(&conn.buf, "HTTP/1.1 {d} {s}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {d}\r\nConnection: close\r\n\r\n{s}", .{ why.status, why.reason(), json.len, json }) catch unreachable;
+    conn.refused = true;
     startAnswer(slot, text.len);
 }
 
@@ -290,8 +293,28 @@ fn writeAnswer(slot: u16) void {
         };
         conn.sent += rc;
     }
-    // Closed outright once answered, as the daemon does after `Connection: close`.
-    drop(slot);
+    // Closed outright once answered, as the daemon does after `Connection: close`; unless the client may
+    // still be sending: closing with its bytes unread would reset the connection and lose the answer, so
+    // ours is ended and theirs read to its end (for a second at most).
+    if (!conn.refused) return drop(slot);
+    _ = linux.shutdown(conn.fd, linux.SHUT.WR);
+    conn.state = .draining;
+    conn.deadline = @min(conn.deadline, nowMs() + 1000);
+    ctl(linux.EPOLL.CTL_MOD, conn.fd, linux.EPOLL.IN, slot);
+    drain(slot);
+}
+
+fn drain(slot: u16) void {
+    const conn = &conns[slot];
+    while (true) {
+        const rc = linux.recvfrom(conn.fd, &conn.buf, conn.buf.len, 0, null, null);
+        if (failed(rc)) |e| switch (e) {
+            .AGAIN => return,
+            .INTR => continue,
+            else => return drop(slot),
+        };
+        if (rc == 0) return drop(slot);
+    }
 }
 
 fn queueFrame(frame_id: u32, payload: []const u8) error{Full}!void {

@@ -62,9 +62,13 @@ describe('the native front', () => {
       ['JSON that does not parse', interceptorRequest('{"pid":'), 400, 'BAD_REQUEST'],
       ['a body that does not validate', interceptorRequest(ask(70000)), 422, 'VALIDATION_FAILED'],
       ['a holder that is not running', interceptorRequest(JSON.stringify({pid: gone.pid, port: 3401, family: 'ipv4', address: '127.0.0.1'})), 422, 'HOLDER_NOT_RUNNING'],
-      // These two the front refuses itself: it forwards nothing it cannot frame whole.
+      // These the front refuses itself: it forwards nothing it cannot frame whole.
       ['a Content-Length that is not a number', interceptorRequest(ask(3401)).replace(/Content-Length: \d+/, 'Content-Length: 1e2'), 400, 'BAD_REQUEST'],
-      ['a request over 8 KB', interceptorRequest(ask(3401, {command: 'x'.repeat(9000)})), 400, 'BAD_REQUEST'],
+      ['a request over 8 KB', interceptorRequest(ask(3401, {command: 'x'.repeat(9000)})), 413, 'PAYLOAD_TOO_LARGE'],
+      ['headers over 8 KB', interceptorRequest(ask(3401), `User-Agent: ${'a'.repeat(9000)}\r\n`), 431, 'HEADERS_TOO_LARGE'],
+      ['bytes that are not HTTP', '\x16\x03\x01\x02\x00', 400, 'BAD_REQUEST'],
+      // rawExchange half-closes after 200 ms of silence: the front then answers what it has.
+      ['a request cut short', interceptorRequest(ask(3401)).slice(0, 40), 400, 'BAD_REQUEST'],
     ]
     for (const [what, bytes, status, code] of cases) {
       const answer = await rawExchange(front(), bytes, 5000, 200)
