@@ -23,6 +23,9 @@ describe('CLI commands against a real daemon', () => {
     const j = json((await cli('status', '--json')).stdout)
     expect(j).to.include({running: true, pid: d.pid})
     expect(j.paths.database).to.equal(path.join(d.home, 'styxy.db'))
+    const front = (j as unknown as {front: {pid: number; socket: string}}).front
+    expect(front.socket).to.equal(path.join(d.home, 'daemon.sock.bind'))
+    expect(h.stdout).to.contain(`front     ${front.socket} (pid ${front.pid}, `).and.contain(' answered, 0 restarts)')
   })
 
   it('allocate, list, release: human and --json', async () => {
