@@ -160,7 +160,7 @@ fn loop() noreturn {
     var events: [64]linux.epoll_event = undefined;
     var next_sweep: i64 = 0;
     while (true) {
-        const timeout: i32 = if (free_count < max_conns) 250 else -1;
+        const timeout: i32 = if (free_count < max_conns or !listening) 250 else -1;
         const rc = linux.epoll_wait(epfd, &events, events.len, timeout);
         if (failed(rc)) |e| {
             if (e == .INTR) continue;
@@ -182,6 +182,8 @@ fn loop() noreturn {
             for (&conns, 0..) |*conn, i| {
                 if (conn.fd >= 0 and now > conn.deadline) drop(@intCast(i));
             }
+            // Accepting was paused by an error (out of fds or memory), not by full slots: try again.
+            if (!listening and free_count > 0) resumeListening();
             next_sweep = now + 250;
         }
     }
@@ -220,10 +222,13 @@ fn drop(slot: u16) void {
     conn.fd = -1;
     free_slots[free_count] = slot;
     free_count += 1;
-    if (!listening) {
-        listening = true;
-        ctl(linux.EPOLL.CTL_MOD, listen_fd, linux.EPOLL.IN, tag_listener);
-    }
+    resumeListening();
+}
+
+fn resumeListening() void {
+    if (listening) return;
+    listening = true;
+    ctl(linux.EPOLL.CTL_MOD, listen_fd, linux.EPOLL.IN, tag_listener);
 }
 
 fn serve(slot: u16, events: u32) void {

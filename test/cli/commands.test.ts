@@ -190,6 +190,7 @@ describe('styxy doctor', () => {
       const ok = await runCli(['doctor', '--json'], d.env)
       const report = json(ok.stdout)
       expect(report.checks.filter((c: {level: string}) => c.level === 'fail')).to.deep.equal([])
+      expect(report.checks.find((c: {name: string}) => c.name === 'native front')).to.include({level: 'pass'})
       fs.chmodSync(path.join(d.home, 'daemon.sock'), 0o666)
       const broken = await runCli(['doctor'], {...d.env, STYXY_PRELOAD_LIB: path.join(d.home, 'missing.so')})
       expect(broken.code).to.equal(6)
