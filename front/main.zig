@@ -218,6 +218,7 @@ fn pauseListening() void {
 
 fn drop(slot: u16) void {
     const conn = &conns[slot];
+    if (conn.fd < 0) return; // already dropped earlier in this batch of events: the slot must be freed once
     _ = linux.close(conn.fd); // also takes it out of the epoll set
     conn.fd = -1;
     free_slots[free_count] = slot;
@@ -233,6 +234,8 @@ fn resumeListening() void {
 
 fn serve(slot: u16, events: u32) void {
     const conn = &conns[slot];
+    // An event from the same batch as this slot's drop (say, the hang-up of a client answered just before).
+    if (conn.fd < 0) return;
     switch (conn.state) {
         .reading => readRequest(slot),
         .writing => writeAnswer(slot),
