@@ -1,6 +1,7 @@
 import {expect} from 'chai'
 import {spawn} from 'node:child_process'
-import {startDaemon, removeHome, runCli, tempHome, isolatedEnv, CLI, type TestDaemon} from '../helpers/daemon.js'
+import path from 'node:path'
+import {startDaemon, removeHome, runCli, runCommand, tempHome, isolatedEnv, CLI, type TestDaemon} from '../helpers/daemon.js'
 import {freePort} from '../helpers/processes.js'
 import {BINDPROBE, LIB} from '../helpers/programs.js'
 import {nextEvent, opened} from '../daemon/api.test.js'
@@ -21,6 +22,24 @@ describe('styxy run', () => {
     const [argv, preload] = JSON.parse(r.stdout)
     expect(argv).to.deep.equal(args)
     expect(preload).to.equal(`${LIB}:libother.so`)
+  })
+
+  it('run as a command, its own Node does not load NODE_EXTRA_CA_CERTS; the command gets it exactly as given', async () => {
+    // A bundle that cannot be read makes Node warn as it starts: only a Node process that loads it says so.
+    const missing = path.join(d.home, 'no-such-bundle.pem')
+    const show = ['run', '--', 'sh', '-c', 'printf "%s|%s" "${NODE_EXTRA_CA_CERTS-unset}" "${STYXY_CALLER_CA_CERTS-unset}"']
+    const asCommand = await runCommand(CLI, show, {...d.env, NODE_EXTRA_CA_CERTS: missing})
+    expect(asCommand.code, asCommand.stderr).to.equal(0)
+    expect(asCommand.stdout).to.equal(`${missing}|unset`)
+    expect(asCommand.stderr).to.not.contain('extra certs')
+    // Through `node bin/run.cjs`, Node loads it before our code runs: the warning is a real signal.
+    const throughNode = await runCli(show, {...d.env, NODE_EXTRA_CA_CERTS: missing})
+    expect(throughNode.stdout).to.equal(`${missing}|unset`)
+    expect(throughNode.stderr).to.contain('extra certs')
+    // Set but empty stays set and empty; unset stays unset.
+    expect((await runCommand(CLI, show, {...d.env, NODE_EXTRA_CA_CERTS: ''})).stdout).to.equal('|unset')
+    const {NODE_EXTRA_CA_CERTS: _, ...none} = d.env
+    expect((await runCommand(CLI, show, none)).stdout).to.equal('unset|unset')
   })
 
   it("relays the child's exit code, and 128+signal when it is killed", async () => {
