@@ -72,6 +72,27 @@ function bindbench(n: number, first: number, env: NodeJS.ProcessEnv, under: stri
   return {p50: Number(m[1]), p99: Number(m[2]), failed: Number(m[3])}
 }
 
+/** One C client asking `socket` in turn, as the interceptor asks: a lone request's round trip. */
+function askLone(n: number, socket: string, pid: number): Bench {
+  const r = spawnSync(ASKBENCH, [socket, String(n), '1', String(pid)], {encoding: 'utf8'})
+  const m = /asked \d+ failed (\d+)\np50_us ([\d.]+) p99_us ([\d.]+)/.exec(r.stdout)
+  if (!m) throw new Error(`askbench: ${r.stdout} ${r.stderr}`)
+  return {p50: Number(m[2]), p99: Number(m[3]), failed: Number(m[1])}
+}
+
+/**
+ * CPU time the hypervisor gave to other guests (/proc/stat "steal"), as a share of all CPU time since `from`.
+ * A vCPU taken away for a while stalls whatever runs on it: the slow stretches of this machine are these.
+ */
+function cpuTimes(): {steal: number; total: number} {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+  return {steal: f[7] ?? 0, total: f.reduce((a, b) => a + b, 0)}
+}
+function stealSince(from: {steal: number; total: number}): string {
+  const now = cpuTimes()
+  return `${f((100 * (now.steal - from.steal)) / Math.max(1, now.total - from.total), 1)}% of CPU time stolen by the hypervisor meanwhile`
+}
+
 function median(xs: number[]): number {
   return pct(xs, 50)
 }
@@ -161,6 +182,7 @@ async function main(): Promise<void> {
       return (4 * per) / (Number(process.hrtime.bigint() - t0) / 1e9)
     }
     await perSecond(baseUnix.socketPath, 1)
+    const stealAtRates = cpuTimes()
     const bareRates: number[] = []
     const styxyRates: number[] = []
     const socketRates: number[] = []
@@ -175,6 +197,7 @@ async function main(): Promise<void> {
     row('bare node:http req/s, 4 C clients (new connection each)', f(bareRate, 0), '', '1.00')
     row('styxy decisions/s via the native front, 4 C clients (new connection each, new leases)', f(styxyRate, 0), '', `${f(styxyRate / bareRate, 2)} of bare (target >= 3000/s); rounds ${styxyRates.map((x) => f(x, 0)).join(', ')} vs bare ${bareRates.map((x) => f(x, 0)).join(', ')}`)
     row('styxy decisions/s via the daemon\'s socket, same clients', f(socketRate, 0), '', `${f(socketRate / bareRate, 2)} of bare; rounds ${socketRates.map((x) => f(x, 0)).join(', ')}`)
+    console.log(`(${stealSince(stealAtRates)})`)
 
     // The real clients: 4 programs binding at once under the library (cheap C clients, unlike the Node one above),
     // each bind a first ask (a new lease). The daemon's JIT is warmed on this request shape first, and the
@@ -236,11 +259,13 @@ async function main(): Promise<void> {
     const rounds = 4
     const downHome = tempHome('styxy-bench-down-')
     const downEnv = isolatedEnv(downHome, await freePort())
-    const series3 = {bare: [] as Bench[], warm: [] as Bench[], supervised: [] as Bench[], down: [] as Bench[], supervisedDown: [] as Bench[], noFront: [] as Bench[]}
+    let stealAtBinds = cpuTimes()
+    const series3 = {bare: [] as Bench[], warm: [] as Bench[], supervised: [] as Bench[], down: [] as Bench[], supervisedDown: [] as Bench[], noFront: [] as Bench[], bareTrip: [] as Bench[]}
     try {
       // A new daemon's JIT is cold for the first few thousand requests; the daemon under test is a warm one.
       bindbench(quick ? 500 : 3000, 40000, {...di.env, LD_PRELOAD: LIB})
       bindbench(quick ? 500 : 3000, 40000, {...dn.env, LD_PRELOAD: LIB})
+      stealAtBinds = cpuTimes()
       for (let k = 0; k < rounds; k++) {
         const at = 17000 + k * 6 * (n / rounds)
         const step = n / rounds
@@ -251,6 +276,8 @@ async function main(): Promise<void> {
         series3.down.push(bindbench(step, at + 3 * step, {...downEnv, LD_PRELOAD: LIB}))
         series3.supervisedDown.push(bindbench(step, at + 4 * step, downEnv, [SUPERVISOR, '--']))
         series3.noFront.push(bindbench(step, at + 5 * step, {...dn.env, LD_PRELOAD: LIB}))
+        // What a lone round trip to a Node server costs on this machine right now: the floor under the above.
+        series3.bareTrip.push(askLone(step, baseUnix.socketPath, holder.pid!))
       }
     } finally {
       await di.stop()
@@ -259,14 +286,16 @@ async function main(): Promise<void> {
       removeHome(dn.home)
       removeHome(downHome)
     }
-    const [bare, warm, supervised, down, supervisedDown, noFront] = Object.values(series3).map(combine)
+    const [bare, warm, supervised, down, supervisedDown, noFront, bareTrip] = Object.values(series3).map(combine)
     row('bind() without the library', f(bare.p50), f(bare.p99), '')
     row('bind() with the library, daemon warm (native front)', f(warm.p50), f(warm.p99), `added p50 ${f(warm.p50 - bare.p50)} µs (target <= 500), p99 ${f(warm.p99 - bare.p99)} µs (target <= 5000)`)
+    row('a lone request to bare node:http, same rounds (C client, Unix socket, new connection)', f(bareTrip.p50), f(bareTrip.p99), `the library's added p50 is ${f((warm.p50 - bare.p50) / bareTrip.p50, 2)}x this`)
     row('bind() with the library, daemon warm, its native front off', f(noFront.p50), f(noFront.p99), `added p50 ${f(noFront.p50 - bare.p50)} µs; the front saves ${f(noFront.p50 - warm.p50)} µs`)
     row('bind() with the library, daemon down', f(down.p50), f(down.p99), `added p50 ${f(down.p50 - bare.p50)} µs (target <= 100)`)
     row('bind() under the seccomp supervisor, daemon warm', f(supervised.p50), f(supervised.p99), `added p50 ${f(supervised.p50 - bare.p50)} µs (target <= 1000), ${f((supervised.p50 - bare.p50) / Math.max(1, warm.p50 - bare.p50), 2)}x the library's`)
     row('bind() under the seccomp supervisor, daemon down', f(supervisedDown.p50), f(supervisedDown.p99), `added p50 ${f(supervisedDown.p50 - bare.p50)} µs`)
-    const failed = [bare, warm, noFront, down, supervised, supervisedDown].map((x) => x.failed)
+    console.log(`(${stealSince(stealAtBinds)})`)
+    const failed = [bare, warm, bareTrip, noFront, down, supervised, supervisedDown].map((x) => x.failed)
     if (failed.some((x) => x > 0)) console.log(`(failed binds, in row order: ${failed.join('/')})`)
 
     // `styxy` as it is run: the command itself (bin/run.cjs, through its shebang, as `npm link` installs it), which
