@@ -34,6 +34,8 @@ export class Front {
   private stopped = false
   private retry: NodeJS.Timeout | undefined
   private failures = 0
+  /** Not built, or its socket path cannot be taken: not retried, and reported as off. */
+  private gaveUp = false
 
   constructor(private readonly options: FrontOptions) {}
 
@@ -42,10 +44,17 @@ export class Front {
     const {binary, socket, log} = this.options
     if (!fs.existsSync(binary)) {
       log(`native front ${binary} not found (run make): binds are answered on the daemon's socket alone`)
+      this.gaveUp = true
       return Promise.resolve(false)
     }
     // A crash's leftover, or the last front's: we hold the daemon lock, so nothing else is listening there.
-    fs.rmSync(socket, {force: true})
+    try {
+      fs.rmSync(socket, {force: true})
+    } catch (error) {
+      log(`native front not started: cannot remove ${socket} (${(error as Error).message}); binds are answered on the daemon's socket`)
+      this.gaveUp = true
+      return Promise.resolve(false)
+    }
     const child = spawn(binary, [socket], {
       // fd 3 is the link: libuv makes a 'pipe' a socketpair. stderr is the daemon's log.
       stdio: ['ignore', 'ignore', 'inherit', 'pipe'],
@@ -93,7 +102,9 @@ export class Front {
     })
   }
 
-  get status(): FrontStatus {
+  /** Null when it is off for good (see gaveUp); a null pid while it is being started again. */
+  get status(): FrontStatus | null {
+    if (this.gaveUp) return null
     return {pid: this.child?.pid ?? null, socket: this.options.socket, answered: this.answered, restarts: this.restarts}
   }
 

@@ -67,7 +67,7 @@ export interface Status {
   eventSubscribers: number
   /** `styxy run` sessions holding an exit watch now. */
   watchedRuns: number
-  /** The native front on its own socket (null when off: STYXY_FRONT=off, or not built). */
+  /** The native front on its own socket (null when off: STYXY_FRONT=off, not built, or its socket path taken). */
   front: FrontStatus | null
   paths: {stateDir: string; socket: string; database: string; token: string; log: string; audit: string}
   tcp: {host: string; port: number}
