@@ -9,22 +9,31 @@
 //!
 //! An id is a connection slot and that slot's generation, so an answer that
 //! comes after its client was dropped never reaches the slot's next client.
+//! Generation 0 is the link's own: "ready" (id 0) and "ping"/"pong" (id 1).
 
 const std = @import("std");
 
 pub const header_len = 8;
-pub const ready_id: u32 = 0;
 
-pub fn id(slot: u16, gen: u16) u32 {
-    return @as(u32, gen) << 16 | slot;
+/// A connection slot (the front has 256) and its generation, wide enough not to wrap while an answer is late.
+pub const Slot = u8;
+pub const Gen = u24;
+
+/// Generation 0 is no connection's: its ids are the link's own messages.
+pub const ready_id: u32 = 0;
+/// The daemon asks now and then; a front that does not answer is stuck, and is replaced.
+pub const ping_id: u32 = 1;
+
+pub fn id(slot: Slot, gen: Gen) u32 {
+    return @as(u32, gen) << 8 | slot;
 }
 
-pub fn slotOf(frame_id: u32) u16 {
+pub fn slotOf(frame_id: u32) Slot {
     return @truncate(frame_id);
 }
 
-pub fn genOf(frame_id: u32) u16 {
-    return @truncate(frame_id >> 16);
+pub fn genOf(frame_id: u32) Gen {
+    return @truncate(frame_id >> 8);
 }
 
 pub fn header(len: usize, frame_id: u32) [header_len]u8 {
@@ -58,8 +67,9 @@ test "frames round-trip, and partial ones wait" {
     const f = (try next(buf[0..13], 64)).?;
     try t.expectEqualStrings("hello", f.payload);
     try t.expectEqual(@as(usize, 13), f.size);
-    try t.expectEqual(@as(u16, 3), slotOf(f.id));
-    try t.expectEqual(@as(u16, 7), genOf(f.id));
+    try t.expectEqual(@as(Slot, 3), slotOf(f.id));
+    try t.expectEqual(@as(Gen, 7), genOf(f.id));
+    try t.expectEqual(@as(Gen, 0), genOf(ping_id));
 }
 
 test "a frame bigger than the buffer is an error, not a wait" {

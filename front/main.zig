@@ -19,14 +19,14 @@ const request = @import("request.zig");
 const link = @import("link.zig");
 
 const link_fd: linux.fd_t = 3;
-const max_conns = 256;
+const max_conns = 256; // every slot fits a link.Slot
 /// A client that has not sent its whole request, or not taken its answer, in
 /// this long is dropped; the interceptor gave up long before.
 const idle_ms = 5000;
 
 const Conn = struct {
     fd: linux.fd_t = -1,
-    gen: u16 = 0,
+    gen: link.Gen = 0,
     state: enum { reading, waiting, writing, draining } = .reading,
     /// Answered by the front itself: the client may still be sending (a body it declared too large).
     refused: bool = false,
@@ -39,7 +39,7 @@ const Conn = struct {
 
 // Set up in main(): a 2 MB initializer would be built at compile time.
 var conns: [max_conns]Conn = undefined;
-var free_slots: [max_conns]u16 = undefined;
+var free_slots: [max_conns]link.Slot = undefined;
 var free_count: usize = 0;
 
 // Each connection has at most one frame in flight, so this never fills unless
@@ -58,6 +58,12 @@ var socket_ino: u64 = 0;
 
 const tag_listener: u64 = 1 << 32;
 const tag_link: u64 = 2 << 32;
+
+/// A connection's epoll data names its slot and generation: an event still queued for a connection dropped
+/// earlier in the same batch must not be applied to the next one in that slot.
+fn connTag(slot: link.Slot) u64 {
+    return link.id(slot, conns[slot].gen);
+}
 
 pub const panic = std.debug.FullPanic(panicExit);
 
@@ -174,7 +180,8 @@ fn loop() noreturn {
                 if (ev.events & linux.EPOLL.OUT != 0) flushLink();
                 if (ev.events & (linux.EPOLL.IN | linux.EPOLL.HUP | linux.EPOLL.ERR) != 0) readLink();
             } else {
-                serve(@intCast(data), ev.events);
+                const frame_id: u32 = @intCast(data);
+                serve(link.slotOf(frame_id), link.genOf(frame_id), ev.events);
             }
         }
         const now = nowMs();
@@ -201,8 +208,8 @@ fn acceptAll() void {
         const slot = free_slots[free_count];
         const conn = &conns[slot];
         conn.* = .{ .fd = @intCast(rc), .gen = conn.gen +% 1, .deadline = nowMs() + idle_ms };
-        if (conn.gen == 0) conn.gen = 1; // 0 is no generation: ids never collide with the ready frame
-        ctl(linux.EPOLL.CTL_ADD, conn.fd, linux.EPOLL.IN, slot);
+        if (conn.gen == 0) conn.gen = 1; // generation 0 is the link's own (ready, ping)
+        ctl(linux.EPOLL.CTL_ADD, conn.fd, linux.EPOLL.IN, connTag(slot));
         // The interceptor writes its request right after connecting: it is usually here already, and reading
         // it now saves a turn of the loop.
         readRequest(slot);
@@ -216,7 +223,7 @@ fn pauseListening() void {
     ctl(linux.EPOLL.CTL_MOD, listen_fd, 0, tag_listener);
 }
 
-fn drop(slot: u16) void {
+fn drop(slot: link.Slot) void {
     const conn = &conns[slot];
     if (conn.fd < 0) return; // already dropped earlier in this batch of events: the slot must be freed once
     _ = linux.close(conn.fd); // also takes it out of the epoll set
@@ -232,10 +239,11 @@ fn resumeListening() void {
     ctl(linux.EPOLL.CTL_MOD, listen_fd, linux.EPOLL.IN, tag_listener);
 }
 
-fn serve(slot: u16, events: u32) void {
+fn serve(slot: link.Slot, gen: link.Gen, events: u32) void {
     const conn = &conns[slot];
-    // An event from the same batch as this slot's drop (say, the hang-up of a client answered just before).
-    if (conn.fd < 0) return;
+    // An event from the same batch as this slot's drop (say, the hang-up of a client answered just before),
+    // maybe with a new client in the slot already.
+    if (conn.fd < 0 or conn.gen != gen) return;
     switch (conn.state) {
         .reading => readRequest(slot),
         .writing => writeAnswer(slot),
@@ -245,8 +253,9 @@ fn serve(slot: u16, events: u32) void {
     }
 }
 
-fn readRequest(slot: u16) void {
+fn readRequest(slot: link.Slot) void {
     const conn = &conns[slot];
+    var ended = false;
     while (conn.len < conn.buf.len) {
         const rc = linux.recvfrom(conn.fd, conn.buf[conn.len..].ptr, conn.buf.len - conn.len, 0, null, null);
         if (failed(rc)) |e| switch (e) {
@@ -254,24 +263,32 @@ fn readRequest(slot: u16) void {
             .INTR => continue,
             else => return drop(slot),
         };
-        // Half-closed before its request was whole: answered as the daemon's parser would, if anything came.
-        if (rc == 0) return if (conn.len == 0) drop(slot) else refuse(slot, request.cut_short);
+        if (rc == 0) {
+            ended = true;
+            break;
+        }
         conn.len += rc;
     }
+    if (ended and conn.len == 0) return drop(slot);
     switch (request.judge(conn.buf[0..conn.len])) {
-        .incomplete => {},
+        // Half-closed before its request was whole: answered as the daemon's parser would. (Half-closed
+        // after it is fine: the answer still goes out on our side.)
+        .incomplete => if (ended) refuse(slot, request.cut_short),
         .bad => |why| refuse(slot, why),
         .complete => {
             queueFrame(link.id(slot, conn.gen), conn.buf[0..conn.len]) catch return refuse(slot, request.busy);
             conn.state = .waiting;
-            ctl(linux.EPOLL.CTL_MOD, conn.fd, 0, slot);
+            // The daemon's time is the client's to bound (its own deadline); a client that gives up hangs
+            // up, and that drops it here.
+            conn.deadline = std.math.maxInt(i64);
+            ctl(linux.EPOLL.CTL_MOD, conn.fd, 0, connTag(slot));
             flushLink();
         },
     }
 }
 
 /// The front's only answers of its own: bytes it would not forward.
-fn refuse(slot: u16, why: request.Refusal) void {
+fn refuse(slot: link.Slot, why: request.Refusal) void {
     const conn = &conns[slot];
     var body: [256]u8 = undefined;
     const json = std.fmt.bufPrint(&body, "{{\"error\":{{\"code\":\"{s}\",\"message\":\"{s}\"}}}}", .{ why.code, why.message }) catch unreachable;
@@ -280,17 +297,17 @@ fn refuse(slot: u16, why: request.Refusal) void {
     startAnswer(slot, text.len);
 }
 
-fn startAnswer(slot: u16, len: usize) void {
+fn startAnswer(slot: link.Slot, len: usize) void {
     const conn = &conns[slot];
     conn.state = .writing;
     conn.len = len;
     conn.sent = 0;
-    ctl(linux.EPOLL.CTL_MOD, conn.fd, linux.EPOLL.OUT, slot);
+    ctl(linux.EPOLL.CTL_MOD, conn.fd, linux.EPOLL.OUT, connTag(slot));
     writeAnswer(slot);
 }
 
 /// Every send is MSG_NOSIGNAL: a client that hung up costs its own connection, never a SIGPIPE.
-fn writeAnswer(slot: u16) void {
+fn writeAnswer(slot: link.Slot) void {
     const conn = &conns[slot];
     while (conn.sent < conn.len) {
         const rc = linux.sendto(conn.fd, conn.buf[conn.sent..].ptr, conn.len - conn.sent, linux.MSG.NOSIGNAL, null, 0);
@@ -308,11 +325,11 @@ fn writeAnswer(slot: u16) void {
     _ = linux.shutdown(conn.fd, linux.SHUT.WR);
     conn.state = .draining;
     conn.deadline = @min(conn.deadline, nowMs() + 1000);
-    ctl(linux.EPOLL.CTL_MOD, conn.fd, linux.EPOLL.IN, slot);
+    ctl(linux.EPOLL.CTL_MOD, conn.fd, linux.EPOLL.IN, connTag(slot));
     drain(slot);
 }
 
-fn drain(slot: u16) void {
+fn drain(slot: link.Slot) void {
     const conn = &conns[slot];
     while (true) {
         const rc = linux.recvfrom(conn.fd, &conn.buf, conn.buf.len, 0, null, null);
@@ -374,8 +391,14 @@ fn answerFrames() void {
         const frame = (link.next(in_buf[off..in_len], in_buf.len) catch
             fatal("link: a frame larger than {d} bytes", .{in_buf.len})) orelse break;
         off += frame.size;
+        if (link.genOf(frame.id) == 0) {
+            if (frame.id == link.ping_id) {
+                queueFrame(link.ping_id, "pong") catch {};
+                flushLink();
+            }
+            continue;
+        }
         const slot = link.slotOf(frame.id);
-        if (slot >= max_conns) continue;
         const conn = &conns[slot];
         if (conn.fd < 0 or conn.gen != link.genOf(frame.id) or conn.state != .waiting) continue;
         if (frame.payload.len > conn.buf.len) {

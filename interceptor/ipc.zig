@@ -30,6 +30,13 @@ pub const Deadline = struct {
         return @intCast(@min(ms, std.math.maxInt(i32)));
     }
 
+    /// Half of what is left: a front that accepts and then says nothing (stopped, stuck) must leave the
+    /// daemon's own socket time to answer.
+    pub fn half(self: Deadline) Deadline {
+        const now = nowNs();
+        return .{ .end_ns = if (self.end_ns <= now) self.end_ns else now + @divFloor(self.end_ns - now, 2) };
+    }
+
     pub fn expired(self: Deadline) bool {
         return self.remainingMs() == 0;
     }
@@ -70,11 +77,12 @@ pub fn exchange(target: Target, body: []const u8, deadline: Deadline) Outcome {
 
     const unix_req = frame(&req, null, body) orelse return .{ .fail = "request too large" };
     if (target.front_path) |path| {
-        if (askUnix(path, unix_req, &resp, deadline)) |out| switch (out) {
+        if (askUnix(path, unix_req, &resp, deadline.half())) |out| switch (out) {
             .answer => return out,
-            // A front restarting, or refusing what it could not forward: the daemon's own socket may still
-            // answer, and asking twice is safe (the same process asking for the same port gets the same answer).
-            .fail => if (deadline.expired()) return out,
+            // A front restarting, stuck or unable to forward: the daemon's own socket may still answer, and
+            // asking twice is safe (the same process asking for the same port gets the same answer). Not so
+            // for the daemon's own refusal, which its socket would only repeat.
+            .fail => |why| if (deadline.expired() or why.ptr == refused.ptr) return out,
         };
     }
     if (target.unix_path) |path| {
@@ -148,9 +156,21 @@ fn connectUnix(path: [:0]const u8, deadline: Deadline) ?c_int {
     @memcpy(sa.path[0..path.len], path);
     const fd = c.socket(std.posix.AF.UNIX, sock_flags, 0);
     if (fd < 0) return null;
-    if (finishConnect(fd, @ptrCast(&sa), @sizeOf(@TypeOf(sa)), deadline)) return fd;
+    if (finishConnect(fd, @ptrCast(&sa), @sizeOf(@TypeOf(sa)), deadline) and peerIsUs(fd)) return fd;
     _ = c.close(fd);
     return null;
+}
+
+const Ucred = extern struct { pid: i32, uid: u32, gid: u32 };
+
+/// The listener must be our own user's. In the default 0700 state directory nobody else can create a socket,
+/// but STYXY_SOCKET may name a shared directory, where another user could take the path (or the front's
+/// beside it) first and answer our binds.
+fn peerIsUs(fd: c_int) bool {
+    var cred: Ucred = undefined;
+    var len: c.socklen_t = @sizeOf(Ucred);
+    if (c.getsockopt(fd, std.posix.SOL.SOCKET, std.posix.SO.PEERCRED, &cred, &len) != 0) return false;
+    return cred.uid == std.os.linux.geteuid();
 }
 
 fn connectTcp(addr: [4]u8, port: u16, deadline: Deadline) ?c_int {
@@ -271,13 +291,16 @@ fn isComplete(raw: []const u8) bool {
 }
 
 /// Any answer other than a well-formed 200 with a valid decision is a fail-open.
+/// The daemon's own refusal of the request (any status but 200 and 503).
+pub const refused = "daemon answered non-200";
+
 pub fn parseResponse(raw: []const u8) Outcome {
     const head = parseHead(raw) catch |e| return .{ .fail = switch (e) {
         error.Incomplete => "truncated response headers",
         error.Malformed => "malformed response headers",
         error.Chunked => "unsupported transfer-encoding",
     } };
-    if (head.status != 200) return .{ .fail = "daemon answered non-200" };
+    if (head.status != 200) return .{ .fail = if (head.status == 503) "daemon or front unavailable (503)" else refused };
     var body = raw[head.body_start..];
     if (head.content_length) |cl| {
         if (body.len < cl) return .{ .fail = "truncated response body" };
@@ -588,4 +611,45 @@ test "the front is asked first; when it refuses, the daemon's socket answers" {
     th2.join();
     try t.expectEqual(json.Decision{ .action = .remap, .port = 8125 }, out.answer);
     try t.expectEqualStrings(front.got[0..front.got_len], daemon.got[0..daemon.got_len]);
+}
+
+test "a front that accepts and says nothing leaves the daemon's socket half the time; a refusal is not asked twice" {
+    var tmp = t.tmpDir(.{});
+    defer tmp.cleanup();
+    var pbuf: [std.fs.max_path_bytes]u8 = undefined;
+    const dir = try tmp.dir.realpath(".", &pbuf);
+    var front_buf: [256]u8 = undefined;
+    var unix_buf: [256]u8 = undefined;
+    const front_path = try std.fmt.bufPrintZ(&front_buf, "{s}/d.sock.bind", .{dir});
+    const unix_path = try std.fmt.bufPrintZ(&unix_buf, "{s}/d.sock", .{dir});
+    const front_fd = try @import("testing.zig").listenUnix(front_path);
+    defer std.posix.close(front_fd);
+    const unix_fd = try @import("testing.zig").listenUnix(unix_path);
+    defer std.posix.close(unix_fd);
+    const target: Target = .{ .front_path = front_path, .unix_path = unix_path, .tcp = null };
+
+    // Silent front (it reads the request, then sleeps 300 ms): the daemon's socket answers within the bound.
+    var front = FakeServer{ .listen_fd = front_fd, .reply = "" };
+    var daemon = FakeServer{ .listen_fd = unix_fd, .reply = "HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n{\"action\":\"remap\",\"port\":8126}" };
+    var th = try std.Thread.spawn(.{}, FakeServer.run, .{&front});
+    const th2 = try std.Thread.spawn(.{}, FakeServer.run, .{&daemon});
+    const start = std.time.milliTimestamp();
+    // The silent front holds on longer than the whole bound (300 ms against 250).
+    var out = exchange(target, "{\"pid\":1}", Deadline.fromNow(250));
+    const took = std.time.milliTimestamp() - start;
+    th.join();
+    // Had the daemon's socket not been asked, its server would still wait in accept(): a connection that
+    // closes at once lets it finish (and otherwise waits in the backlog, unread).
+    if (connectUnix(unix_path, Deadline.fromNow(100))) |fd| _ = c.close(fd);
+    th2.join();
+    try t.expectEqual(json.Decision{ .action = .remap, .port = 8126 }, out.answer);
+    try t.expect(took < 245);
+
+    // The daemon's refusal through the front is final: nobody answers on the daemon's socket now, so asking
+    // it would end in a timeout instead of the refusal.
+    front = .{ .listen_fd = front_fd, .reply = "HTTP/1.1 422 Unprocessable Entity\r\nContent-Length: 2\r\n\r\n{}" };
+    th = try std.Thread.spawn(.{}, FakeServer.run, .{&front});
+    out = exchange(target, "{\"pid\":1}", Deadline.fromNow(2000));
+    th.join();
+    try t.expect(out.fail.ptr == refused.ptr);
 }

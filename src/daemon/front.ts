@@ -9,9 +9,11 @@ import type {FrontStatus} from '../protocol/types.js'
 // nothing; every answer is still written here. The interceptor falls back to the daemon's socket whenever the
 // front's is missing or gives no answer, so a front that is off, dead or restarting costs speed, never a bind.
 
-/** Frames both ways: u32 payload length, u32 id (little-endian), payload. Id 0 is the front's "ready". */
+/** Frames both ways: u32 payload length, u32 id (little-endian), payload. Id 0 is the front's "ready", id 1 ping/pong. */
 const HEADER = 8
 const READY_ID = 0
+/** The daemon's "ping" and the front's "pong" (front/link.zig). */
+const PING_ID = 1
 /** The front's requests are at most 8 KB; anything bigger on the link is a broken front. */
 const MAX_FRAME = 64 * 1024
 /** How long a started front has to say it listens before it is given up on (and retried). */
@@ -25,6 +27,8 @@ export interface FrontOptions {
   socket: string
   serve: FrontServe
   log: (msg: string) => void
+  /** How often the front is asked whether it still answers; three missed in a row and it is replaced. */
+  pingMs: number
 }
 
 export class Front {
@@ -36,12 +40,14 @@ export class Front {
   private failures = 0
   /** Not built, or its socket path cannot be taken: not retried, and reported as off. */
   private gaveUp = false
+  /** The current child has said "ready". */
+  private listening = false
 
   constructor(private readonly options: FrontOptions) {}
 
   /** Resolves once the front listens, or false when it could not be started (the daemon serves on regardless). */
   start(): Promise<boolean> {
-    const {binary, socket, log} = this.options
+    const {binary, socket, log, pingMs} = this.options
     if (!fs.existsSync(binary)) {
       log(`native front ${binary} not found (run make): binds are answered on the daemon's socket alone`)
       this.gaveUp = true
@@ -63,49 +69,78 @@ export class Front {
       detached: true,
     })
     this.child = child
-    const link = child.stdio[3] as net.Socket
+    this.listening = false
+    // Absent when the spawn itself failed (out of fds, say): Node reports that as 'error', below.
+    const link = child.stdio[3] as net.Socket | undefined
     const startedAt = Date.now()
     return new Promise((resolve) => {
-      let ready = false
+      let ended = false
+      let lastPong = Date.now()
       const timer = setTimeout(() => {
         log(`native front pid ${child.pid}: not listening after ${READY_MS} ms; stopping it`)
         child.kill('SIGKILL')
       }, READY_MS)
-      this.readFrames(link, (id, payload) => {
-        if (id !== READY_ID) return this.answer(link, id, payload)
-        ready = true
+      // A front that is stopped or stuck still has its connections queued by the kernel, and the interceptor
+      // would give it half of each bind's time bound before asking the daemon's socket: one that does not
+      // answer a ping in time is replaced.
+      const pinger = setInterval(() => {
+        if (!this.listening || link === undefined || link.destroyed) return
+        if (Date.now() - lastPong > pingMs * 3) {
+          log(`native front pid ${child.pid}: no answer to a ping for ${Date.now() - lastPong} ms; replacing it`)
+          child.kill('SIGKILL')
+          return
+        }
+        link.write(frameOf(PING_ID, 'ping'))
+      }, pingMs)
+      pinger.unref()
+      // After 'error' (a failed spawn) Node may or may not emit 'close': whichever comes first ends this front.
+      const end = (how: string) => {
+        if (ended) return
+        ended = true
         clearTimeout(timer)
-        resolve(true)
-      }, (why) => {
-        log(`native front pid ${child.pid}: ${why}; stopping it`)
-        child.kill('SIGKILL')
-      })
-      link.on('error', () => { /* the child's exit says what happened */ })
-      child.on('error', (error) => log(`native front: ${error.message}`))
-      child.on('close', (code, signal) => {
-        clearTimeout(timer)
+        clearInterval(pinger)
         if (this.child === child) this.child = undefined
-        if (!ready) resolve(false)
+        if (!this.listening) resolve(false)
+        this.listening = false
         if (this.stopped) return
         // A front that dies young is retried ever more slowly, so a broken binary does not spin.
         this.failures = Date.now() - startedAt < 10_000 ? this.failures + 1 : 0
         const delay = Math.min(10_000, 100 * 2 ** Math.min(this.failures, 7))
-        log(`native front exited (${signal ?? `code ${code}`}); starting it again in ${delay} ms (binds use the daemon's socket meanwhile)`)
+        log(`native front ${how}; starting it again in ${delay} ms (binds use the daemon's socket meanwhile)`)
         this.retry = setTimeout(() => {
           this.restarts++
           void this.start()
         }, delay)
         this.retry.unref()
-      })
+      }
+      child.on('error', (error) => end(`failed: ${error.message}`))
+      child.on('close', (code, signal) => end(`exited (${signal ?? `code ${code}`})`))
       child.unref()
+      if (link === undefined) return
+      link.on('error', () => { /* the child's exit says what happened */ })
       link.unref()
+      this.readFrames(link, (id, payload) => {
+        if (id === PING_ID) {
+          lastPong = Date.now()
+        } else if (id !== READY_ID) {
+          this.answer(link, id, payload)
+        } else {
+          this.listening = true
+          lastPong = Date.now()
+          clearTimeout(timer)
+          resolve(true)
+        }
+      }, (why) => {
+        log(`native front pid ${child.pid}: ${why}; stopping it`)
+        child.kill('SIGKILL')
+      })
     })
   }
 
-  /** Null when it is off for good (see gaveUp); a null pid while it is being started again. */
+  /** Null when it is off for good (see gaveUp); a null pid until it listens (being started, or again). */
   get status(): FrontStatus | null {
     if (this.gaveUp) return null
-    return {pid: this.child?.pid ?? null, socket: this.options.socket, answered: this.answered, restarts: this.restarts}
+    return {pid: this.listening ? this.child?.pid ?? null : null, socket: this.options.socket, answered: this.answered, restarts: this.restarts}
   }
 
   /** The front exits when its link closes; SIGTERM too, so one that is stuck goes as well. Its socket goes with it. */
@@ -114,7 +149,7 @@ export class Front {
     clearTimeout(this.retry)
     if (this.child) {
       this.child.kill('SIGTERM')
-      ;(this.child.stdio[3] as net.Socket).destroy()
+      ;(this.child.stdio[3] as net.Socket | undefined)?.destroy()
       fs.rmSync(this.options.socket, {force: true})
     }
   }
@@ -142,10 +177,7 @@ export class Front {
   private answer(link: net.Socket, id: number, request: Buffer): void {
     this.options.serve(request).then((text) => {
       if (link.destroyed) return
-      const frame = Buffer.allocUnsafe(HEADER + Buffer.byteLength(text))
-      frame.writeUInt32LE(frame.length - HEADER, 0)
-      frame.writeUInt32LE(id, 4)
-      frame.write(text, HEADER)
+      const frame = frameOf(id, text)
       this.answered++
       // Answers decided in the same turn go to the front in one write.
       if (!this.corked) {
@@ -159,4 +191,12 @@ export class Front {
       link.write(frame)
     }, () => { /* serve() answers its own failures; nothing to send for a request it threw on */ })
   }
+}
+
+function frameOf(id: number, text: string): Buffer {
+  const frame = Buffer.allocUnsafe(HEADER + Buffer.byteLength(text))
+  frame.writeUInt32LE(frame.length - HEADER, 0)
+  frame.writeUInt32LE(id, 4)
+  frame.write(text, HEADER)
+  return frame
 }

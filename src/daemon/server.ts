@@ -219,7 +219,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     } else if (Buffer.byteLength(paths.frontSocket) > 107) {
       log(`native front off: its socket path would be too long for a Unix socket (${paths.frontSocket})`)
     } else {
-      const started = new Front({binary: frontBinary, socket: paths.frontSocket, serve: serveBindFront(deps, log, storage), log})
+      const started = new Front({binary: frontBinary, socket: paths.frontSocket, serve: serveBindFront(deps, log, storage), log, pingMs: envMs(env, 'STYXY_FRONT_PING_MS', 2000) || 2000})
       front = started
       cleanups.unshift(() => started.stop())
       await started.start()

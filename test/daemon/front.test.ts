@@ -100,6 +100,19 @@ describe('the native front', () => {
     expect(Date.now() - t0).to.be.below(7000)
   })
 
+  it('answers a whole request whose client half-closes at once', async () => {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const s = net.connect({...front(), allowHalfOpen: true})
+      let out = ''
+      s.on('data', (c) => (out += c))
+      s.on('close', () => resolve(out))
+      s.on('error', reject)
+      s.end(interceptorRequest(ask(3405)))
+    })
+    expect(statusOf(answer), answer).to.equal(200)
+    expect(bodyOf(answer)).to.include({action: 'allow', port: 3405})
+  })
+
   it('its socket is private: 0600 in a 0700 directory', () => {
     expect(fs.statSync(front().path).mode & 0o777).to.equal(0o600)
     expect(fs.statSync(d.home).mode & 0o777).to.equal(0o700)
@@ -175,6 +188,32 @@ describe('the native front\'s life with its daemon', () => {
     } finally {
       await d.stop()
       removeHome(home)
+    }
+  })
+
+  it('a front that stops answering (SIGSTOP) is replaced; binds meanwhile go to the daemon\'s socket in time', async () => {
+    const d = await startDaemon({env: {STYXY_FRONT_PING_MS: '100'}})
+    const held = await listenOn('127.0.0.1', (await d.client.suggest('test', 1)).ports[0])
+    const stopped = (await frontOf(d)).pid!
+    try {
+      process.kill(stopped, 'SIGSTOP')
+      // Its socket still accepts (the kernel queues the connection): the interceptor gives it half its bound.
+      const t0 = Date.now()
+      const r = await probe(['--family', '4', String(portOf(held))], d.env)
+      expect(r.code).to.equal(0)
+      expect(r.bound[0].actual).to.not.equal(portOf(held))
+      expect(Date.now() - t0).to.be.below(2000)
+      await within(5000, async () => {
+        const now = (await d.client.status()).front
+        return now !== null && now.pid !== null && now.pid !== stopped
+      }, 'a new front')
+      expect(alive(stopped)).to.equal(false)
+      expect(d.output()).to.contain('no answer to a ping')
+    } finally {
+      if (alive(stopped)) process.kill(stopped, 'SIGKILL')
+      await closeServer(held)
+      await d.stop()
+      removeHome(d.home)
     }
   })
 
