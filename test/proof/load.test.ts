@@ -6,7 +6,7 @@ import type WebSocket from 'ws'
 import type {StyxyEvent} from '../../src/protocol/events.js'
 import {startDaemon, removeHome, type TestDaemon} from '../helpers/daemon.js'
 import {closeServer, killAll, listenOn, spawnHolder} from '../helpers/processes.js'
-import {latencies, report, rssMb, scaled, timed} from '../helpers/proof.js'
+import {latencies, report, rssMb, scaled, timed, within} from '../helpers/proof.js'
 import {opened} from '../daemon/api.test.js'
 import {Routes} from '../../src/protocol/routes.js'
 
@@ -63,7 +63,8 @@ describe('load: sustained concurrent traffic with 20 live tails', () => {
     const rssAfter = rssMb(d.pid)
     // Every tail saw every event, in order, without a gap.
     const last = Math.max(...tails.map((t) => t.seqs[t.seqs.length - 1] ?? 0))
-    await new Promise((r) => setTimeout(r, 200))
+    // The last events may still be on their way to the slowest tails (a fixed 200 ms wait was once too short).
+    await within(5000, () => tails.every((t) => t.seqs[t.seqs.length - 1] === last), 'every tail has the last event').catch(() => {})
     const gaps = tails.map((t) => t.seqs.filter((s, i) => i > 0 && s !== t.seqs[i - 1] + 1).length)
     for (const t of tails) t.ws.close()
     const figures = {
