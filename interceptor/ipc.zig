@@ -579,31 +579,56 @@ test "tcp fallback is used when the socket is missing" {
     try t.expect(std.mem.indexOf(u8, got[0..got_len], "\r\nAuthorization: Bearer tkn\r\n") != null);
 }
 
+/// A front's socket and the daemon's, side by side in a temp dir, listening (nobody accepts until a test's
+/// FakeServer does). Filled in place: the paths point into its own buffers.
+const FrontAndDaemon = struct {
+    dir_buf: [std.fs.max_path_bytes]u8,
+    front_buf: [256]u8,
+    unix_buf: [256]u8,
+    front_path: [:0]const u8,
+    unix_path: [:0]const u8,
+    front_fd: std.posix.socket_t,
+    unix_fd: std.posix.socket_t,
+
+    fn listen(self: *FrontAndDaemon, tmp: *std.testing.TmpDir) !void {
+        const dir = try tmp.dir.realpath(".", &self.dir_buf);
+        self.front_path = try std.fmt.bufPrintZ(&self.front_buf, "{s}/d.sock.bind", .{dir});
+        self.unix_path = try std.fmt.bufPrintZ(&self.unix_buf, "{s}/d.sock", .{dir});
+        self.front_fd = try @import("testing.zig").listenUnix(self.front_path);
+        self.unix_fd = @import("testing.zig").listenUnix(self.unix_path) catch |e| {
+            std.posix.close(self.front_fd);
+            return e;
+        };
+    }
+
+    fn close(self: *FrontAndDaemon) void {
+        std.posix.close(self.front_fd);
+        std.posix.close(self.unix_fd);
+    }
+
+    fn target(self: *const FrontAndDaemon) Target {
+        return .{ .front_path = self.front_path, .unix_path = self.unix_path, .tcp = null };
+    }
+};
+
 test "the front is asked first; when it refuses, the daemon's socket answers" {
     var tmp = t.tmpDir(.{});
     defer tmp.cleanup();
-    var pbuf: [std.fs.max_path_bytes]u8 = undefined;
-    const dir = try tmp.dir.realpath(".", &pbuf);
-    var front_buf: [256]u8 = undefined;
-    var unix_buf: [256]u8 = undefined;
-    const front_path = try std.fmt.bufPrintZ(&front_buf, "{s}/d.sock.bind", .{dir});
-    const unix_path = try std.fmt.bufPrintZ(&unix_buf, "{s}/d.sock", .{dir});
-    const front_fd = try @import("testing.zig").listenUnix(front_path);
-    defer std.posix.close(front_fd);
-    const unix_fd = try @import("testing.zig").listenUnix(unix_path);
-    defer std.posix.close(unix_fd);
-    const target: Target = .{ .front_path = front_path, .unix_path = unix_path, .tcp = null };
+    var socks: FrontAndDaemon = undefined;
+    try socks.listen(&tmp);
+    defer socks.close();
+    const target = socks.target();
 
     // Answered by the front: the daemon's socket is never asked (its server would hold a second answer).
-    var front = FakeServer{ .listen_fd = front_fd, .reply = "HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n{\"action\":\"remap\",\"port\":8124}" };
+    var front = FakeServer{ .listen_fd = socks.front_fd, .reply = "HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n{\"action\":\"remap\",\"port\":8124}" };
     var th = try std.Thread.spawn(.{}, FakeServer.run, .{&front});
     var out = exchange(target, "{\"pid\":1}", Deadline.fromNow(2000));
     th.join();
     try t.expectEqual(json.Decision{ .action = .remap, .port = 8124 }, out.answer);
 
     // Refused by the front (it could not forward): the same request goes to the daemon's socket.
-    front = .{ .listen_fd = front_fd, .reply = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\n\r\n{}" };
-    var daemon = FakeServer{ .listen_fd = unix_fd, .reply = "HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n{\"action\":\"remap\",\"port\":8125}" };
+    front = .{ .listen_fd = socks.front_fd, .reply = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\n\r\n{}" };
+    var daemon = FakeServer{ .listen_fd = socks.unix_fd, .reply = "HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n{\"action\":\"remap\",\"port\":8125}" };
     th = try std.Thread.spawn(.{}, FakeServer.run, .{&front});
     const th2 = try std.Thread.spawn(.{}, FakeServer.run, .{&daemon});
     out = exchange(target, "{\"pid\":1}", Deadline.fromNow(2000));
@@ -616,21 +641,14 @@ test "the front is asked first; when it refuses, the daemon's socket answers" {
 test "a front that accepts and says nothing leaves the daemon's socket half the time; a refusal is not asked twice" {
     var tmp = t.tmpDir(.{});
     defer tmp.cleanup();
-    var pbuf: [std.fs.max_path_bytes]u8 = undefined;
-    const dir = try tmp.dir.realpath(".", &pbuf);
-    var front_buf: [256]u8 = undefined;
-    var unix_buf: [256]u8 = undefined;
-    const front_path = try std.fmt.bufPrintZ(&front_buf, "{s}/d.sock.bind", .{dir});
-    const unix_path = try std.fmt.bufPrintZ(&unix_buf, "{s}/d.sock", .{dir});
-    const front_fd = try @import("testing.zig").listenUnix(front_path);
-    defer std.posix.close(front_fd);
-    const unix_fd = try @import("testing.zig").listenUnix(unix_path);
-    defer std.posix.close(unix_fd);
-    const target: Target = .{ .front_path = front_path, .unix_path = unix_path, .tcp = null };
+    var socks: FrontAndDaemon = undefined;
+    try socks.listen(&tmp);
+    defer socks.close();
+    const target = socks.target();
 
     // Silent front (it reads the request, then sleeps 300 ms): the daemon's socket answers within the bound.
-    var front = FakeServer{ .listen_fd = front_fd, .reply = "" };
-    var daemon = FakeServer{ .listen_fd = unix_fd, .reply = "HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n{\"action\":\"remap\",\"port\":8126}" };
+    var front = FakeServer{ .listen_fd = socks.front_fd, .reply = "" };
+    var daemon = FakeServer{ .listen_fd = socks.unix_fd, .reply = "HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n{\"action\":\"remap\",\"port\":8126}" };
     var th = try std.Thread.spawn(.{}, FakeServer.run, .{&front});
     const th2 = try std.Thread.spawn(.{}, FakeServer.run, .{&daemon});
     const start = std.time.milliTimestamp();
@@ -640,14 +658,14 @@ test "a front that accepts and says nothing leaves the daemon's socket half the 
     th.join();
     // Had the daemon's socket not been asked, its server would still wait in accept(): a connection that
     // closes at once lets it finish (and otherwise waits in the backlog, unread).
-    if (connectUnix(unix_path, Deadline.fromNow(100))) |fd| _ = c.close(fd);
+    if (connectUnix(socks.unix_path, Deadline.fromNow(100))) |fd| _ = c.close(fd);
     th2.join();
     try t.expectEqual(json.Decision{ .action = .remap, .port = 8126 }, out.answer);
     try t.expect(took < 245);
 
     // The daemon's refusal through the front is final: nobody answers on the daemon's socket now, so asking
     // it would end in a timeout instead of the refusal.
-    front = .{ .listen_fd = front_fd, .reply = "HTTP/1.1 422 Unprocessable Entity\r\nContent-Length: 2\r\n\r\n{}" };
+    front = .{ .listen_fd = socks.front_fd, .reply = "HTTP/1.1 422 Unprocessable Entity\r\nContent-Length: 2\r\n\r\n{}" };
     th = try std.Thread.spawn(.{}, FakeServer.run, .{&front});
     out = exchange(target, "{\"pid\":1}", Deadline.fromNow(2000));
     th.join();
