@@ -8,6 +8,7 @@ import {PROJECT_ROOT} from '../src/project.js'
 import {startDaemon, removeHome, tempHome, isolatedEnv, CLI} from '../test/helpers/daemon.js'
 import {spawnHolder, killAll, freePort} from '../test/helpers/processes.js'
 import {BINDPROBE, LIB, SUPERVISOR} from '../test/helpers/programs.js'
+import {within} from '../test/helpers/proof.js'
 
 const BINDBENCH = path.join(path.dirname(BINDPROBE), 'bindbench')
 const ASKBENCH = path.join(path.dirname(BINDPROBE), 'askbench')
@@ -259,15 +260,19 @@ async function main(): Promise<void> {
     const rounds = 4
     const downHome = tempHome('styxy-bench-down-')
     const downEnv = isolatedEnv(downHome, await freePort())
+    // Down another way: killed with -9, which leaves its socket file and token behind (its front goes by itself).
+    const dk9 = await startDaemon({env: {STYXY_REAP_INTERVAL_MS: '1000'}})
+    await dk9.kill9()
+    await within(5000, () => !fs.existsSync(path.join(dk9.home, 'daemon.sock.bind')), 'the killed daemon\'s front to go')
     let stealAtBinds = cpuTimes()
-    const series3 = {bare: [] as Bench[], warm: [] as Bench[], supervised: [] as Bench[], down: [] as Bench[], supervisedDown: [] as Bench[], noFront: [] as Bench[], bareTrip: [] as Bench[]}
+    const series3 = {bare: [] as Bench[], warm: [] as Bench[], supervised: [] as Bench[], down: [] as Bench[], supervisedDown: [] as Bench[], noFront: [] as Bench[], bareTrip: [] as Bench[], killed: [] as Bench[]}
     try {
       // A new daemon's JIT is cold for the first few thousand requests; the daemon under test is a warm one.
       bindbench(quick ? 500 : 3000, 40000, {...di.env, LD_PRELOAD: LIB})
       bindbench(quick ? 500 : 3000, 40000, {...dn.env, LD_PRELOAD: LIB})
       stealAtBinds = cpuTimes()
       for (let k = 0; k < rounds; k++) {
-        const at = 17000 + k * 6 * (n / rounds)
+        const at = 17000 + k * 7 * (n / rounds)
         const step = n / rounds
         series3.bare.push(bindbench(step, at, di.env))
         series3.warm.push(bindbench(step, at + step, {...di.env, LD_PRELOAD: LIB}))
@@ -278,6 +283,7 @@ async function main(): Promise<void> {
         series3.noFront.push(bindbench(step, at + 5 * step, {...dn.env, LD_PRELOAD: LIB}))
         // What a lone round trip to a Node server costs on this machine right now: the floor under the above.
         series3.bareTrip.push(askLone(step, baseUnix.socketPath, holder.pid!))
+        series3.killed.push(bindbench(step, at + 6 * step, {...dk9.env, LD_PRELOAD: LIB}))
       }
     } finally {
       await di.stop()
@@ -285,17 +291,19 @@ async function main(): Promise<void> {
       removeHome(di.home)
       removeHome(dn.home)
       removeHome(downHome)
+      removeHome(dk9.home)
     }
-    const [bare, warm, supervised, down, supervisedDown, noFront, bareTrip] = Object.values(series3).map(combine)
+    const [bare, warm, supervised, down, supervisedDown, noFront, bareTrip, killed] = Object.values(series3).map(combine)
     row('bind() without the library', f(bare.p50), f(bare.p99), '')
     row('bind() with the library, daemon warm (native front)', f(warm.p50), f(warm.p99), `added p50 ${f(warm.p50 - bare.p50)} µs (target <= 500), p99 ${f(warm.p99 - bare.p99)} µs (target <= 5000)`)
     row('a lone request to bare node:http, same rounds (C client, Unix socket, new connection)', f(bareTrip.p50), f(bareTrip.p99), `the library's added p50 is ${f((warm.p50 - bare.p50) / bareTrip.p50, 2)}x this`)
     row('bind() with the library, daemon warm, its native front off', f(noFront.p50), f(noFront.p99), `added p50 ${f(noFront.p50 - bare.p50)} µs; the front saves ${f(noFront.p50 - warm.p50)} µs`)
     row('bind() with the library, daemon down', f(down.p50), f(down.p99), `added p50 ${f(down.p50 - bare.p50)} µs (target <= 100)`)
+    row('bind() with the library, daemon killed (-9): its socket file and token left', f(killed.p50), f(killed.p99), `added p50 ${f(killed.p50 - bare.p50)} µs`)
     row('bind() under the seccomp supervisor, daemon warm', f(supervised.p50), f(supervised.p99), `added p50 ${f(supervised.p50 - bare.p50)} µs (target <= 1000), ${f((supervised.p50 - bare.p50) / Math.max(1, warm.p50 - bare.p50), 2)}x the library's`)
     row('bind() under the seccomp supervisor, daemon down', f(supervisedDown.p50), f(supervisedDown.p99), `added p50 ${f(supervisedDown.p50 - bare.p50)} µs`)
     console.log(`(${stealSince(stealAtBinds)})`)
-    const failed = [bare, warm, bareTrip, noFront, down, supervised, supervisedDown].map((x) => x.failed)
+    const failed = [bare, warm, bareTrip, noFront, down, killed, supervised, supervisedDown].map((x) => x.failed)
     if (failed.some((x) => x > 0)) console.log(`(failed binds, in row order: ${failed.join('/')})`)
 
     // `styxy` as it is run: the command itself (bin/run.cjs, through its shebang, as `npm link` installs it), which

@@ -19,8 +19,8 @@ const MAX_FRAME = 64 * 1024
 /** How long a started front has to say it listens before it is given up on (and retried). */
 const READY_MS = 3000
 
-/** Answers one request the front forwarded, as a whole HTTP response. */
-export type FrontServe = (request: Buffer) => Promise<string>
+/** Answers one request the front forwarded, as a whole HTTP response: in the same turn when it can. */
+export type FrontServe = (request: Buffer) => string | Promise<string>
 
 export interface FrontOptions {
   binary: string
@@ -159,14 +159,20 @@ export class Front {
     link.on('data', (chunk: Buffer) => {
       pending = pending.length ? Buffer.concat([pending, chunk]) : chunk
       let off = 0
-      while (pending.length - off >= HEADER) {
-        const len = pending.readUInt32LE(off)
-        if (len > MAX_FRAME) return broken(`a ${len}-byte frame on the link`)
-        if (pending.length - off - HEADER < len) break
-        const id = pending.readUInt32LE(off + 4)
-        const payload = pending.subarray(off + HEADER, off + HEADER + len)
-        off += HEADER + len
-        onFrame(id, payload)
+      // The answers decided while this read is taken apart go back in one write.
+      link.cork()
+      try {
+        while (pending.length - off >= HEADER) {
+          const len = pending.readUInt32LE(off)
+          if (len > MAX_FRAME) return broken(`a ${len}-byte frame on the link`)
+          if (pending.length - off - HEADER < len) break
+          const id = pending.readUInt32LE(off + 4)
+          const payload = pending.subarray(off + HEADER, off + HEADER + len)
+          off += HEADER + len
+          onFrame(id, payload)
+        }
+      } finally {
+        link.uncork()
       }
       pending = pending.subarray(off)
     })
@@ -175,12 +181,17 @@ export class Front {
   private corked = false
 
   private answer(link: net.Socket, id: number, request: Buffer): void {
-    this.options.serve(request).then((text) => {
-      if (link.destroyed) return
-      const frame = frameOf(id, text)
-      this.answered++
-      // Answers decided in the same turn go to the front in one write.
-      if (!this.corked) {
+    let text: string | Promise<string>
+    try {
+      text = this.options.serve(request)
+    } catch (error) {
+      // serve() answers every failure it knows of; a throw is a bug, and must not take the daemon down.
+      return this.options.log(`internal error answering the native front: ${(error as Error)?.stack ?? error}`)
+    }
+    if (typeof text === 'string') return this.send(link, id, text)
+    text.then((later) => {
+      // Answers that had to wait (for a read of the kernel's tables) and are decided in one turn: one write.
+      if (!this.corked && !link.destroyed) {
         this.corked = true
         link.cork()
         process.nextTick(() => {
@@ -188,8 +199,14 @@ export class Front {
           link.uncork()
         })
       }
-      link.write(frame)
-    }, () => { /* serve() answers its own failures; nothing to send for a request it threw on */ })
+      this.send(link, id, later)
+    }, (error: unknown) => this.options.log(`internal error answering the native front: ${(error as Error)?.stack ?? error}`))
+  }
+
+  private send(link: net.Socket, id: number, text: string): void {
+    if (link.destroyed) return
+    this.answered++
+    link.write(frameOf(id, text))
   }
 }
 

@@ -122,15 +122,20 @@ export class SocketTable {
    * behind it, so under steady use a decision seldom waits the milliseconds a read takes.
    */
   async fresh(maxAgeMs = this.maxAgeMs, since = 0): Promise<Snapshot> {
-    if (maxAgeMs > 0 && this.isFresh(maxAgeMs, since)) {
-      if (!this.isFresh(maxAgeMs * 0.75)) void this.refresh()
-      return this.last
-    }
+    const now = this.freshNow(maxAgeMs, since)
+    if (now) return now
     // "Now" must see what the caller saw happen before asking: a read already under way may have passed
     // the caller's new listener by, so it gets a read of its own (found by the soak: a port just bound
     // reported unbound).
     // The same for a read under way that began before `since`.
     return maxAgeMs <= 0 || (this.inflight !== null && this.inflightAt <= since) ? this.read() : this.refresh()
+  }
+
+  /** The snapshot `fresh` would answer with at once, or undefined when it would have to read first. */
+  freshNow(maxAgeMs = this.maxAgeMs, since = 0): Snapshot | undefined {
+    if (maxAgeMs <= 0 || !this.isFresh(maxAgeMs, since)) return undefined
+    if (!this.isFresh(maxAgeMs * 0.75)) void this.refresh()
+    return this.last
   }
 
   private refresh(): Promise<Snapshot> {

@@ -29,6 +29,18 @@ describe('the bind lane: what it takes from the app and what it leaves', () => {
     expect(laneRequest(Buffer.from(framed('exitWatch', watch).toString('latin1').replace('/v1/exit-watch', '/v1/exit-watch/'), 'latin1'))).to.equal(undefined)
   })
 
+  it('reads whatever follows the interceptor\'s own head as it reads any other request', () => {
+    // The interceptor's head, byte for byte up to its Content-Length, is compared whole (a shortcut): a header
+    // after it, or a value that is not bare digits, must get the full reading, never the shortcut's verdict.
+    const after = (extra: string) => Buffer.from(interceptorRequest(ask).replace(`Content-Length: ${ask.length}\r\n`, `Content-Length: ${ask.length}${extra}\r\n`), 'latin1')
+    expect(laneRequest(after('\r\nUser-Agent: probe'))).to.deep.equal({route: 'bind', body: JSON.parse(ask)})
+    expect(laneRequest(after(' \t'))).to.deep.equal({route: 'bind', body: JSON.parse(ask)})
+    expect(laneRequest(after('\r\nOrigin: http://evil.example'))).to.equal(undefined)
+    expect(laneRequest(after(`\r\nContent-Length: ${ask.length}`))).to.equal(undefined)
+    expect(laneRequest(after('\r\nConnection: keep-alive'))).to.equal(undefined)
+    expect(laneRequest(after('0'))).to.equal(undefined)
+  })
+
   const leftToApp: [string, string][] = [
     ['another route', interceptorRequest(ask).replace('/v1/bind', '/v1/allocations')],
     ['a query string', interceptorRequest(ask).replace('/v1/bind', '/v1/bind?x=1')],

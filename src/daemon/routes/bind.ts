@@ -17,20 +17,28 @@ export const mountBind: Mount = (router, {coordinator}) => {
  * The same route for the Unix socket's lane (bind-lane.ts), answered as the app would. A body that does not
  * validate is left to the app (undefined), which refuses it with its usual error and changes nothing; unless
  * there is no app behind (the native front): then that error is answered here.
+ * Answered in the same turn whenever the kernel table's snapshot is fresh (see Coordinator.bindIfFresh).
  */
 export function serveBindLane({coordinator, metrics}: RouteDeps, log: (msg: string) => void, storage: (error: unknown) => StyxyError | null, invalid: 'to-app' | 'answer' = 'to-app') {
-  return (body: unknown): Promise<LaneAnswer> | undefined => {
+  const refuse = (error: unknown): LaneAnswer => errorAnswer(error, `POST ${Routes.bind.path}`, log, storage)
+  return (body: unknown): LaneAnswer | Promise<LaneAnswer> | undefined => {
     const parsed = BindRequestSchema.safeParse(body)
     if (!parsed.success) {
       if (invalid === 'to-app') return undefined
-      const refused = new StyxyError('VALIDATION_FAILED', describeZodError(parsed.error))
-      return Promise.resolve(errorAnswer(refused, `POST ${Routes.bind.path}`, log))
+      return refuse(new StyxyError('VALIDATION_FAILED', describeZodError(parsed.error)))
     }
     const started = process.hrtime.bigint()
-    return coordinator.bind(parsed.data).then(
-      (out): LaneAnswer => ({status: 200, body: out}),
-      (error: unknown): LaneAnswer => errorAnswer(error, `POST ${Routes.bind.path}`, log, storage),
-    ).finally(() => metrics.observeRequest(Number(process.hrtime.bigint() - started) / 1e9))
+    const observed = (answer: LaneAnswer): LaneAnswer => {
+      metrics.observeRequest(Number(process.hrtime.bigint() - started) / 1e9)
+      return answer
+    }
+    try {
+      const now = coordinator.bindIfFresh(parsed.data)
+      if (now !== undefined) return observed({status: 200, body: now})
+    } catch (error) {
+      return observed(refuse(error))
+    }
+    return coordinator.bind(parsed.data).then((out): LaneAnswer => ({status: 200, body: out}), refuse).then(observed)
   }
 }
 
@@ -41,11 +49,13 @@ export function serveBindLane({coordinator, metrics}: RouteDeps, log: (msg: stri
  */
 export function serveBindFront(deps: RouteDeps, log: (msg: string) => void, storage: (error: unknown) => StyxyError | null): FrontServe {
   const lane = serveBindLane(deps, log, storage, 'answer')
-  return async (request) => {
+  const text = ({status, body}: LaneAnswer) => rawAnswer(status, body)
+  return (request) => {
     const taken = laneRequest(request)
-    const {status, body} = taken?.route === 'bind'
-      ? await lane(taken.body)!
-      : errorAnswer(new StyxyError('BAD_REQUEST', `${deps.paths.frontSocket} answers only the interceptor's POST ${Routes.bind.path} (JSON, Connection: close, no other headers); ask ${deps.paths.socket} for anything else`), 'front', log)
-    return rawAnswer(status, body)
+    if (taken?.route !== 'bind') {
+      return text(errorAnswer(new StyxyError('BAD_REQUEST', `${deps.paths.frontSocket} answers only the interceptor's POST ${Routes.bind.path} (JSON, Connection: close, no other headers); ask ${deps.paths.socket} for anything else`), 'front', log))
+    }
+    const answer = lane(taken.body)!
+    return answer instanceof Promise ? answer.then(text) : text(answer)
   }
 }
