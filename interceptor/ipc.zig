@@ -517,7 +517,15 @@ const FakeServer = struct {
     }
 };
 
-fn withServer(reply: []const u8, timeout_ms: u32) !struct { Outcome, [2048]u8, usize, i64 } {
+fn threadCpuNs() i128 {
+    var ts: c.timespec = undefined;
+    if (c.clock_gettime(.THREAD_CPUTIME_ID, &ts) != 0) return 0;
+    return @as(i128, ts.sec) * std.time.ns_per_s + ts.nsec;
+}
+
+/// The answer, the request the server got (and its length), the milliseconds the exchange took, and the CPU
+/// time it used.
+fn withServer(reply: []const u8, timeout_ms: u32) !struct { Outcome, [2048]u8, usize, i64, i128 } {
     var tmp = t.tmpDir(.{});
     defer tmp.cleanup();
     var pbuf: [std.fs.max_path_bytes]u8 = undefined;
@@ -531,10 +539,12 @@ fn withServer(reply: []const u8, timeout_ms: u32) !struct { Outcome, [2048]u8, u
     var server = FakeServer{ .listen_fd = lfd, .reply = reply };
     const th = try std.Thread.spawn(.{}, FakeServer.run, .{&server});
     const start = std.time.milliTimestamp();
+    const cpu = threadCpuNs();
     const out = exchange(.{ .unix_path = path, .tcp = null }, "{\"pid\":1}", Deadline.fromNow(timeout_ms));
+    const used = threadCpuNs() - cpu;
     const took = std.time.milliTimestamp() - start;
     th.join();
-    return .{ out, server.got, server.got_len, took };
+    return .{ out, server.got, server.got_len, took, used };
 }
 
 test "exchange over a unix socket" {
@@ -545,10 +555,13 @@ test "exchange over a unix socket" {
     try t.expect(std.mem.endsWith(u8, req, "\r\n\r\n{\"pid\":1}"));
 }
 
-test "exchange times out against a silent daemon" {
+test "exchange times out against a silent daemon, and sleeps through most of the wait" {
     const res = try withServer("", 100);
     try t.expect(res[0] == .fail);
     try t.expect(res[3] >= 90 and res[3] < 280);
+    // It keeps its CPU for spin_ns (0.5 ms) at most, then sleeps in poll(): spinning to the deadline would use
+    // most of the 100 ms.
+    try t.expect(res[4] < 25 * std.time.ns_per_ms);
 }
 
 test "unreachable socket without tcp fails open quickly" {
