@@ -105,6 +105,30 @@ describe('styxy run', () => {
     }
   })
 
+  it("a run outlives the daemon's connection timeouts (5 s idle, 10 s per request): its watch holds, over the socket and over TCP", async function () {
+    // The wait is the point: past every timeout the daemon puts on a connection or a request, the run's exit
+    // watch (answered by the socket's lane, or by the app over TCP) must still hold its lease.
+    this.timeout(30_000)
+    const start = (env: NodeJS.ProcessEnv) => spawn(process.execPath, [CLI, 'run', '--service', 'docs', '--', 'sh', '-c', 'echo "PORT=$PORT"; read x'], {env, stdio: ['pipe', 'pipe', 'inherit']})
+    // A socket path that does not exist: the CLI falls back to TCP, with the token.
+    const runs = [start(d.env), start({...d.env, STYXY_SOCKET: path.join(d.home, 'nowhere.sock')})]
+    try {
+      const ports = await Promise.all(runs.map((run) => new Promise<number>((resolve) => {
+        let out = ''
+        run.stdout.on('data', (c) => { out += c; if (out.includes('\n')) resolve(Number(/PORT=(\d+)/.exec(out)?.[1])) })
+      })))
+      expect(ports.every((p) => p > 0), String(ports)).to.equal(true)
+      await new Promise((resolve) => setTimeout(resolve, 11_000))
+      expect((await d.client.leases()).map((l) => l.port)).to.include.members(ports)
+      const exits = runs.map((run) => new Promise((resolve) => run.on('exit', resolve)))
+      for (const run of runs) run.stdin.end('\n')
+      expect(await Promise.all(exits)).to.deep.equal([0, 0])
+      expect((await d.client.leases()).map((l) => l.port)).to.not.include.members(ports)
+    } finally {
+      for (const run of runs) run.kill('SIGKILL')
+    }
+  })
+
   it('a daemon restarted mid-run: the watch is gone with it, so the run releases its own lease at the end', async () => {
     const home = tempHome()
     const noReaper = {STYXY_REAP_INTERVAL_MS: '600000'}
