@@ -64,18 +64,27 @@ function combine(rounds: Bench[]): Bench {
   return {p50: mid(rounds.map((r) => r.p50)), p99: mid(rounds.map((r) => r.p99)), failed: rounds.reduce((a, r) => a + r.failed, 0)}
 }
 
-/** `under`: a command to run bindbench through (the seccomp supervisor and its arguments). */
-function bindbench(n: number, first: number, env: NodeJS.ProcessEnv, under: string[] = []): {p50: number; p99: number; failed: number} {
-  const argv = [...under, BINDBENCH, String(n), String(first)]
+/**
+ * `under`: a command to run bindbench through (the seccomp supervisor and its arguments). `gapUs`: a pause after
+ * each bind, so each finds the machine idle.
+ */
+function bindbench(n: number, first: number, env: NodeJS.ProcessEnv, under: string[] = [], gapUs = 0): {p50: number; p99: number; failed: number} {
+  const argv = [...under, BINDBENCH, String(n), String(first), String(gapUs)]
   const r = spawnSync(argv[0], argv.slice(1), {env, encoding: 'utf8'})
   const m = r.stdout.match(/p50_us ([\d.]+) p99_us ([\d.]+) failed (\d+)/)
   if (!m) throw new Error(`bindbench: ${r.stdout} ${r.stderr}`)
   return {p50: Number(m[1]), p99: Number(m[2]), failed: Number(m[3])}
 }
 
-/** One C client asking `socket` in turn, as the interceptor asks: a lone request's round trip. */
-function askLone(n: number, socket: string, pid: number): Bench {
-  const r = spawnSync(ASKBENCH, [socket, String(n), '1', String(pid)], {encoding: 'utf8'})
+/** How long the interceptor keeps its CPU while its answer is on the way (interceptor/ipc.zig, spin_ns). */
+const INTERCEPTOR_SPIN_US = 500
+
+/**
+ * One C client asking `socket` in turn, waiting for each answer as the interceptor does: a lone request's
+ * round trip. `gapUs`: a pause after each request.
+ */
+function askLone(n: number, socket: string, pid: number, gapUs = 0): Bench {
+  const r = spawnSync(ASKBENCH, [socket, String(n), '1', String(pid), String(gapUs), String(INTERCEPTOR_SPIN_US)], {encoding: 'utf8'})
   const m = /asked \d+ failed (\d+)\np50_us ([\d.]+) p99_us ([\d.]+)/.exec(r.stdout)
   if (!m) throw new Error(`askbench: ${r.stdout} ${r.stderr}`)
   return {p50: Number(m[2]), p99: Number(m[3]), failed: Number(m[1])}
@@ -266,6 +275,11 @@ async function main(): Promise<void> {
     await within(5000, () => !fs.existsSync(path.join(dk9.home, 'daemon.sock.bind')), 'the killed daemon\'s front to go')
     let stealAtBinds = cpuTimes()
     const series3 = {bare: [] as Bench[], warm: [] as Bench[], supervised: [] as Bench[], down: [] as Bench[], supervisedDown: [] as Bench[], noFront: [] as Bench[], bareTrip: [] as Bench[], killed: [] as Bench[]}
+    // A server binds once, after the machine has been idle: caches cold, CPUs asleep. The same binds one every
+    // 10 ms, in the same rounds, against the same round trip to bare node:http with the same pauses.
+    const gapUs = 10_000
+    const nIdle = quick ? 40 : 200
+    const idle = {bare: [] as Bench[], warm: [] as Bench[], bareTrip: [] as Bench[]}
     try {
       // A new daemon's JIT is cold for the first few thousand requests; the daemon under test is a warm one.
       bindbench(quick ? 500 : 3000, 40000, {...di.env, LD_PRELOAD: LIB})
@@ -284,6 +298,10 @@ async function main(): Promise<void> {
         // What a lone round trip to a Node server costs on this machine right now: the floor under the above.
         series3.bareTrip.push(askLone(step, baseUnix.socketPath, holder.pid!))
         series3.killed.push(bindbench(step, at + 6 * step, {...dk9.env, LD_PRELOAD: LIB}))
+        const idleAt = 30000 + k * 2 * (nIdle / rounds)
+        idle.bare.push(bindbench(nIdle / rounds, idleAt, di.env, [], gapUs))
+        idle.warm.push(bindbench(nIdle / rounds, idleAt + nIdle / rounds, {...di.env, LD_PRELOAD: LIB}, [], gapUs))
+        idle.bareTrip.push(askLone(nIdle / rounds, baseUnix.socketPath, holder.pid!, gapUs))
       }
     } finally {
       await di.stop()
@@ -302,8 +320,12 @@ async function main(): Promise<void> {
     row('bind() with the library, daemon killed (-9): its socket file and token left', f(killed.p50), f(killed.p99), `added p50 ${f(killed.p50 - bare.p50)} µs`)
     row('bind() under the seccomp supervisor, daemon warm', f(supervised.p50), f(supervised.p99), `added p50 ${f(supervised.p50 - bare.p50)} µs (target <= 1000), ${f((supervised.p50 - bare.p50) / Math.max(1, warm.p50 - bare.p50), 2)}x the library's`)
     row('bind() under the seccomp supervisor, daemon down', f(supervisedDown.p50), f(supervisedDown.p99), `added p50 ${f(supervisedDown.p50 - bare.p50)} µs`)
+    const [idleBare, idleWarm, idleTrip] = Object.values(idle).map(combine)
+    row(`bind() without the library, one every ${gapUs / 1000} ms`, f(idleBare.p50), f(idleBare.p99), '')
+    row(`bind() with the library, daemon warm, one every ${gapUs / 1000} ms`, f(idleWarm.p50), f(idleWarm.p99), `added p50 ${f(idleWarm.p50 - idleBare.p50)} µs`)
+    row(`a lone request to bare node:http, one every ${gapUs / 1000} ms`, f(idleTrip.p50), f(idleTrip.p99), `the library's added p50 is ${f((idleWarm.p50 - idleBare.p50) / idleTrip.p50, 2)}x this`)
     console.log(`(${stealSince(stealAtBinds)})`)
-    const failed = [bare, warm, bareTrip, noFront, down, killed, supervised, supervisedDown].map((x) => x.failed)
+    const failed = [bare, warm, bareTrip, noFront, down, killed, supervised, supervisedDown, idleBare, idleWarm, idleTrip].map((x) => x.failed)
     if (failed.some((x) => x > 0)) console.log(`(failed binds, in row order: ${failed.join('/')})`)
 
     // `styxy` as it is run: the command itself (bin/run.cjs, through its shebang, as `npm link` installs it), which
