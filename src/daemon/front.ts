@@ -185,8 +185,7 @@ export class Front {
     try {
       text = this.options.serve(request)
     } catch (error) {
-      // serve() answers every failure it knows of; a throw is a bug, and must not take the daemon down.
-      return this.options.log(`internal error answering the native front: ${(error as Error)?.stack ?? error}`)
+      return this.bug(error)
     }
     if (typeof text === 'string') return this.send(link, id, text)
     text.then((later) => {
@@ -200,7 +199,12 @@ export class Front {
         })
       }
       this.send(link, id, later)
-    }, (error: unknown) => this.options.log(`internal error answering the native front: ${(error as Error)?.stack ?? error}`))
+    }, (error: unknown) => this.bug(error))
+  }
+
+  /** serve() answers every failure it knows of; a throw is a bug, and must not take the daemon down. */
+  private bug(error: unknown): void {
+    this.options.log(`internal error answering the native front: ${(error as Error)?.stack ?? error}`)
   }
 
   private send(link: net.Socket, id: number, text: string): void {
