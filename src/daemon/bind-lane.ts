@@ -42,8 +42,8 @@ export function laneRequest(chunk: Buffer): {route: LaneRoute; body: object} | u
   if (chunk.length > MAX_REQUEST) return undefined
   const end = chunk.indexOf('\r\n\r\n')
   if (end < 0) return undefined
-  const length = interceptorLength(chunk, end)
-  if (length !== undefined) return requestBody('bind', chunk, end, length)
+  const exact = interceptorLength(chunk, end)
+  if (exact !== undefined) return requestBody('bind', chunk, end, exact)
   const head = chunk.toString('latin1', 0, end)
   const lineEnd = head.indexOf('\r\n') + 2
   const route = LANE_ROUTES.get(head.slice(0, lineEnd))
@@ -58,8 +58,12 @@ export function laneRequest(chunk: Buffer): {route: LaneRoute; body: object} | u
   }
   if (seen.get('connection')?.toLowerCase() !== 'close') return undefined
   if (seen.get('content-type')?.toLowerCase().split(';')[0].trim() !== 'application/json') return undefined
-  return requestBody(route, chunk, end, seen.get('content-length'))
+  const length = seen.get('content-length')
+  return length !== undefined && LENGTH.test(length) ? requestBody(route, chunk, end, Number(length)) : undefined
 }
+
+/** A Content-Length the lane takes: digits only, no sign. */
+const LENGTH = /^\d{1,5}$/
 
 /**
  * The head the interceptor sends on a Unix socket (interceptor/ipc.zig, `frame`), byte for byte up to its
@@ -69,15 +73,15 @@ export function laneRequest(chunk: Buffer): {route: LaneRoute; body: object} | u
 const INTERCEPTOR_HEAD = Buffer.from(`POST ${Routes.bind.path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: `, 'latin1')
 
 /** Its Content-Length, when the head is exactly the interceptor's. */
-function interceptorLength(chunk: Buffer, end: number): string | undefined {
+function interceptorLength(chunk: Buffer, end: number): number | undefined {
   if (end <= INTERCEPTOR_HEAD.length || chunk.compare(INTERCEPTOR_HEAD, 0, INTERCEPTOR_HEAD.length, 0, INTERCEPTOR_HEAD.length) !== 0) return undefined
   const length = chunk.toString('latin1', INTERCEPTOR_HEAD.length, end)
   // Anything after the digits (another header) is for the full reading.
-  return /^\d{1,5}$/.test(length) ? length : undefined
+  return LENGTH.test(length) ? Number(length) : undefined
 }
 
-function requestBody(route: LaneRoute, chunk: Buffer, end: number, length: string | undefined): {route: LaneRoute; body: object} | undefined {
-  if (length === undefined || !/^\d{1,5}$/.test(length) || chunk.length - (end + 4) !== Number(length)) return undefined
+function requestBody(route: LaneRoute, chunk: Buffer, end: number, length: number): {route: LaneRoute; body: object} | undefined {
+  if (chunk.length - (end + 4) !== length) return undefined
   try {
     const body: unknown = JSON.parse(chunk.toString('utf8', end + 4))
     return typeof body === 'object' && body !== null && !Array.isArray(body) ? {route, body} : undefined
