@@ -607,9 +607,10 @@ test "tcp fallback is used when the socket is missing" {
     try t.expect(std.mem.indexOf(u8, got[0..got_len], "\r\nAuthorization: Bearer tkn\r\n") != null);
 }
 
-/// A front's socket and the daemon's, side by side in a temp dir, listening (nobody accepts until a test's
-/// FakeServer does). Filled in place: the paths point into its own buffers.
+/// A front's socket and the daemon's, side by side in a temp dir of its own, listening (nobody accepts until a
+/// test's FakeServer does). Filled in place: the paths point into its own buffers.
 const FrontAndDaemon = struct {
+    tmp: std.testing.TmpDir,
     dir_buf: [std.fs.max_path_bytes]u8,
     front_buf: [256]u8,
     unix_buf: [256]u8,
@@ -618,20 +619,21 @@ const FrontAndDaemon = struct {
     front_fd: std.posix.socket_t,
     unix_fd: std.posix.socket_t,
 
-    fn listen(self: *FrontAndDaemon, tmp: *std.testing.TmpDir) !void {
-        const dir = try tmp.dir.realpath(".", &self.dir_buf);
+    fn listen(self: *FrontAndDaemon) !void {
+        self.tmp = t.tmpDir(.{});
+        errdefer self.tmp.cleanup();
+        const dir = try self.tmp.dir.realpath(".", &self.dir_buf);
         self.front_path = try std.fmt.bufPrintZ(&self.front_buf, "{s}/d.sock.bind", .{dir});
         self.unix_path = try std.fmt.bufPrintZ(&self.unix_buf, "{s}/d.sock", .{dir});
         self.front_fd = try @import("testing.zig").listenUnix(self.front_path);
-        self.unix_fd = @import("testing.zig").listenUnix(self.unix_path) catch |e| {
-            std.posix.close(self.front_fd);
-            return e;
-        };
+        errdefer std.posix.close(self.front_fd);
+        self.unix_fd = try @import("testing.zig").listenUnix(self.unix_path);
     }
 
     fn close(self: *FrontAndDaemon) void {
         std.posix.close(self.front_fd);
         std.posix.close(self.unix_fd);
+        self.tmp.cleanup();
     }
 
     fn target(self: *const FrontAndDaemon) Target {
@@ -640,10 +642,8 @@ const FrontAndDaemon = struct {
 };
 
 test "the front is asked first; when it refuses, the daemon's socket answers" {
-    var tmp = t.tmpDir(.{});
-    defer tmp.cleanup();
     var socks: FrontAndDaemon = undefined;
-    try socks.listen(&tmp);
+    try socks.listen();
     defer socks.close();
     const target = socks.target();
 
@@ -667,10 +667,8 @@ test "the front is asked first; when it refuses, the daemon's socket answers" {
 }
 
 test "a front that accepts and says nothing leaves the daemon's socket half the time; a refusal is not asked twice" {
-    var tmp = t.tmpDir(.{});
-    defer tmp.cleanup();
     var socks: FrontAndDaemon = undefined;
-    try socks.listen(&tmp);
+    try socks.listen();
     defer socks.close();
     const target = socks.target();
 
