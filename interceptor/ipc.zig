@@ -230,9 +230,11 @@ const Received = union(enum) { ok: []const u8, fail: []const u8 };
 
 /// How long a caller keeps its CPU while its answer is on the way, before it sleeps in poll(). A typical
 /// answer takes ~300 µs; a caller asleep by then costs the daemon's side a wake-up of the caller's CPU, which
-/// a virtual machine pays dearly (~60 µs of a bind's p50 on the development VM). sched_yield() in the loop
-/// hands the CPU to the front or the daemon whenever they are waiting for it. At most this much CPU per
+/// a virtual machine pays dearly (~60 µs of a bind's p50 on the development VM). At most this much CPU per
 /// bind, and never past the caller's deadline.
+/// sched_yield() in the loop hands the CPU to the front or the daemon whenever they wait for it: a loop of
+/// recv() and a pause instruction answered a lone bind ~40 µs sooner, but halved the rate of 4 or 16
+/// programs binding at once (A/B); with sched_yield() that rate is the same as without spinning.
 pub const spin_ns: i128 = 500 * std.time.ns_per_us;
 
 /// Reads until the response is complete (by Content-Length) or EOF.
@@ -250,10 +252,8 @@ fn receive(fd: c_int, buf: *[response_max]u8, deadline: Deadline) Received {
         if (n == 0) return .{ .ok = buf[0..len] };
         if (errnoIs(.INTR)) continue;
         if (!errnoIs(.AGAIN)) return .{ .fail = "receive failed" };
-        if (Deadline.nowNs() < spin_end) {
-            _ = std.os.linux.sched_yield();
-            continue;
-        }
+        // A seccomp filter that refuses sched_yield (an error, not a kill) ends the spin: we sleep at once.
+        if (Deadline.nowNs() < spin_end and std.os.linux.E.init(std.os.linux.sched_yield()) == .SUCCESS) continue;
         if (!waitFor(fd, std.posix.POLL.IN, deadline)) return .{ .fail = "timeout waiting for answer" };
     }
 }
