@@ -42,11 +42,15 @@ pub const Deadline = struct {
     }
 
     pub fn nowNs() i128 {
-        var ts: c.timespec = undefined;
-        if (c.clock_gettime(.MONOTONIC, &ts) != 0) return 0;
-        return @as(i128, ts.sec) * std.time.ns_per_s + ts.nsec;
+        return clockNs(.MONOTONIC);
     }
 };
+
+fn clockNs(clock: c.clockid_t) i128 {
+    var ts: c.timespec = undefined;
+    if (c.clock_gettime(clock, &ts) != 0) return 0;
+    return @as(i128, ts.sec) * std.time.ns_per_s + ts.nsec;
+}
 
 pub const Tcp = struct {
     addr: [4]u8,
@@ -517,12 +521,6 @@ const FakeServer = struct {
     }
 };
 
-fn threadCpuNs() i128 {
-    var ts: c.timespec = undefined;
-    if (c.clock_gettime(.THREAD_CPUTIME_ID, &ts) != 0) return 0;
-    return @as(i128, ts.sec) * std.time.ns_per_s + ts.nsec;
-}
-
 /// The answer, the request the server got (and its length), the milliseconds the exchange took, and the CPU
 /// time it used.
 fn withServer(reply: []const u8, timeout_ms: u32) !struct { Outcome, [2048]u8, usize, i64, i128 } {
@@ -539,9 +537,9 @@ fn withServer(reply: []const u8, timeout_ms: u32) !struct { Outcome, [2048]u8, u
     var server = FakeServer{ .listen_fd = lfd, .reply = reply };
     const th = try std.Thread.spawn(.{}, FakeServer.run, .{&server});
     const start = std.time.milliTimestamp();
-    const cpu = threadCpuNs();
+    const cpu = clockNs(.THREAD_CPUTIME_ID);
     const out = exchange(.{ .unix_path = path, .tcp = null }, "{\"pid\":1}", Deadline.fromNow(timeout_ms));
-    const used = threadCpuNs() - cpu;
+    const used = clockNs(.THREAD_CPUTIME_ID) - cpu;
     const took = std.time.milliTimestamp() - start;
     th.join();
     return .{ out, server.got, server.got_len, took, used };
