@@ -1,6 +1,5 @@
 //! Builds the LD_PRELOAD interceptor (zig-out/lib/libstyxy_preload.so), the
-//! seccomp supervisor (zig-out/bin/styxy-seccomp), the daemon's native front
-//! (zig-out/bin/styxy-front), the C probe programs tests
+//! seccomp supervisor (zig-out/bin/styxy-seccomp), the C probe programs tests
 //! drive (zig-out/bin/), and `zig build test`.
 
 const std = @import("std");
@@ -53,18 +52,6 @@ pub fn build(b: *std.Build) void {
     supervisor.bundle_ubsan_rt = false;
     b.installArtifact(supervisor);
 
-    // The daemon's native front for the interceptor's request (front/main.zig).
-    const front = b.addExecutable(.{
-        .name = "styxy-front",
-        .root_module = b.createModule(.{
-            .root_source_file = b.path("front/main.zig"),
-            .target = target,
-            .optimize = optimize,
-            .link_libc = false,
-        }),
-    });
-    b.installArtifact(front);
-
     const fixtures_step = b.step("fixtures", "Build the C probe programs in test/fixtures");
     const musl = b.resolveTargetQuery(.{ .abi = .musl });
     for (fixtures) |f| {
@@ -93,18 +80,9 @@ pub fn build(b: *std.Build) void {
         }),
     });
     test_step.dependOn(&b.addRunArtifact(unit).step);
-    const front_unit = b.addTest(.{
-        .root_module = b.createModule(.{
-            .root_source_file = b.path("front/tests.zig"),
-            .target = target,
-            .optimize = optimize,
-        }),
-    });
-    test_step.dependOn(&b.addRunArtifact(front_unit).step);
     // The probes are test inputs too; build them so a test run can't use stale ones.
     test_step.dependOn(fixtures_step);
     // The library itself must compile in every mode the tests don't cover.
     test_step.dependOn(&lib.step);
     test_step.dependOn(&supervisor.step);
-    test_step.dependOn(&front.step);
 }

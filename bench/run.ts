@@ -8,7 +8,6 @@ import {PROJECT_ROOT} from '../src/project.js'
 import {startDaemon, removeHome, tempHome, isolatedEnv, CLI} from '../test/helpers/daemon.js'
 import {spawnHolder, killAll, freePort} from '../test/helpers/processes.js'
 import {BINDPROBE, LIB, SUPERVISOR} from '../test/helpers/programs.js'
-import {within} from '../test/helpers/proof.js'
 
 const BINDBENCH = path.join(path.dirname(BINDPROBE), 'bindbench')
 const ASKBENCH = path.join(path.dirname(BINDPROBE), 'askbench')
@@ -145,8 +144,6 @@ async function main(): Promise<void> {
   ours.add(baseline)
   const basePort = await new Promise<number>((resolve) => baseline.stdout!.on('data', (c: Buffer) => resolve(Number(/ready (\d+)/.exec(c.toString())![1]))))
   const unix = {socketPath: path.join(d.home, 'daemon.sock')}
-  // The native front's socket, which the interceptor asks first.
-  const front = {socketPath: path.join(d.home, 'daemon.sock.bind')}
   const tcp = {host: '127.0.0.1', port: d.port, token}
   const baseUnix = {socketPath: path.join(baseHome, 'b.sock')}
   const baseTcp = {host: '127.0.0.1', port: basePort}
@@ -155,20 +152,16 @@ async function main(): Promise<void> {
   try {
     console.log('## Bind route, a new connection per request (as the interceptor does)\n')
     console.log('what | p50 µs | p99 µs | p50 ratio to bare node:http')
-    // Warm both processes' JIT before measuring, on both transports: on the socket the daemon answers these
-    // in its bind lane, so only TCP requests warm the Koa app that serves TCP.
+    // Warm both processes' JIT before measuring, on both transports.
     await series(200, (i) => post(unix, req(12000 + (i % 50))))
-    await series(200, (i) => post(front, req(12200 + (i % 50))))
     await series(200, (i) => post(tcp, req(12100 + (i % 50))))
     await series(200, () => post(baseUnix, req(1)))
     await series(200, () => post(baseTcp, req(1)))
     const bu = await series(N, () => post(baseUnix, req(1)))
     const du = await series(N, (i) => post(unix, req(20000 + i)))
-    const df = await series(N, (i) => post(front, req(26000 + i)))
     const bt = await series(N, () => post(baseTcp, req(1)))
     const dt = await series(N, (i) => post(tcp, req(24000 + i)))
     row('bare node:http, Unix socket', f(pct(bu, 50)), f(pct(bu, 99)), '1.00')
-    row('styxy /v1/bind, native front (Unix socket)', f(pct(df, 50)), f(pct(df, 99)), f(pct(df, 50) / pct(bu, 50), 2) + ' (target <= 1.5)')
     row('styxy /v1/bind, daemon\'s Unix socket', f(pct(du, 50)), f(pct(du, 99)), f(pct(du, 50) / pct(bu, 50), 2) + ' (target <= 1.5)')
     row('bare node:http, TCP', f(pct(bt, 50)), f(pct(bt, 99)), '1.00')
     row('styxy /v1/bind, TCP + token', f(pct(dt, 50)), f(pct(dt, 99)), f(pct(dt, 50) / pct(bt, 50), 2))
@@ -194,19 +187,15 @@ async function main(): Promise<void> {
     await perSecond(baseUnix.socketPath, 1)
     const stealAtRates = cpuTimes()
     const bareRates: number[] = []
-    const styxyRates: number[] = []
     const socketRates: number[] = []
-    for (let r = 0; r < 5; r++) {
+    for (let r = 0; r < 3; r++) {
       bareRates.push(await perSecond(baseUnix.socketPath, 1))
       // Ports 53500-65499, above the library programs' 50000-53499 below: every answer a new lease.
-      styxyRates.push(await perSecond(front.socketPath, 53500 + r * 4 * per))
-      // The daemon's own socket, for comparison (two rounds: each adds leases the 10k section below counts).
-      if (r < 2) socketRates.push(await perSecond(unix.socketPath, 28000 + r * 4 * per))
+      socketRates.push(await perSecond(unix.socketPath, 53500 + r * 4 * per))
     }
-    const [bareRate, styxyRate, socketRate] = [median(bareRates), median(styxyRates), median(socketRates)]
+    const [bareRate, socketRate] = [median(bareRates), median(socketRates)]
     row('bare node:http req/s, 4 C clients (new connection each)', f(bareRate, 0), '', '1.00')
-    row('styxy decisions/s via the native front, 4 C clients (new connection each, new leases)', f(styxyRate, 0), '', `${f(styxyRate / bareRate, 2)} of bare (target >= 3000/s); rounds ${styxyRates.map((x) => f(x, 0)).join(', ')} vs bare ${bareRates.map((x) => f(x, 0)).join(', ')}`)
-    row('styxy decisions/s via the daemon\'s socket, same clients', f(socketRate, 0), '', `${f(socketRate / bareRate, 2)} of bare; rounds ${socketRates.map((x) => f(x, 0)).join(', ')}`)
+    row('styxy decisions/s via the daemon\'s socket, same clients (new leases)', f(socketRate, 0), '', `${f(socketRate / bareRate, 2)} of bare; rounds ${socketRates.map((x) => f(x, 0)).join(', ')} vs bare ${bareRates.map((x) => f(x, 0)).join(', ')}`)
     console.log(`(${stealSince(stealAtRates)})`)
 
     // The real clients: 4 programs binding at once under the library (cheap C clients, unlike the Node one above),
@@ -262,19 +251,15 @@ async function main(): Promise<void> {
     // Production timings: the test helper's reaper runs every 200 ms, five times as often as a real daemon's.
     const di = await startDaemon({env: {STYXY_REAP_INTERVAL_MS: '1000'}})
     ours.add(di.child)
-    // The same daemon without its native front: what the front buys, measured in the same rounds.
-    const dn = await startDaemon({env: {STYXY_REAP_INTERVAL_MS: '1000', STYXY_FRONT: 'off'}})
-    ours.add(dn.child)
     const n = quick ? 200 : 1000
     const rounds = 4
     const downHome = tempHome('styxy-bench-down-')
     const downEnv = isolatedEnv(downHome, await freePort())
-    // Down another way: killed with -9, which leaves its socket file and token behind (its front goes by itself).
+    // Down another way: killed with -9, which leaves its socket file and token behind.
     const dk9 = await startDaemon({env: {STYXY_REAP_INTERVAL_MS: '1000'}})
     await dk9.kill9()
-    await within(5000, () => !fs.existsSync(path.join(dk9.home, 'daemon.sock.bind')), 'the killed daemon\'s front to go')
     let stealAtBinds = cpuTimes()
-    const series3 = {bare: [] as Bench[], warm: [] as Bench[], supervised: [] as Bench[], down: [] as Bench[], supervisedDown: [] as Bench[], noFront: [] as Bench[], bareTrip: [] as Bench[], killed: [] as Bench[]}
+    const series3 = {bare: [] as Bench[], warm: [] as Bench[], supervised: [] as Bench[], down: [] as Bench[], supervisedDown: [] as Bench[], bareTrip: [] as Bench[], killed: [] as Bench[]}
     // A server binds once, after the machine has been idle: caches cold, CPUs asleep. The same binds one every
     // 10 ms, in the same rounds, against the same round trip to bare node:http with the same pauses.
     const gapUs = 10_000
@@ -283,7 +268,6 @@ async function main(): Promise<void> {
     try {
       // A new daemon's JIT is cold for the first few thousand requests; the daemon under test is a warm one.
       bindbench(quick ? 500 : 3000, 40000, {...di.env, LD_PRELOAD: LIB})
-      bindbench(quick ? 500 : 3000, 40000, {...dn.env, LD_PRELOAD: LIB})
       stealAtBinds = cpuTimes()
       for (let k = 0; k < rounds; k++) {
         const at = 17000 + k * 7 * (n / rounds)
@@ -294,7 +278,6 @@ async function main(): Promise<void> {
         series3.supervised.push(bindbench(step, at + 2 * step, di.env, [SUPERVISOR, '--']))
         series3.down.push(bindbench(step, at + 3 * step, {...downEnv, LD_PRELOAD: LIB}))
         series3.supervisedDown.push(bindbench(step, at + 4 * step, downEnv, [SUPERVISOR, '--']))
-        series3.noFront.push(bindbench(step, at + 5 * step, {...dn.env, LD_PRELOAD: LIB}))
         // What a lone round trip to a Node server costs on this machine right now: the floor under the above.
         series3.bareTrip.push(askLone(step, baseUnix.socketPath, holder.pid!))
         series3.killed.push(bindbench(step, at + 6 * step, {...dk9.env, LD_PRELOAD: LIB}))
@@ -305,17 +288,14 @@ async function main(): Promise<void> {
       }
     } finally {
       await di.stop()
-      await dn.stop()
       removeHome(di.home)
-      removeHome(dn.home)
       removeHome(downHome)
       removeHome(dk9.home)
     }
-    const [bare, warm, supervised, down, supervisedDown, noFront, bareTrip, killed] = Object.values(series3).map(combine)
+    const [bare, warm, supervised, down, supervisedDown, bareTrip, killed] = Object.values(series3).map(combine)
     row('bind() without the library', f(bare.p50), f(bare.p99), '')
-    row('bind() with the library, daemon warm (native front)', f(warm.p50), f(warm.p99), `added p50 ${f(warm.p50 - bare.p50)} µs (target <= 500), p99 ${f(warm.p99 - bare.p99)} µs (target <= 5000)`)
+    row('bind() with the library, daemon warm', f(warm.p50), f(warm.p99), `added p50 ${f(warm.p50 - bare.p50)} µs (target <= 500), p99 ${f(warm.p99 - bare.p99)} µs (target <= 5000)`)
     row('a lone request to bare node:http, same rounds (C client, Unix socket, new connection)', f(bareTrip.p50), f(bareTrip.p99), `the library's added p50 is ${f((warm.p50 - bare.p50) / bareTrip.p50, 2)}x this`)
-    row('bind() with the library, daemon warm, its native front off', f(noFront.p50), f(noFront.p99), `added p50 ${f(noFront.p50 - bare.p50)} µs; the front saves ${f(noFront.p50 - warm.p50)} µs`)
     row('bind() with the library, daemon down', f(down.p50), f(down.p99), `added p50 ${f(down.p50 - bare.p50)} µs (target <= 100)`)
     row('bind() with the library, daemon killed (-9): its socket file and token left', f(killed.p50), f(killed.p99), `added p50 ${f(killed.p50 - bare.p50)} µs`)
     row('bind() under the seccomp supervisor, daemon warm', f(supervised.p50), f(supervised.p99), `added p50 ${f(supervised.p50 - bare.p50)} µs (target <= 1000), ${f((supervised.p50 - bare.p50) / Math.max(1, warm.p50 - bare.p50), 2)}x the library's`)
@@ -325,7 +305,7 @@ async function main(): Promise<void> {
     row(`bind() with the library, daemon warm, one every ${gapUs / 1000} ms`, f(idleWarm.p50), f(idleWarm.p99), `added p50 ${f(idleWarm.p50 - idleBare.p50)} µs`)
     row(`a lone request to bare node:http, one every ${gapUs / 1000} ms`, f(idleTrip.p50), f(idleTrip.p99), `the library's added p50 is ${f((idleWarm.p50 - idleBare.p50) / idleTrip.p50, 2)}x this`)
     console.log(`(${stealSince(stealAtBinds)})`)
-    const failed = [bare, warm, bareTrip, noFront, down, killed, supervised, supervisedDown, idleBare, idleWarm, idleTrip].map((x) => x.failed)
+    const failed = [bare, warm, bareTrip, down, killed, supervised, supervisedDown, idleBare, idleWarm, idleTrip].map((x) => x.failed)
     if (failed.some((x) => x > 0)) console.log(`(failed binds, in row order: ${failed.join('/')})`)
 
     // `styxy` as it is run: the command itself (bin/run.cjs, through its shebang, as `npm link` installs it), which

@@ -22,7 +22,6 @@ export default class StatusCommand extends StyxyCommand {
       `  leases    ${s.leases}${Object.keys(s.leasesByService).length ? ` (${Object.entries(s.leasesByService).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}`,
       `  instances ${s.instances}   moves ${s.reassignments}   event subscribers ${s.eventSubscribers}   runs ${s.watchedRuns ?? '-'}`,
       `  socket    ${s.paths.socket}`,
-      `  front     ${s.front === undefined ? '-' : s.front === null ? 'off' : `${s.front.socket} (${s.front.pid === null ? 'restarting' : `pid ${s.front.pid}`}, ${s.front.answered} answered, ${s.front.restarts} restarts)`}`,
       `  tcp       ${s.tcp.host}:${s.tcp.port} (token ${s.paths.token})`,
       `  database  ${s.paths.database}`,
       `  logs      ${s.paths.log}, ${s.paths.audit}`,

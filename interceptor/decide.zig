@@ -61,12 +61,10 @@ pub fn run(b: *const Bind, cfg: *const env.Config) real.Result {
     var addr_buf: [sockaddr.max_text_len]u8 = undefined;
     const addr_text = sockaddr.formatAddress(&b.parsed, &addr_buf);
     var sock_buf: env.PathBuf = undefined;
-    var front_buf: env.PathBuf = undefined;
     var token_buf: env.PathBuf = undefined;
 
     const unix_path = env.socketPath(env.processEnv, &sock_buf);
     const target: ipc.Target = .{
-        .front_path = if (unix_path) |p| env.frontPath(p, &front_buf) else null,
         .unix_path = unix_path,
         .tcp = tcp: {
             const host = cfg.daemon_host orelse break :tcp null;

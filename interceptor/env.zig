@@ -100,12 +100,6 @@ pub fn socketPath(get: Lookup, buf: *PathBuf) ?[:0]const u8 {
     return joinZ(buf, &.{ dir, "/daemon.sock" });
 }
 
-/// The daemon's native front listens beside its socket, at the same path plus
-/// ".bind" (src/paths.ts applies the same rule): no setting of its own.
-pub fn frontPath(socket: []const u8, buf: *PathBuf) ?[:0]const u8 {
-    return joinZ(buf, &.{ socket, ".bind" });
-}
-
 pub fn tokenPath(get: Lookup, buf: *PathBuf) ?[:0]const u8 {
     var dir_buf: PathBuf = undefined;
     const dir = stateDir(get, &dir_buf) orelse return null;
@@ -359,8 +353,6 @@ test "socket and token paths" {
     try t.expectEqualStrings("/h/.local/state/styxy/token", tokenPath(E1, &buf).?);
     const E2 = FakeEnv(&.{ .{ "STYXY_HOME", "/s" }, .{ "STYXY_SOCKET", "/run/x.sock" } }).get;
     try t.expectEqualStrings("/run/x.sock", socketPath(E2, &buf).?);
-    var front_buf: PathBuf = undefined;
-    try t.expectEqualStrings("/run/x.sock.bind", frontPath(socketPath(E2, &buf).?, &front_buf).?);
     try t.expectEqualStrings("/s/token", tokenPath(E2, &buf).?);
     const long = "/" ++ "a" ** 600;
     try t.expect(socketPath(FakeEnv(&.{.{ "STYXY_HOME", long }}).get, &buf) == null);

@@ -1,6 +1,5 @@
-//! One HTTP/1.1 request/response with the daemon, under one deadline: the
-//! daemon's native front first, then its own Unix socket, TCP on loopback only
-//! when neither socket can be reached.
+//! One HTTP/1.1 request/response with the daemon, under one deadline: its
+//! Unix socket, TCP on loopback only when the socket can't be reached.
 //!
 //! Our sockets are non-blocking and waited on with poll() so the deadline is
 //! real even if the daemon accepts and then hangs. They are connected, never
@@ -30,13 +29,6 @@ pub const Deadline = struct {
         return @intCast(@min(ms, std.math.maxInt(i32)));
     }
 
-    /// Half of what is left: a front that accepts and then says nothing (stopped, stuck) must leave the
-    /// daemon's own socket time to answer.
-    pub fn half(self: Deadline) Deadline {
-        const now = nowNs();
-        return .{ .end_ns = if (self.end_ns <= now) self.end_ns else now + @divFloor(self.end_ns - now, 2) };
-    }
-
     pub fn expired(self: Deadline) bool {
         return self.remainingMs() == 0;
     }
@@ -59,8 +51,6 @@ pub const Tcp = struct {
 };
 
 pub const Target = struct {
-    /// The native front's socket (front/main.zig): same answers, far less daemon CPU per connection.
-    front_path: ?[:0]const u8 = null,
     unix_path: ?[:0]const u8,
     tcp: ?Tcp,
 };
@@ -80,15 +70,6 @@ pub fn exchange(target: Target, body: []const u8, deadline: Deadline) Outcome {
     var req: [request_max]u8 = undefined;
 
     const unix_req = frame(&req, null, body) orelse return .{ .fail = "request too large" };
-    if (target.front_path) |path| {
-        if (askUnix(path, unix_req, &resp, deadline.half())) |out| switch (out) {
-            .answer => return out,
-            // A front restarting, stuck or unable to forward: the daemon's own socket may still answer, and
-            // asking twice is safe (the same process asking for the same port gets the same answer). Not so
-            // for the daemon's own refusal, which its socket would only repeat.
-            .fail => |why| if (deadline.expired() or why.ptr == refused.ptr) return out,
-        };
-    }
     if (target.unix_path) |path| {
         if (askUnix(path, unix_req, &resp, deadline)) |out| return out;
     }
@@ -171,8 +152,8 @@ fn connectUnix(path: [:0]const u8, deadline: Deadline) ?c_int {
 const Ucred = extern struct { pid: i32, uid: u32, gid: u32 };
 
 /// The listener must be our own user's. In the default 0700 state directory nobody else can create a socket,
-/// but STYXY_SOCKET may name a shared directory, where another user could take the path (or the front's
-/// beside it) first and answer our binds.
+/// but STYXY_SOCKET may name a shared directory, where another user could take the path first and answer our
+/// binds.
 fn peerIsUs(fd: c_int) bool {
     var cred: Ucred = undefined;
     var len: c.socklen_t = @sizeOf(Ucred);
@@ -236,7 +217,7 @@ const Received = union(enum) { ok: []const u8, fail: []const u8 };
 /// answer takes ~300 µs; a caller asleep by then costs the daemon's side a wake-up of the caller's CPU, which
 /// a virtual machine pays dearly (~60 µs of a bind's p50 on the development VM). At most this much CPU per
 /// bind, and never past the caller's deadline.
-/// sched_yield() in the loop hands the CPU to the front or the daemon whenever they wait for it: a loop of
+/// sched_yield() in the loop hands the CPU to the daemon whenever it waits for it: a loop of
 /// recv() and a pause instruction answered a lone bind ~40 µs sooner, but halved the rate of 4 or 16
 /// programs binding at once (A/B); with sched_yield() that rate is the same as without spinning.
 pub const spin_ns: i128 = 500 * std.time.ns_per_us;
@@ -319,7 +300,7 @@ pub fn parseResponse(raw: []const u8) Outcome {
         error.Malformed => "malformed response headers",
         error.Chunked => "unsupported transfer-encoding",
     } };
-    if (head.status != 200) return .{ .fail = if (head.status == 503) "daemon or front unavailable (503)" else refused };
+    if (head.status != 200) return .{ .fail = if (head.status == 503) "daemon unavailable (503)" else refused };
     var body = raw[head.body_start..];
     if (head.content_length) |cl| {
         if (body.len < cl) return .{ .fail = "truncated response body" };
@@ -603,95 +584,4 @@ test "tcp fallback is used when the socket is missing" {
     th.join();
     try t.expectEqual(json.Action.deny, out.answer.action);
     try t.expect(std.mem.indexOf(u8, got[0..got_len], "\r\nAuthorization: Bearer tkn\r\n") != null);
-}
-
-/// A front's socket and the daemon's, side by side in a temp dir of its own, listening (nobody accepts until a
-/// test's FakeServer does). Filled in place: the paths point into its own buffers.
-const FrontAndDaemon = struct {
-    tmp: std.testing.TmpDir,
-    dir_buf: [std.fs.max_path_bytes]u8,
-    front_buf: [256]u8,
-    unix_buf: [256]u8,
-    front_path: [:0]const u8,
-    unix_path: [:0]const u8,
-    front_fd: std.posix.socket_t,
-    unix_fd: std.posix.socket_t,
-
-    fn listen(self: *FrontAndDaemon) !void {
-        self.tmp = t.tmpDir(.{});
-        errdefer self.tmp.cleanup();
-        const dir = try self.tmp.dir.realpath(".", &self.dir_buf);
-        self.front_path = try std.fmt.bufPrintZ(&self.front_buf, "{s}/d.sock.bind", .{dir});
-        self.unix_path = try std.fmt.bufPrintZ(&self.unix_buf, "{s}/d.sock", .{dir});
-        self.front_fd = try @import("testing.zig").listenUnix(self.front_path);
-        errdefer std.posix.close(self.front_fd);
-        self.unix_fd = try @import("testing.zig").listenUnix(self.unix_path);
-    }
-
-    fn close(self: *FrontAndDaemon) void {
-        std.posix.close(self.front_fd);
-        std.posix.close(self.unix_fd);
-        self.tmp.cleanup();
-    }
-
-    fn target(self: *const FrontAndDaemon) Target {
-        return .{ .front_path = self.front_path, .unix_path = self.unix_path, .tcp = null };
-    }
-};
-
-test "the front is asked first; when it refuses, the daemon's socket answers" {
-    var socks: FrontAndDaemon = undefined;
-    try socks.listen();
-    defer socks.close();
-    const target = socks.target();
-
-    // Answered by the front: the daemon's socket is never asked (its server would hold a second answer).
-    var front = FakeServer{ .listen_fd = socks.front_fd, .reply = "HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n{\"action\":\"remap\",\"port\":8124}" };
-    var th = try std.Thread.spawn(.{}, FakeServer.run, .{&front});
-    var out = exchange(target, "{\"pid\":1}", Deadline.fromNow(2000));
-    th.join();
-    try t.expectEqual(json.Decision{ .action = .remap, .port = 8124 }, out.answer);
-
-    // Refused by the front (it could not forward): the same request goes to the daemon's socket.
-    front = .{ .listen_fd = socks.front_fd, .reply = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\n\r\n{}" };
-    var daemon = FakeServer{ .listen_fd = socks.unix_fd, .reply = "HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n{\"action\":\"remap\",\"port\":8125}" };
-    th = try std.Thread.spawn(.{}, FakeServer.run, .{&front});
-    const th2 = try std.Thread.spawn(.{}, FakeServer.run, .{&daemon});
-    out = exchange(target, "{\"pid\":1}", Deadline.fromNow(2000));
-    th.join();
-    th2.join();
-    try t.expectEqual(json.Decision{ .action = .remap, .port = 8125 }, out.answer);
-    try t.expectEqualStrings(front.got[0..front.got_len], daemon.got[0..daemon.got_len]);
-}
-
-test "a front that accepts and says nothing leaves the daemon's socket half the time; a refusal is not asked twice" {
-    var socks: FrontAndDaemon = undefined;
-    try socks.listen();
-    defer socks.close();
-    const target = socks.target();
-
-    // Silent front (it reads the request, then sleeps 300 ms): the daemon's socket answers within the bound.
-    var front = FakeServer{ .listen_fd = socks.front_fd, .reply = "" };
-    var daemon = FakeServer{ .listen_fd = socks.unix_fd, .reply = "HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n{\"action\":\"remap\",\"port\":8126}" };
-    var th = try std.Thread.spawn(.{}, FakeServer.run, .{&front});
-    const th2 = try std.Thread.spawn(.{}, FakeServer.run, .{&daemon});
-    const start = std.time.milliTimestamp();
-    // The silent front holds on longer than the whole bound (300 ms against 250).
-    var out = exchange(target, "{\"pid\":1}", Deadline.fromNow(250));
-    const took = std.time.milliTimestamp() - start;
-    th.join();
-    // Had the daemon's socket not been asked, its server would still wait in accept(): a connection that
-    // closes at once lets it finish (and otherwise waits in the backlog, unread).
-    if (connectUnix(socks.unix_path, Deadline.fromNow(100))) |fd| _ = c.close(fd);
-    th2.join();
-    try t.expectEqual(json.Decision{ .action = .remap, .port = 8126 }, out.answer);
-    try t.expect(took < 245);
-
-    // The daemon's refusal through the front is final: nobody answers on the daemon's socket now, so asking
-    // it would end in a timeout instead of the refusal.
-    front = .{ .listen_fd = socks.front_fd, .reply = "HTTP/1.1 422 Unprocessable Entity\r\nContent-Length: 2\r\n\r\n{}" };
-    th = try std.Thread.spawn(.{}, FakeServer.run, .{&front});
-    out = exchange(target, "{\"pid\":1}", Deadline.fromNow(2000));
-    th.join();
-    try t.expect(out.fail.ptr == refused.ptr);
 }

@@ -7,8 +7,6 @@ export const DAEMON_HOST = '127.0.0.1'
 export interface StyxyPaths {
   stateDir: string
   socket: string
-  /** The native front's socket, beside the daemon's: the interceptor tries it first. */
-  frontSocket: string
   database: string
   token: string
   log: string
@@ -29,7 +27,6 @@ export function resolvePaths(env: NodeJS.ProcessEnv = process.env): StyxyPaths {
     stateDir,
     socket,
     // One rule the interceptor applies too (interceptor/env.zig), so it needs no setting of its own.
-    frontSocket: `${socket}.bind`,
     database: path.join(stateDir, 'styxy.db'),
     token: path.join(stateDir, 'token'),
     log: path.join(stateDir, 'daemon.log'),

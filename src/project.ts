@@ -16,9 +16,3 @@ export function preloadLibraryPath(env: NodeJS.ProcessEnv = process.env): string
 export function supervisorPath(env: NodeJS.ProcessEnv = process.env): string {
   return env.STYXY_SUPERVISOR ? path.resolve(env.STYXY_SUPERVISOR) : path.join(PROJECT_ROOT, 'zig-out', 'bin', 'styxy-seccomp')
 }
-
-/** The daemon's native front (front/main.zig), or null when STYXY_FRONT=off. */
-export function frontPath(env: NodeJS.ProcessEnv = process.env): string | null {
-  if (env.STYXY_FRONT === 'off') return null
-  return env.STYXY_FRONT ? path.resolve(env.STYXY_FRONT) : path.join(PROJECT_ROOT, 'zig-out', 'bin', 'styxy-front')
-}

@@ -50,15 +50,8 @@ export async function runChecks(env: NodeJS.ProcessEnv = process.env): Promise<C
   checks.push(tcpHealth.ok
     ? {name: 'daemon (TCP + token)', level: 'pass', detail: `${unix.endpoint.host}:${unix.endpoint.port}`}
     : {name: 'daemon (TCP + token)', level: health ? 'fail' : 'warn', detail: `${unix.endpoint.host}:${unix.endpoint.port}: ${tcpHealth.e.message}`, hint: 'is STYXY_DAEMON_PORT the daemon\'s port? is the token file readable?'})
-  const front = health ? await unix.status().then((st) => st.front, () => undefined) : undefined
-  if (health) {
-    if (front === null) checks.push({name: 'native front', level: 'warn', detail: 'off: binds are answered on the daemon\'s own socket, which takes fewer per second under load', hint: `build it (make) and restart the daemon without STYXY_FRONT=off; ${paths.log} says why`})
-    else if (front?.pid === null) checks.push({name: 'native front', level: 'warn', detail: `restarting (${front.restarts} restarts so far)`, hint: `see ${paths.log}`})
-    else if (front) checks.push({name: 'native front', level: 'pass', detail: `pid ${front.pid}, ${front.socket}, ${front.answered} answered`})
-  }
   checks.push(privateFile('state directory', paths.stateDir, 0o700, `chmod 700 ${paths.stateDir}`))
   checks.push(privateFile('socket permissions', paths.socket, 0o600, `chmod 600 ${paths.socket} (or restart the daemon)`))
-  if (front) checks.push(privateFile('front socket permissions', paths.frontSocket, 0o600, `chmod 600 ${paths.frontSocket} (or restart the daemon)`))
   checks.push(privateFile('token permissions', paths.token, 0o600, `chmod 600 ${paths.token}`))
 
   const lib = preloadLibraryPath(env)

@@ -43,8 +43,7 @@ type Target = {path: string} | {host: string; port: number}
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 const TARGET = /^\/[\x21-\x7e]*$/
 
-/** Exported for tests: the bind lane must take what this client sends. */
-export function encode(method: string, path: string, headers: Record<string, string>, body: string | undefined): Buffer {
+function encode(method: string, path: string, headers: Record<string, string>, body: string | undefined): Buffer {
   if (!TOKEN.test(method)) throw new TypeError(`invalid HTTP method ${JSON.stringify(method)}`)
   if (!TARGET.test(path)) throw new TypeError(`invalid request path ${JSON.stringify(path)}`)
   let head = `${method} ${path} HTTP/1.1\r\nconnection: close\r\n`

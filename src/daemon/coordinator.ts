@@ -127,15 +127,6 @@ export class Coordinator {
     return this.bindNow(req)
   }
 
-  /**
-   * The same decision, made in this turn when the kernel table's snapshot is fresh enough (nearly always),
-   * else undefined: then `bind` reads it first. A bind waits on its answer; each promise hop between its
-   * request and its answer costs it a few µs of a cold event loop.
-   */
-  bindIfFresh(req: BindRequest): BindResponse | undefined {
-    return this.sockets.freshNow() ? this.bindNow(req) : undefined
-  }
-
   private bindNow(req: BindRequest): BindResponse {
     const pidStart = this.holderStart(req.pid)
     const taken = new Set(req.taken ?? [])

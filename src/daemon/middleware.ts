@@ -23,11 +23,10 @@ function sendError(ctx: Koa.Context, status: number, code: string, message: stri
 }
 
 /**
- * What a failure is answered with, wherever it was thrown (the Koa app or the bind lane): a StyxyError as
- * itself, a storage failure as its code, Koa's own client errors as BAD_REQUEST, anything else INTERNAL
- * (logged, never shown as a stack trace).
+ * What a failure is answered with: a StyxyError as itself, a storage failure as its code, Koa's own client
+ * errors as BAD_REQUEST, anything else INTERNAL (logged, never shown as a stack trace).
  */
-export function errorAnswer(error: unknown, where: string, log: (msg: string) => void, storage?: (error: unknown) => StyxyError | null): {status: number; body: ErrorBody} {
+function errorAnswer(error: unknown, where: string, log: (msg: string) => void, storage?: (error: unknown) => StyxyError | null): {status: number; body: ErrorBody} {
   const answer = (status: number, code: string, message: string, details?: unknown) => ({status, body: errorBody(code, message, details)})
   if (error instanceof StyxyError) return answer(error.status, error.code, error.message, error.details)
   const stored = storage?.(error)

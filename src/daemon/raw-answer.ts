@@ -1,8 +1,8 @@
 import http from 'node:http'
 
 /**
- * A whole HTTP/1.1 answer with a JSON body, for the places that write to a socket themselves (the bind lane,
- * the native front's link, refused upgrades, requests Node's parser refused): always `Connection: close`,
+ * A whole HTTP/1.1 answer with a JSON body, for the places that write to a socket themselves (refused
+ * upgrades, requests Node's parser refused): always `Connection: close`,
  * since each of them closes the connection once it is written.
  */
 export function rawAnswer(status: number, body: unknown): string {

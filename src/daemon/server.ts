@@ -1,10 +1,7 @@
-import fs from 'node:fs'
-import http from 'node:http'
-import net from 'node:net'
 import Koa from 'koa'
 import {Router} from '@koa/router'
 import {DAEMON_HOST, resolvePaths, type StyxyPaths} from '../paths.js'
-import {frontPath, VERSION} from '../project.js'
+import {VERSION} from '../project.js'
 import {loadConfig} from '../config.js'
 import {Store, storageFailure} from '../store/store.js'
 import {Coordinator} from './coordinator.js'
@@ -12,19 +9,16 @@ import {EventHub} from './hub.js'
 import {Metrics} from './metrics.js'
 import {SocketTable} from './socket-table.js'
 import {acquireDaemonLock, AlreadyRunningError, ensureToken, prepareStateDir} from './state-dir.js'
-import {errors, localOnly, localOnlyRefusal, type Transport} from './middleware.js'
+import {errors, localOnly} from './middleware.js'
 import {jsonBody} from './body.js'
-import {rawAnswer} from './raw-answer.js'
-import {socketAccepts} from '../client/socket-probe.js'
-import {Routes} from '../protocol/routes.js'
+import {ExitWatches} from './exit-watches.js'
+import {listenTcp, makeServer, UnixListener} from './listeners.js'
 import {mountHealth} from './routes/health.js'
 import {mountAllocations} from './routes/allocations.js'
-import {mountBind, serveBindFront, serveBindLane} from './routes/bind.js'
-import {Front} from './front.js'
-import {installBindLane, type BindLane, type LaneServe} from './bind-lane.js'
-import {ExitWatches} from './exit-watches.js'
-import {mountExitWatch, serveExitWatchLane} from './routes/exit-watch.js'
+import {mountBind} from './routes/bind.js'
 import {mountInstances} from './routes/instances.js'
+import {mountExitWatch} from './routes/exit-watch.js'
+import type {RouteDeps} from './routes/deps.js'
 
 export interface DaemonOptions {
   env?: NodeJS.ProcessEnv
@@ -45,20 +39,6 @@ function envMs(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   return env[name] !== undefined && Number.isFinite(v) && v >= 0 ? v : fallback
 }
 
-function listen(server: http.Server, target: {path: string} | {port: number; host: string}): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(target, () => { server.off('error', reject); resolve() })
-  })
-}
-
-/** What to answer a request Node's parser refused before it reached the app (the same {"error"} shape). */
-function clientErrorAnswer(err: NodeJS.ErrnoException): [number, string, string] {
-  if (err.code === 'HPE_HEADER_OVERFLOW') return [431, 'HEADERS_TOO_LARGE', 'request headers too large (16 KB at most)']
-  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return [408, 'REQUEST_TIMEOUT', 'the request did not arrive in time']
-  return [400, 'BAD_REQUEST', `not a valid HTTP/1.1 request (${err.code ?? 'parse error'})`]
-}
-
 /** A log line on stderr; a log that cannot be written (a full disk under daemon.log) must not stop the daemon. */
 export function logLine(msg: string): void {
   try {
@@ -68,33 +48,84 @@ export function logLine(msg: string): void {
   }
 }
 
-export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon> {
-  const env = options.env ?? process.env
-  const log = options.log ?? logLine
-  const paths = resolvePaths(env)
+/** Undo in reverse order of doing: each step registers how to take itself down. */
+class Teardown {
+  private readonly steps: (() => void)[] = []
+  add(step: () => void): void {
+    this.steps.unshift(step)
+  }
+  run(): void {
+    for (const s of this.steps) s()
+  }
+}
+
+/** Step 1: the state directory, its lock (one daemon per directory), the store and the token. */
+function openState(paths: StyxyPaths, teardown: Teardown): {store: Store; token: string} {
   // Everything the daemon creates (database, WAL, logs) is private to its user.
   process.umask(0o077)
-  let lock
   try {
     prepareStateDir(paths)
-    lock = acquireDaemonLock(paths.lock)
+    const lock = acquireDaemonLock(paths.lock)
+    teardown.add(() => lock.close())
   } catch (error) {
     if (error instanceof AlreadyRunningError) {
       throw new AlreadyRunningError(`a Styxy daemon is already running for ${paths.stateDir} (socket ${paths.socket})`)
     }
     throw storageFailure(error, paths.lock) ?? error
   }
-  const cleanups: (() => void)[] = [() => lock.close()]
+  const store = new Store(paths.database)
+  teardown.add(() => store.close())
   try {
+    return {store, token: ensureToken(paths.token)}
+  } catch (error) {
+    throw storageFailure(error, paths.token) ?? error
+  }
+}
+
+/** Step 2: the one app, the same middleware and routes whichever listener a request came in on. */
+function buildApp(deps: RouteDeps, token: string, log: (msg: string) => void): Koa {
+  const app = new Koa()
+  app.proxy = false
+  const router = new Router()
+  for (const mount of [mountHealth, mountAllocations, mountBind, mountInstances, mountExitWatch]) mount(router, deps)
+  app.use(errors(log, deps.metrics, (error) => storageFailure(error, deps.paths.database)))
+  app.use(localOnly(deps.tcpPort, token))
+  app.use(jsonBody(64 * 1024))
+  app.use(router.routes())
+  app.use(router.allowedMethods())
+  app.on('error', () => {}) // already answered by the error middleware; client resets are not worth a log line
+  return app
+}
+
+/**
+ * Step 4: the reaper. A checkpoint copies the WAL back with three fsyncs on this thread, so only a tick that
+ * answered nothing since the previous one checkpoints; a burst leaves it to SQLite's own bound (10,000 pages).
+ */
+function startHousekeeping(coordinator: Coordinator, store: Store, metrics: Metrics, unix: UnixListener, intervalMs: number, log: (msg: string) => void): () => void {
+  let answeredAtTick = -1
+  const timer = setInterval(() => {
+    coordinator.reap().catch((error: Error) => log(`reaper: ${error.message}`)).finally(() => {
+      const answered = metrics.answered
+      try {
+        if (answered === answeredAtTick) store.checkpoint()
+      } catch (error) {
+        log(`checkpoint: ${(error as Error).message}`)
+      }
+      answeredAtTick = answered
+    })
+    void unix.heal()
+  }, intervalMs)
+  return () => clearInterval(timer)
+}
+
+export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon> {
+  const env = options.env ?? process.env
+  const log = options.log ?? logLine
+  const paths = resolvePaths(env)
+  const teardown = new Teardown()
+  try {
+    const {store, token} = openState(paths, teardown)
     const config = loadConfig(paths.configFile)
-    const store = new Store(paths.database)
-    cleanups.unshift(() => store.close())
-    let token: string
-    try {
-      token = ensureToken(paths.token)
-    } catch (error) {
-      throw storageFailure(error, paths.token) ?? error
-    }
     const hub = new EventHub()
     const metrics = new Metrics()
     let tcpPort = options.tcpPort
@@ -108,140 +139,20 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     const startup = await coordinator.reap()
     if (startup.released.length) log(`released ${startup.released.length} stale lease(s) at start-up`)
 
-    const app = new Koa()
-    app.proxy = false
-    const router = new Router()
     const watches = new ExitWatches((req) => coordinator.releaseAfterRun(req))
-    let front: Front | undefined
-    const deps = {coordinator, hub, watches, metrics, paths, version: VERSION, startedAt: Date.now(), tcpPort: () => tcpPort, front: () => front?.status ?? null}
-    for (const mount of [mountHealth, mountAllocations, mountBind, mountInstances, mountExitWatch]) mount(router, deps)
-    const storage = (error: unknown) => storageFailure(error, paths.database)
-    const [laneBind, laneWatch] = [serveBindLane(deps, log, storage), serveExitWatchLane(deps, log, storage)]
-    const laneServe: LaneServe = (route, body, socket) => (route === 'bind' ? laneBind(body) : laneWatch(body, socket))
-    app.use(errors(log, metrics, storage))
-    app.use(localOnly(() => tcpPort, token))
-    app.use(jsonBody(64 * 1024))
-    app.use(router.routes())
-    app.use(router.allowedMethods())
-    app.on('error', () => {}) // already answered by the error middleware; client resets are not worth a log line
-    const callback = app.callback()
+    const deps: RouteDeps = {coordinator, hub, watches, metrics, paths, version: VERSION, startedAt: Date.now(), tcpPort: () => tcpPort}
+    const app = buildApp(deps, token, log)
 
-    const lanes: BindLane[] = []
-    const makeServer = (transport: Transport) => {
-      // Timeouts are enforced when connections are checked: every 30 s by default, far too lax for the 5 s below.
-      // A missing Host is ours to judge (refused on TCP with FORBIDDEN_HOST, irrelevant on the socket), not
-      // Node's bare 400.
-      const server = http.createServer({connectionsCheckingInterval: 1000, requireHostHeader: false}, (req, res) => {
-        (req as {styxyTransport?: Transport}).styxyTransport = transport
-        void callback(req, res)
-      })
-      // Slow or endless requests must not pin the daemon's memory or sockets.
-      server.headersTimeout = 5_000
-      server.requestTimeout = 10_000
-      server.keepAliveTimeout = 5_000
-      server.on('upgrade', (req, socket, head) => {
-        socket.on('error', () => socket.destroy())
-        // Compare the raw path: parsing a hostile URL (e.g. "//[") throws, and this runs before any auth.
-        const refusal = (req.url ?? '/').split('?')[0] !== Routes.events.path
-          ? {status: 404, code: 'NOT_FOUND', message: 'only /v1/events upgrades'}
-          : localOnlyRefusal(req.headers, transport, tcpPort, token)
-        if (refusal) {
-          socket.end(rawAnswer(refusal.status, {error: {code: refusal.code, message: refusal.message}}))
-          return
-        }
-        hub.upgrade(req, socket, head)
-      })
-      if (transport === 'unix') {
-        const lane = installBindLane(server, laneServe, server.headersTimeout)
-        if (lane) lanes.push(lane)
-        else log('the bind lane is off: node:http is not as expected; the app answers every request')
-      }
-      server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-        if (!socket.writable) return socket.destroy()
-        const [status, code, message] = clientErrorAnswer(err)
-        socket.end(rawAnswer(status, {error: {code, message}}))
-      })
-      return server
-    }
-
-    let unixServer = makeServer('unix')
-    if (fs.existsSync(paths.socket)) {
-      if (await socketAccepts(paths.socket)) throw new AlreadyRunningError(`another daemon answers on ${paths.socket}`)
-      fs.unlinkSync(paths.socket) // a crash's leftover: we hold the lock, so nobody else can be listening there
-    }
-    const listenUnix = async (server: http.Server) => {
-      await listen(server, {path: paths.socket})
-      fs.chmodSync(paths.socket, 0o600)
-      return fs.statSync(paths.socket).ino
-    }
-    let socketIno = await listenUnix(unixServer)
-    cleanups.unshift(() => { unixServer.close(); try { fs.unlinkSync(paths.socket) } catch { /* already gone */ } })
-    // The socket file deleted (a tmp cleaner, a careless rm) or replaced by something that is not a live
-    // socket: listen there again, so clients need not fall back to TCP until a restart. A live listener that
-    // is not ours is left alone and reported.
-    let healing = false
-    let reportedForeign = false
-    const healSocket = async () => {
-      if (healing) return
-      healing = true
-      try {
-        let ino: number | undefined
-        try { ino = fs.statSync(paths.socket).ino } catch { ino = undefined }
-        if (ino === socketIno) return
-        if (ino !== undefined && await socketAccepts(paths.socket)) {
-          if (!reportedForeign) log(`socket ${paths.socket} was replaced by another process's listener; clients use TCP until it goes`)
-          reportedForeign = true
-          return
-        }
-        log(`socket ${paths.socket} ${ino === undefined ? 'was deleted' : 'was replaced by a file that is not our socket'}: listening there again`)
-        // Closing first: libuv unlinks a listening socket's path when it closes, which would take the new one.
-        // Connections already accepted finish on their own.
-        unixServer.close()
-        fs.rmSync(paths.socket, {force: true})
-        unixServer = makeServer('unix')
-        socketIno = await listenUnix(unixServer)
-        reportedForeign = false
-      } catch (error) {
-        log(`socket ${paths.socket}: cannot listen again (${(error as Error).message})`)
-      } finally {
-        healing = false
-      }
-    }
-    const tcpServer = makeServer('tcp')
-    await listen(tcpServer, {port: options.tcpPort, host: DAEMON_HOST})
-    tcpPort = (tcpServer.address() as net.AddressInfo).port
+    // Step 3: both listeners, one app.
+    const serve = {app, hub, token, tcpPort: () => tcpPort}
+    const unix = await UnixListener.open(paths.socket, () => makeServer('unix', serve), log)
+    teardown.add(() => unix.close())
+    const tcpServer = makeServer('tcp', serve)
+    tcpPort = await listenTcp(tcpServer, options.tcpPort, DAEMON_HOST)
     coordinator.reservePort(tcpPort)
-    cleanups.unshift(() => tcpServer.close())
+    teardown.add(() => { tcpServer.closeAllConnections(); tcpServer.close() })
 
-    const frontBinary = frontPath(env)
-    if (frontBinary === null) {
-      log('native front off (STYXY_FRONT=off): binds are answered on the daemon\'s socket')
-    } else if (Buffer.byteLength(paths.frontSocket) > 107) {
-      log(`native front off: its socket path would be too long for a Unix socket (${paths.frontSocket})`)
-    } else {
-      const started = new Front({binary: frontBinary, socket: paths.frontSocket, serve: serveBindFront(deps, log, storage), log, pingMs: envMs(env, 'STYXY_FRONT_PING_MS', 2000) || 2000})
-      front = started
-      cleanups.unshift(() => started.stop())
-      await started.start()
-    }
-
-    // A checkpoint copies the WAL back with three fsyncs, on this thread: 5-60 ms here while binds stream in,
-    // a slice of that second's decisions (~8% of decisions/s, A/B). So only a tick that answered nothing since
-    // the previous one checkpoints; a burst without pause leaves it to SQLite's own bound (10,000 pages).
-    let answeredAtTick = -1
-    const reaper = setInterval(() => {
-      coordinator.reap().catch((error: Error) => log(`reaper: ${error.message}`)).finally(() => {
-        const answered = metrics.answered
-        try {
-          if (answered === answeredAtTick) store.checkpoint()
-        } catch (error) {
-          log(`checkpoint: ${(error as Error).message}`)
-        }
-        answeredAtTick = answered
-      })
-      void healSocket()
-    }, options.reapIntervalMs ?? envMs(env, 'STYXY_REAP_INTERVAL_MS', 1000))
-    cleanups.unshift(() => clearInterval(reaper))
+    teardown.add(startHousekeeping(coordinator, store, metrics, unix, options.reapIntervalMs ?? envMs(env, 'STYXY_REAP_INTERVAL_MS', 1000), log))
     hub.publish({type: 'daemon.started', data: {pid: process.pid, version: VERSION}})
     log(`styxy ${VERSION} daemon pid ${process.pid} listening on ${paths.socket} and ${DAEMON_HOST}:${tcpPort}`)
 
@@ -253,17 +164,14 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
           hub.publish({type: 'daemon.stopping', data: {pid: process.pid, reason}})
           hub.close()
           watches.stop()
-          unixServer.closeAllConnections()
-          tcpServer.closeAllConnections()
-          for (const lane of lanes) lane.closeAll()
-          for (const c of cleanups) c()
+          teardown.run()
           log(`daemon stopped (${reason})`)
         })()
         return stopping
       },
     }
   } catch (error) {
-    for (const c of cleanups) c()
+    teardown.run()
     throw error
   }
 }

@@ -18,8 +18,6 @@ export const ErrorCodes = {
   HEADERS_TOO_LARGE: 431,
   INTERNAL: 500,
   STORAGE_UNAVAILABLE: 503,
-  /** The native front could not hand a request on: the daemon is not reading them. */
-  DAEMON_BUSY: 503,
   STORAGE_FULL: 507,
 } as const
 

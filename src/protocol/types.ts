@@ -67,19 +67,8 @@ export interface Status {
   eventSubscribers: number
   /** `styxy run` sessions holding an exit watch now. */
   watchedRuns: number
-  /** The native front on its own socket (null when off: STYXY_FRONT=off, not built, or its socket path taken). */
-  front: FrontStatus | null
   paths: {stateDir: string; socket: string; database: string; token: string; log: string; audit: string}
   tcp: {host: string; port: number}
-}
-
-export interface FrontStatus {
-  /** Null while it is being restarted. */
-  pid: number | null
-  socket: string
-  /** Requests it forwarded that the daemon answered. */
-  answered: number
-  restarts: number
 }
 
 export interface AllocationRequest {

@@ -171,9 +171,6 @@ describe('hostile input: the HTTP API fuzzed', () => {
     this.timeout(scaled(60_000, 3_600_000))
     const token = fs.readFileSync(path.join(d.home, 'token'), 'utf8').trim()
     const unix: Target = {path: path.join(d.home, 'daemon.sock')}
-    // The native front takes any bytes too, and answers them (or the daemon does, through it) as clearly.
-    const front: Target = {path: path.join(d.home, 'daemon.sock.bind')}
-    const frontBefore = (await d.client.status()).front
     const tcp: Target = {host: '127.0.0.1', port: d.port}
     const tcpAuth = [`Host: 127.0.0.1:${d.port}`, `Authorization: Bearer ${token}`]
     // Something to lose: a lease, an instance, a move.
@@ -191,7 +188,7 @@ describe('hostile input: the HTTP API fuzzed', () => {
         const via = rnd()
         const viaTcp = via < 0.3
         const req = generate(viaTcp ? tcpAuth : ['Host: localhost'], holder.pid!)
-        const answer = await rawExchange(viaTcp ? tcp : via < 0.5 ? front : unix, req.bytes, 15_000)
+        const answer = await rawExchange(viaTcp ? tcp : unix, req.bytes, 15_000)
         const status = statusOf(answer)
         const code = errorCodeOf(answer)
         const key = `${status} ${code ?? ''}`.trim()
@@ -207,8 +204,6 @@ describe('hostile input: the HTTP API fuzzed', () => {
     const rssAfter = rssMb(d.pid)
     expect(problems, problems.join('\n---\n')).to.deep.equal([])
     expect((await d.client.health()).pid).to.equal(d.pid)
-    // The same front throughout: it neither crashed nor was restarted.
-    expect((await d.client.status()).front).to.include({pid: frontBefore!.pid, restarts: 0})
     expect(await snapshot()).to.equal(before)
     expect(rssAfter - rssAfterWarmup, `RSS ${rssAfterWarmup} -> ${rssAfter} MB`).to.be.below(25)
     report('fuzz-http', {seed: SEED, requests: total, answers: statuses, crashes: 0, stateChanges: 0, rssMb: {start: rssBefore, afterWarmup: rssAfterWarmup, end: rssAfter}})

@@ -4,7 +4,6 @@ import type {Coordinator} from '../coordinator.js'
 import type {EventHub} from '../hub.js'
 import type {ExitWatches} from '../exit-watches.js'
 import type {Metrics} from '../metrics.js'
-import type {FrontStatus} from '../../protocol/types.js'
 
 export interface RouteDeps {
   coordinator: Coordinator
@@ -15,7 +14,6 @@ export interface RouteDeps {
   version: string
   startedAt: number
   tcpPort: () => number
-  front: () => FrontStatus | null
 }
 
 export type Mount = (router: Router, deps: RouteDeps) => void
