@@ -85,7 +85,13 @@ export class Coordinator {
    */
   private watchHolder(pid: number | null, pidStart: number | null): void {
     if (pid === null || this.exits === undefined) return
-    if (!this.exits.watch(pid) || !isSameProcessAlive(pid, pidStart)) this.holderExited(pid)
+    let watched: boolean
+    try {
+      watched = this.exits.watch(pid)
+    } catch {
+      return // out of fds, say: the reaper's rounds still find this holder's exit, later
+    }
+    if (!watched || !isSameProcessAlive(pid, pidStart)) this.holderExited(pid)
   }
 
   /** A watched process has exited: its leases and instances go now, not at the next reaper tick. */
