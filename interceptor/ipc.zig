@@ -8,6 +8,7 @@
 const std = @import("std");
 const c = std.c;
 const json = @import("json.zig");
+const token = @import("token.zig");
 
 const E = std.posix.E;
 fn errnoIs(e: E) bool {
@@ -80,12 +81,12 @@ pub fn exchange(target: Target, body: []const u8, deadline: Deadline) Outcome {
     // Nothing is sent before the listener is known to be ours.
     const fd = connectTcp(tcp.addr, tcp.port, deadline) orelse return .{ .fail = "daemon unreachable (unix and tcp)" };
     defer _ = c.close(fd);
-    var tok_buf: [256]u8 = undefined;
-    const token = @import("env.zig").readToken(tcp.token_path, &tok_buf) orelse
+    var tok_buf: [token.token_max]u8 = undefined;
+    const tok = token.readToken(tcp.token_path, &tok_buf) orelse
         return .{ .fail = "daemon socket unreachable and no token for tcp" };
     if (!@import("owner.zig").listenerIsOurs(tcp.addr, tcp.port, std.os.linux.geteuid()))
         return .{ .fail = "no listener of ours on the tcp port: token withheld" };
-    const r = frame(&req, .{ .token = token, .addr = tcp.addr, .port = tcp.port }, body) orelse return .{ .fail = "request too large" };
+    const r = frame(&req, .{ .token = tok, .addr = tcp.addr, .port = tcp.port }, body) orelse return .{ .fail = "request too large" };
     return roundTrip(fd, r, &resp, deadline);
 }
 
@@ -318,6 +319,7 @@ pub fn parseResponse(raw: []const u8) Outcome {
 // ---------------------------------------------------------------- tests
 
 const t = std.testing;
+const testing = @import("testing.zig");
 
 fn ok(status_and_headers: []const u8, body: []const u8, buf: []u8) []const u8 {
     return std.fmt.bufPrint(buf, "{s}Content-Length: {d}\r\n\r\n{s}", .{ status_and_headers, body.len, body }) catch unreachable;
@@ -471,40 +473,10 @@ test "deadline arithmetic" {
     try t.expect(Deadline.fromNow(0).expired());
 }
 
-// End-to-end over a real Unix socket with a server thread in this process.
-const FakeServer = struct {
-    listen_fd: std.posix.socket_t,
-    reply: []const u8,
-    got: [2048]u8 = undefined,
-    got_len: usize = 0,
-
-    fn run(self: *FakeServer) void {
-        const conn = std.posix.accept(self.listen_fd, null, null, std.posix.SOCK.CLOEXEC) catch return;
-        defer std.posix.close(conn);
-        // Read until the full request (headers + Content-Length body) arrived.
-        while (self.got_len < self.got.len) {
-            const n = std.posix.read(conn, self.got[self.got_len..]) catch return;
-            if (n == 0) break;
-            self.got_len += n;
-            if (isCompleteRequest(self.got[0..self.got_len])) break;
-        }
-        if (self.reply.len > 0) {
-            _ = std.posix.write(conn, self.reply) catch {};
-        } else std.time.sleep(300 * std.time.ns_per_ms);
-    }
-
-    fn isCompleteRequest(raw: []const u8) bool {
-        const end = std.mem.indexOf(u8, raw, "\r\n\r\n") orelse return false;
-        const cl_at = std.mem.indexOf(u8, raw[0..end], "Content-Length: ") orelse return false;
-        const cl_end = std.mem.indexOfScalarPos(u8, raw, cl_at, '\r').?;
-        const cl = std.fmt.parseInt(usize, raw[cl_at + 16 .. cl_end], 10) catch return false;
-        return raw.len - (end + 4) >= cl;
-    }
-};
-
-/// The answer, the request the server got (and its length), the milliseconds the exchange took, and the CPU
-/// time it used.
-fn withServer(reply: []const u8, timeout_ms: u32) !struct { Outcome, [2048]u8, usize, i64, i128 } {
+/// End to end over a real Unix socket, against the stand-in daemon on a thread of this process (silent for 300
+/// ms when `reply` is empty). The answer, the stand-in (holding the request it got), the milliseconds the
+/// exchange took, and the CPU time it used.
+fn withServer(reply: []const u8, timeout_ms: u32) !struct { Outcome, testing.StandIn, i64, i128 } {
     var tmp = t.tmpDir(.{});
     defer tmp.cleanup();
     var pbuf: [std.fs.max_path_bytes]u8 = undefined;
@@ -512,24 +484,25 @@ fn withServer(reply: []const u8, timeout_ms: u32) !struct { Outcome, [2048]u8, u
     var path_buf: [256]u8 = undefined;
     const path = try std.fmt.bufPrintZ(&path_buf, "{s}/d.sock", .{dir});
 
-    const lfd = try @import("testing.zig").listenUnix(path);
+    const lfd = try testing.listenUnix(path);
     defer std.posix.close(lfd);
 
-    var server = FakeServer{ .listen_fd = lfd, .reply = reply };
-    const th = try std.Thread.spawn(.{}, FakeServer.run, .{&server});
+    const replies = [_][]const u8{reply};
+    var server = testing.StandIn{ .fd = lfd, .replies = &replies, .hold_ms = if (reply.len == 0) 300 else 0 };
+    const th = try std.Thread.spawn(.{}, testing.StandIn.serve, .{&server});
     const start = std.time.milliTimestamp();
     const cpu = clockNs(.THREAD_CPUTIME_ID);
     const out = exchange(.{ .unix_path = path, .tcp = null }, "{\"pid\":1}", Deadline.fromNow(timeout_ms));
     const used = clockNs(.THREAD_CPUTIME_ID) - cpu;
     const took = std.time.milliTimestamp() - start;
     th.join();
-    return .{ out, server.got, server.got_len, took, used };
+    return .{ out, server, took, used };
 }
 
 test "exchange over a unix socket" {
     const res = try withServer("HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n{\"action\":\"remap\",\"port\":8123}", 2000);
     try t.expectEqual(json.Decision{ .action = .remap, .port = 8123 }, res[0].answer);
-    const req = res[1][0..res[2]];
+    const req = res[1].request(0);
     try t.expect(std.mem.startsWith(u8, req, "POST /v1/bind HTTP/1.1\r\n"));
     try t.expect(std.mem.endsWith(u8, req, "\r\n\r\n{\"pid\":1}"));
 }
@@ -537,10 +510,10 @@ test "exchange over a unix socket" {
 test "exchange times out against a silent daemon, and sleeps through most of the wait" {
     const res = try withServer("", 100);
     try t.expect(res[0] == .fail);
-    try t.expect(res[3] >= 90 and res[3] < 280);
+    try t.expect(res[2] >= 90 and res[2] < 280);
     // It keeps its CPU for spin_ns (0.5 ms) at most, then sleeps in poll(): spinning to the deadline would use
     // most of the 100 ms.
-    try t.expect(res[4] < 25 * std.time.ns_per_ms);
+    try t.expect(res[3] < 25 * std.time.ns_per_ms);
 }
 
 test "unreachable socket without tcp fails open quickly" {
@@ -561,27 +534,14 @@ test "tcp fallback is used when the socket is missing" {
     var srv = try addr.listen(.{});
     defer srv.deinit();
     const port = srv.listen_address.getPort();
-    const Srv = struct {
-        fn run(s: *std.net.Server, got: *[2048]u8, got_len: *usize) void {
-            const conn = s.accept() catch return;
-            defer conn.stream.close();
-            while (got_len.* < got.len) {
-                const n = conn.stream.read(got[got_len.*..]) catch return;
-                if (n == 0) break;
-                got_len.* += n;
-                if (FakeServer.isCompleteRequest(got[0..got_len.*])) break;
-            }
-            conn.stream.writeAll("HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\n{\"action\":\"deny\"}") catch {};
-        }
-    };
-    var got: [2048]u8 = undefined;
-    var got_len: usize = 0;
-    const th = try std.Thread.spawn(.{}, Srv.run, .{ &srv, &got, &got_len });
+    const replies = [_][]const u8{"HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\n{\"action\":\"deny\"}"};
+    var server = testing.StandIn{ .fd = srv.stream.handle, .replies = &replies };
+    const th = try std.Thread.spawn(.{}, testing.StandIn.serve, .{&server});
     const out = exchange(.{
         .unix_path = "/nonexistent/styxy/d.sock",
         .tcp = .{ .addr = .{ 127, 0, 0, 1 }, .port = port, .token_path = token_path },
     }, "{}", Deadline.fromNow(2000));
     th.join();
     try t.expectEqual(json.Action.deny, out.answer.action);
-    try t.expect(std.mem.indexOf(u8, got[0..got_len], "\r\nAuthorization: Bearer tkn\r\n") != null);
+    try t.expect(std.mem.indexOf(u8, server.request(0), "\r\nAuthorization: Bearer tkn\r\n") != null);
 }

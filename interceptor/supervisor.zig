@@ -14,10 +14,11 @@
 const std = @import("std");
 const linux = std.os.linux;
 const posix = std.posix;
-const env = @import("env.zig");
-const filter = @import("filter.zig");
-const notify = @import("notify.zig");
 const fdpass = @import("fdpass.zig");
+const filter = @import("filter.zig");
+const proc = @import("proc.zig");
+const seccomp_notify = @import("seccomp_notify.zig");
+const settings = @import("settings.zig");
 
 pub const panic = std.debug.FullPanic(panicExit);
 
@@ -81,7 +82,7 @@ const watched = [_]u6{ linux.SIG.CHLD, linux.SIG.TERM, linux.SIG.HUP, linux.SIG.
 
 pub fn main() u8 {
     const args = parseArgs();
-    const cfg = env.load(env.processEnv);
+    const cfg = settings.load(settings.processEnv);
 
     // A notice to a stderr whose reader has gone (the caller's pipe, after we
     // returned its status from a lingering copy) must not kill us mid-answer.
@@ -218,7 +219,7 @@ fn childSide(sock: linux.fd_t, args: *const Args) noreturn {
 fn usePreload(lib: ?[*:0]const u8) void {
     const l = lib orelse return;
     var buf: [4096]u8 = undefined;
-    const value = if (env.processEnv("LD_PRELOAD")) |existing|
+    const value = if (settings.processEnv("LD_PRELOAD")) |existing|
         std.fmt.bufPrintZ(&buf, "{s}:{s}", .{ std.mem.span(l), existing }) catch return
     else
         std.fmt.bufPrintZ(&buf, "{s}", .{std.mem.span(l)}) catch return;
@@ -247,10 +248,10 @@ const Supervisor = struct {
     child: linux.pid_t,
     signals: linux.fd_t,
     listener: ?linux.fd_t,
-    cfg: *const env.Config,
+    cfg: *const settings.Config,
     probe: bool,
     exit_code: ?u8 = null,
-    probe_failed: ?notify.Step = null,
+    probe_failed: ?seccomp_notify.Step = null,
     probe_seen: bool = false,
 
     fn loop(self: *Supervisor) u8 {
@@ -276,14 +277,14 @@ const Supervisor = struct {
 
     fn serve(self: *Supervisor) void {
         const l = self.listener orelse return;
-        const n = notify.receive(l) orelse return;
+        const n = seccomp_notify.receive(l) orelse return;
         if (self.probe) {
             self.probe_seen = true;
             self.probe_failed = probeSteps(l, &n);
-            notify.respond(l, notify.proceed(n.id));
+            seccomp_notify.respond(l, seccomp_notify.proceed(n.id));
             return;
         }
-        notify.respond(l, notify.handle(l, &n, self.cfg));
+        seccomp_notify.respond(l, seccomp_notify.handle(l, &n, self.cfg));
     }
 
     fn onSignals(self: *Supervisor) void {
@@ -375,19 +376,19 @@ const Supervisor = struct {
 };
 
 /// Every step the real path takes, without deciding anything.
-fn probeSteps(listener: linux.fd_t, n: *const notify.Notif) ?notify.Step {
-    const t = switch (notify.readAddress(listener, n)) {
+fn probeSteps(listener: linux.fd_t, n: *const seccomp_notify.Notif) ?seccomp_notify.Step {
+    const t = switch (seccomp_notify.readAddress(listener, n)) {
         .ok => |t| t,
         .skip => return .read_memory,
         .failed => |s| return s,
     };
-    const tgid = env.tgidOf(t.tid) orelse return .pid_gone;
-    const pidfd = switch (notify.openProcess(listener, &t, tgid)) {
+    const tgid = proc.tgidOf(t.tid) orelse return .pid_gone;
+    const pidfd = switch (seccomp_notify.openProcess(listener, &t, tgid)) {
         .pidfd => |fd| fd,
         .failed => |s| return s,
     };
     defer _ = linux.close(pidfd);
-    const dup = notify.duplicate(pidfd, t.fd) orelse return .pidfd_getfd;
+    const dup = seccomp_notify.duplicate(pidfd, t.fd) orelse return .pidfd_getfd;
     _ = linux.close(dup);
     return null;
 }
