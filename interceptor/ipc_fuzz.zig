@@ -6,8 +6,8 @@
 //! is fixed so a failure replays.
 
 const std = @import("std");
+const answer = @import("answer.zig");
 const decide = @import("decide.zig");
-const ipc = @import("ipc.zig");
 const sockaddr = @import("sockaddr.zig");
 const testing = @import("testing.zig");
 
@@ -68,7 +68,7 @@ test "fuzz: generated daemon answers leave the program with a working bind (its 
         const offered = try testing.freePort();
         const raw = reply(&reply_buf, kind, offered, rnd);
         // What the answer means, by the parser's own verdict: only a complete valid decision may move the bind.
-        const verdict = if (raw.len == 0 or raw.len >= ipc.response_max) null else switch (ipc.parseResponse(raw)) {
+        const verdict = if (raw.len == 0 or raw.len >= answer.response_max) null else switch (answer.parseResponse(raw)) {
             .answer => |d| d,
             .fail => null,
         };

@@ -12,6 +12,7 @@ test {
     _ = @import("notice.zig");
     _ = @import("debug.zig");
     _ = @import("fdio.zig");
+    _ = @import("answer.zig");
     _ = @import("ipc.zig");
     _ = @import("real.zig");
     _ = @import("decide.zig");
