@@ -1,5 +1,6 @@
 import fs from 'node:fs'
 import net from 'node:net'
+import {pollUntil} from '../../src/retry.js'
 
 /**
  * The proof suites run bounded in `make test` and longer in `make soak` (STYXY_SOAK=1): the same code, scaled.
@@ -44,13 +45,11 @@ export async function timed<T>(samples: number[], fn: () => Promise<T>): Promise
 }
 
 /** Poll `check` until it holds or `ms` passes (for "released within a few seconds"); resolves with the time taken. */
-export async function within(ms: number, check: () => boolean | Promise<boolean>, what: string): Promise<number> {
+export function within(ms: number, check: () => boolean | Promise<boolean>, what: string): Promise<number> {
   const t0 = Date.now()
-  for (;;) {
-    if (await check()) return Date.now() - t0
-    if (Date.now() - t0 > ms) throw new Error(`not within ${ms} ms: ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
+  return pollUntil(async () => ((await check()) ? Date.now() - t0 : undefined), {
+    timeoutMs: ms, firstMs: 50, maxMs: 50, timeoutError: () => new Error(`not within ${ms} ms: ${what}`),
+  })
 }
 
 export type Target = {path: string} | {host: string; port: number}
