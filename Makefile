@@ -7,7 +7,7 @@ ZIG         := $(ZIG_DIR)/ziglang/zig
 NODE        := node
 STYXY       := $(NODE) bin/run.cjs
 TS_SOURCES  := $(shell find src commands test bench -name '*.ts' 2>/dev/null)
-ZIG_SOURCES := $(shell find interceptor front -name '*.zig' 2>/dev/null) build.zig build.zig.zon
+ZIG_SOURCES := $(shell find interceptor front kernel -name '*.zig' 2>/dev/null) build.zig build.zig.zon
 
 .PHONY: all deps build start stop run test test-ts test-zig bench soak coverage clean
 all: build
