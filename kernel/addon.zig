@@ -250,9 +250,9 @@ fn freePoll(poll: *uv.Poll) callconv(.c) void {
 
 fn onReadable(poll: *uv.Poll, status: c_int, events: c_int) callconv(.c) void {
     _ = events;
+    _ = status; // an error of the poll is epoll's own, and epoll_wait below meets it too
     const s: *State = @ptrCast(@alignCast(poll.data orelse return));
     s.pids.clearRetainingCapacity();
-    _ = status; // an error here is epoll's own, and epoll_wait reports it too
     s.watcher.drain(gpa, &s.pids) catch |err| {
         // epoll_wait itself failing would fail again on every turn of the loop: stop rather than spin.
         if (err == error.Kernel) _ = uv.uv_poll_stop(poll);
@@ -266,6 +266,9 @@ fn deliver(s: *State) napi.Error!void {
     var scope: napi.HandleScope = undefined;
     try napi.check(napi.napi_open_handle_scope(env, &scope));
     defer _ = napi.napi_close_handle_scope(env, scope);
+    // No JS is below us to catch anything: what the callback throws (or a
+    // failed call leaves) is dropped, inside the scope, never raised in the daemon.
+    defer dropPendingException(env);
 
     var cb: ?napi.Value = null;
     try napi.check(napi.napi_get_reference_value(env, s.callback orelse return, &cb));
@@ -281,12 +284,14 @@ fn deliver(s: *State) napi.Error!void {
     // make_callback, not call_function: it runs the nextTick queue and the
     // microtasks the callback leaves, as any callback from the event loop does.
     const argv = [_]napi.Value{list};
-    if (napi.napi_make_callback(env, s.async_context, global, cb orelse return, 1, &argv, null) != .ok) {
-        var pending = false;
-        if (napi.napi_is_exception_pending(env, &pending) == .ok and pending) {
-            var dropped: napi.Value = undefined;
-            _ = napi.napi_get_and_clear_last_exception(env, &dropped);
-        }
+    try napi.check(napi.napi_make_callback(env, s.async_context, global, cb orelse return, 1, &argv, null));
+}
+
+fn dropPendingException(env: napi.Env) void {
+    var pending = false;
+    if (napi.napi_is_exception_pending(env, &pending) == .ok and pending) {
+        var dropped: napi.Value = undefined;
+        _ = napi.napi_get_and_clear_last_exception(env, &dropped);
     }
 }
 
