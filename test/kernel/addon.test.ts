@@ -119,14 +119,36 @@ describe('kernel addon (zig-out/lib/styxy_kernel.node)', () => {
         const est = all.find((s) => s.state === ESTABLISHED)!
         expect(est).to.include({family: 'ipv4', port, address: '127.0.0.1', uid: process.getuid!()})
         expect(decodeSockets(k.sockets(port, true)).map((s) => s.state)).to.deep.equal([LISTEN])
-        // The client's own socket is on its ephemeral port, and found there.
-        const mine = decodeSockets(k.sockets(client.localPort!, false))
+        // The client's own socket is on its ephemeral port, and found there. Other programs' connections to
+        // other destinations may share that port number: ours is the one with an inode of this process.
+        const own = ownSocketInodes()
+        const mine = decodeSockets(k.sockets(client.localPort!, false)).filter((s) => own.has(s.inode))
         expect(mine).to.have.length(1)
-        expect(mine[0]).to.include({state: ESTABLISHED, port: client.localPort})
+        expect(mine[0]).to.include({state: ESTABLISHED, port: client.localPort, address: '127.0.0.1'})
       } finally {
         client.destroy()
         peer.destroy()
         await close(server)
+      }
+    })
+
+    it('keeps a socket bound but not listening to its own port (the kernel walks those without the port filter)', async () => {
+      // Node cannot bind TCP without listening; python can, and holds it until its stdin closes.
+      const py = spawn('python3', ['-c', 'import socket,sys\ns=socket.socket()\ns.bind(("127.0.0.1",0))\nprint(s.getsockname()[1],flush=True)\nsys.stdin.read()'],
+        {stdio: ['pipe', 'pipe', 'ignore']})
+      children.push(py)
+      const port = Number(await new Promise<string>((r) => py.stdout!.once('data', (d) => r(String(d)))))
+      const other = await listen('127.0.0.1')
+      try {
+        const bound = decodeSockets(k.sockets(port, false))
+        expect(bound).to.have.length(1)
+        expect(bound[0]).to.include({family: 'ipv4', state: 7, port, uid: process.getuid!(), address: '127.0.0.1'})
+        expect(bound[0].inode).to.be.above(0)
+        expect(decodeSockets(k.sockets(portOf(other), false)).map((s) => s.port)).to.deep.equal([portOf(other)])
+        expect(k.sockets(port, true).length, 'not a listener').to.equal(0)
+      } finally {
+        py.stdin!.end()
+        await close(other)
       }
     })
 
