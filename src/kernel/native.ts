@@ -2,7 +2,10 @@ import {createRequire} from 'node:module'
 import path from 'node:path'
 import {PROJECT_ROOT} from '../project.js'
 
-/** zig-out/lib/styxy_kernel.node (kernel/addon.zig, which documents each call). */
+/**
+ * zig-out/lib/styxy_kernel.node (kernel/addon.zig, which documents each call). What the kernel refuses is thrown
+ * as Node's own system errors are: `code` 'EPERM', `errno` negative, `syscall`.
+ */
 export interface KernelAddon {
   /** 32-byte records (decodeSockets reads them) of the TCP sockets on `port`, every port when 0. */
   sockets(port: number, listenOnly: boolean): Buffer

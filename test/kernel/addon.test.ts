@@ -282,3 +282,13 @@ describe('kernel: decoding the records', () => {
     expect(() => decodeSockets(Buffer.alloc(33))).to.throw(/whole number/)
   })
 })
+
+describe('kernel: loading the addon', () => {
+  it('says why when it cannot load, instead of throwing', () => {
+    const missing = loadKernelAddon('/nonexistent/styxy_kernel.node')
+    expect(missing.addon).to.equal(null)
+    expect(missing.error).to.match(/nonexistent/)
+    expect(kernelAddonPath({STYXY_KERNEL_ADDON: 'x/y.node'})).to.equal(`${process.cwd()}/x/y.node`)
+    expect(kernelAddonPath({})).to.match(/zig-out\/lib\/styxy_kernel\.node$/)
+  })
+})
