@@ -167,6 +167,22 @@ describe('kernel addon (zig-out/lib/styxy_kernel.node)', () => {
       }
     })
 
+    it("throws the kernel's refusal as a system error (code, negative errno, syscall)", async () => {
+      // A fresh node out of file descriptors: its first query needs a netlink socket, its watch a pidfd.
+      const script = `const fs = require('fs'); const k = require(${JSON.stringify(kernelAddonPath())})
+        const held = []; try { for (;;) held.push(fs.openSync('/dev/null', 'r')) } catch {}
+        const out = []
+        for (const f of [() => k.sockets(80, true), () => k.watch(process.ppid)]) {
+          try { f(); out.push('no error') } catch (e) { out.push({code: e.code, errno: e.errno, syscall: e.syscall, message: e.message}) }
+        }
+        console.log(JSON.stringify(out))`
+      const out = await new Promise<string>((resolve, reject) =>
+        execFile('sh', ['-c', 'ulimit -n 64 && exec "$0" -e "$1"', process.execPath, script], {timeout: 10_000}, (error, stdout) => (error ? reject(error) : resolve(stdout))))
+      const [sockets, watch] = JSON.parse(out) as Array<Record<string, unknown>>
+      expect(sockets).to.deep.equal({code: 'EMFILE', errno: -24, syscall: 'socket(NETLINK_SOCK_DIAG)', message: 'socket(NETLINK_SOCK_DIAG) failed: EMFILE'})
+      expect(watch).to.include({code: 'EMFILE', errno: -24})
+    })
+
     it('refuses a port that is not one', () => {
       expect(() => k.sockets(-1, true)).to.throw(TypeError)
       expect(() => k.sockets(65536, true)).to.throw(TypeError)
