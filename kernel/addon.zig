@@ -72,12 +72,13 @@ fn register(env: napi.Env, exports: napi.Value) !void {
     const state = try gpa.create(State);
     state.* = .{ .env = env };
     errdefer gpa.destroy(state);
-    try napi.check(napi.napi_add_env_cleanup_hook(env, cleanup, state));
     inline for (functions) |f| {
         var fn_value: napi.Value = undefined;
         try napi.check(napi.napi_create_function(env, f[0].ptr, f[0].len, wrap(f[1]), state, &fn_value));
         try napi.check(napi.napi_set_named_property(env, exports, f[0], fn_value));
     }
+    // Last: once the hook holds the state, nothing here may free it.
+    try napi.check(napi.napi_add_env_cleanup_hook(env, cleanup, state));
 }
 
 const Args = struct { state: *State, argv: [2]napi.Value, argc: usize };
