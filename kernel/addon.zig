@@ -78,7 +78,7 @@ fn register(env: napi.Env, exports: napi.Value) !void {
         try napi.check(napi.napi_set_named_property(env, exports, f[0], fn_value));
     }
     // Last: once the hook holds the state, nothing here may free it.
-    try napi.check(napi.napi_add_env_cleanup_hook(env, cleanup, state));
+    try napi.check(napi.napi_add_async_cleanup_hook(env, cleanup, state, null));
 }
 
 const Args = struct { state: *State, argv: [2]napi.Value, argc: usize };
@@ -298,18 +298,30 @@ fn dropPendingException(env: napi.Env) void {
 
 // ---------------------------------------------------------------- teardown
 
-fn cleanup(arg: ?*anyopaque) callconv(.c) void {
+/// An asynchronous cleanup hook, not a plain one: the poll handle's close
+/// callback runs on a later turn of the loop, and a worker unloads this
+/// library once its environment is gone. With a plain hook that callback
+/// jumped into unmapped code (a worker that had called onExit crashed on
+/// terminate()); Node waits for napi_remove_async_cleanup_hook instead.
+fn cleanup(handle: napi.AsyncCleanupHandle, arg: ?*anyopaque) callconv(.c) void {
     const s: *State = @ptrCast(@alignCast(arg orelse return));
-    if (s.poll) |poll| {
-        _ = uv.uv_poll_stop(poll);
-        poll.data = null;
-        uv.uv_close(poll, freePoll);
-    }
     if (s.callback) |ref| _ = napi.napi_delete_reference(s.env, ref);
     if (s.async_context) |ctx| _ = napi.napi_async_destroy(s.env, ctx);
     s.watcher.deinit(gpa);
     s.diag.close();
     s.records.deinit(gpa);
     s.pids.deinit(gpa);
+    const poll = s.poll;
     gpa.destroy(s);
+    if (poll) |p| {
+        _ = uv.uv_poll_stop(p);
+        p.data = handle; // the last thing the close callback needs
+        uv.uv_close(p, closedAtExit);
+    } else _ = napi.napi_remove_async_cleanup_hook(handle);
+}
+
+fn closedAtExit(poll: *uv.Poll) callconv(.c) void {
+    const handle: napi.AsyncCleanupHandle = @ptrCast(poll.data.?);
+    freePoll(poll);
+    _ = napi.napi_remove_async_cleanup_hook(handle);
 }

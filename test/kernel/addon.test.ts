@@ -260,6 +260,17 @@ describe('kernel addon (zig-out/lib/styxy_kernel.node)', () => {
       }
     })
 
+    it('works in a worker, and lets it be terminated (in a node of its own: a crash must not take mocha)', async () => {
+      const worker = `const k = require(${JSON.stringify(kernelAddonPath())}); const {parentPort} = require('worker_threads')
+        const c = require('child_process').spawn('sleep', ['30'])
+        c.on('spawn', () => { k.onExit((pids) => parentPort.postMessage(pids.includes(c.pid))); k.watch(c.pid); c.kill('SIGKILL') })`
+      const script = `const {Worker} = require('worker_threads'); const w = new Worker(${JSON.stringify(worker)}, {eval: true})
+        w.on('message', async (seen) => { console.log('seen', seen); await w.terminate(); console.log('terminated') })`
+      const out = await new Promise<string>((resolve, reject) =>
+        execFile(process.execPath, ['-e', script], {timeout: 10_000}, (error, stdout) => (error ? reject(error) : resolve(stdout))))
+      expect(out.trim().split('\n')).to.deep.equal(['seen true', 'terminated'])
+    })
+
     it('does not keep a process alive', async () => {
       // A fresh node that watches this (living) process and has nothing else to do must exit by itself.
       const script = `const k = require(${JSON.stringify(kernelAddonPath())}); k.onExit(() => {}); console.log(k.watch(process.ppid))`
