@@ -77,12 +77,13 @@ fn register(env: napi.Env, exports: napi.Value) !void {
     const state = try gpa.create(State);
     state.* = .{ .env = env };
     errdefer gpa.destroy(state);
-    try napi.check(napi.napi_add_env_cleanup_hook(env, cleanup, state));
     inline for (functions) |f| {
         var fn_value: napi.Value = undefined;
         try napi.check(napi.napi_create_function(env, f[0].ptr, f[0].len, wrap(f[1]), state, &fn_value));
         try napi.check(napi.napi_set_named_property(env, exports, f[0], fn_value));
     }
+    // Last: once the hook holds the state, nothing here may free it.
+    try napi.check(napi.napi_add_async_cleanup_hook(env, cleanup, state, null));
 }
 
 const Args = struct { state: *State, argv: [2]napi.Value, argc: usize };
@@ -268,9 +269,9 @@ fn freePoll(poll: *uv.Poll) callconv(.c) void {
 
 fn onReadable(poll: *uv.Poll, status: c_int, events: c_int) callconv(.c) void {
     _ = events;
+    _ = status; // an error of the poll is epoll's own, and epoll_wait below meets it too
     const s: *State = @ptrCast(@alignCast(poll.data orelse return));
     s.pids.clearRetainingCapacity();
-    _ = status; // an error here is epoll's own, and epoll_wait reports it too
     s.watcher.drain(gpa, &s.pids) catch |err| {
         // epoll_wait itself failing would fail again on every turn of the loop: stop rather than spin.
         if (err == error.Kernel) _ = uv.uv_poll_stop(poll);
@@ -284,6 +285,9 @@ fn deliver(s: *State) napi.Error!void {
     var scope: napi.HandleScope = undefined;
     try napi.check(napi.napi_open_handle_scope(env, &scope));
     defer _ = napi.napi_close_handle_scope(env, scope);
+    // No JS is below us to catch anything: what the callback throws (or a
+    // failed call leaves) is dropped, inside the scope, never raised in the daemon.
+    defer dropPendingException(env);
 
     var cb: ?napi.Value = null;
     try napi.check(napi.napi_get_reference_value(env, s.callback orelse return, &cb));
@@ -299,29 +303,43 @@ fn deliver(s: *State) napi.Error!void {
     // make_callback, not call_function: it runs the nextTick queue and the
     // microtasks the callback leaves, as any callback from the event loop does.
     const argv = [_]napi.Value{list};
-    if (napi.napi_make_callback(env, s.async_context, global, cb orelse return, 1, &argv, null) != .ok) {
-        var pending = false;
-        if (napi.napi_is_exception_pending(env, &pending) == .ok and pending) {
-            var dropped: napi.Value = undefined;
-            _ = napi.napi_get_and_clear_last_exception(env, &dropped);
-        }
+    try napi.check(napi.napi_make_callback(env, s.async_context, global, cb orelse return, 1, &argv, null));
+}
+
+fn dropPendingException(env: napi.Env) void {
+    var pending = false;
+    if (napi.napi_is_exception_pending(env, &pending) == .ok and pending) {
+        var dropped: napi.Value = undefined;
+        _ = napi.napi_get_and_clear_last_exception(env, &dropped);
     }
 }
 
 // ---------------------------------------------------------------- teardown
 
-fn cleanup(arg: ?*anyopaque) callconv(.c) void {
+/// An asynchronous cleanup hook, not a plain one: the poll handle's close
+/// callback runs on a later turn of the loop, and a worker unloads this
+/// library once its environment is gone. With a plain hook that callback
+/// jumped into unmapped code (a worker that had called onExit crashed on
+/// terminate()); Node waits for napi_remove_async_cleanup_hook instead.
+fn cleanup(handle: napi.AsyncCleanupHandle, arg: ?*anyopaque) callconv(.c) void {
     const s: *State = @ptrCast(@alignCast(arg orelse return));
-    if (s.poll) |poll| {
-        _ = uv.uv_poll_stop(poll);
-        poll.data = null;
-        uv.uv_close(poll, freePoll);
-    }
     if (s.callback) |ref| _ = napi.napi_delete_reference(s.env, ref);
     if (s.async_context) |ctx| _ = napi.napi_async_destroy(s.env, ctx);
     s.watcher.deinit(gpa);
     s.diag.close();
     s.records.deinit(gpa);
     s.pids.deinit(gpa);
+    const poll = s.poll;
     gpa.destroy(s);
+    if (poll) |p| {
+        _ = uv.uv_poll_stop(p);
+        p.data = handle; // the last thing the close callback needs
+        uv.uv_close(p, closedAtExit);
+    } else _ = napi.napi_remove_async_cleanup_hook(handle);
+}
+
+fn closedAtExit(poll: *uv.Poll) callconv(.c) void {
+    const handle: napi.AsyncCleanupHandle = @ptrCast(poll.data.?);
+    freePoll(poll);
+    _ = napi.napi_remove_async_cleanup_hook(handle);
 }

@@ -12,6 +12,7 @@ pub const CallbackInfo = *opaque {};
 pub const Ref = *opaque {};
 pub const HandleScope = *opaque {};
 pub const AsyncContext = *opaque {};
+pub const AsyncCleanupHandle = *opaque {};
 
 pub const Status = enum(c_int) {
     ok = 0,
@@ -44,7 +45,7 @@ pub const Status = enum(c_int) {
 pub const ValueType = enum(c_int) { undefined, null, boolean, number, string, symbol, object, function, external, bigint, _ };
 
 pub const Callback = *const fn (Env, CallbackInfo) callconv(.c) ?Value;
-pub const CleanupHook = *const fn (?*anyopaque) callconv(.c) void;
+pub const AsyncCleanupHook = *const fn (AsyncCleanupHandle, ?*anyopaque) callconv(.c) void;
 
 pub extern fn napi_create_function(env: Env, name: [*]const u8, len: usize, cb: Callback, data: ?*anyopaque, result: *Value) Status;
 pub extern fn napi_get_cb_info(env: Env, info: CallbackInfo, argc: *usize, argv: [*]Value, this: ?*Value, data: ?*?*anyopaque) Status;
@@ -78,7 +79,8 @@ pub extern fn napi_async_init(env: Env, resource: ?Value, name: Value, result: *
 pub extern fn napi_async_destroy(env: Env, context: AsyncContext) Status;
 pub extern fn napi_make_callback(env: Env, context: ?AsyncContext, recv: Value, func: Value, argc: usize, argv: [*]const Value, result: ?*Value) Status;
 pub extern fn napi_get_uv_event_loop(env: Env, loop: *?*uv.Loop) Status;
-pub extern fn napi_add_env_cleanup_hook(env: Env, hook: CleanupHook, arg: ?*anyopaque) Status;
+pub extern fn napi_add_async_cleanup_hook(env: Env, hook: AsyncCleanupHook, arg: ?*anyopaque, remove_handle: ?*AsyncCleanupHandle) Status;
+pub extern fn napi_remove_async_cleanup_hook(handle: AsyncCleanupHandle) Status;
 
 pub const uv = struct {
     pub const Loop = opaque {};

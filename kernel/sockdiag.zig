@@ -1,18 +1,24 @@
 //! TCP sockets of this network namespace, asked of the kernel over
 //! NETLINK_SOCK_DIAG (inet_diag) instead of read from /proc/net/tcp{,6}.
 //!
-//! Why the port goes in twice. The kernel's TCP dump (inet_diag_dump_icsk,
-//! tcp_diag_dump since 6.18) compares `id.idiag_sport` to each socket of the
-//! listening hash and of the established hash before formatting it: sockets on
-//! other ports cost one comparison, not a message. The walk itself still
-//! visits every bucket; there is no lookup by port. Its third walk, of bound
-//! but inactive sockets (TCP_BOUND_INACTIVE, 6.8+, asked for by state bit 13
-//! when we want every state), has no such comparison, so a port condition in
-//! INET_DIAG_REQ_BYTECODE filters there; elsewhere it only runs for sockets
-//! already on the port.
+//! Why the port goes in twice. The kernel's TCP dump (inet_diag_dump_icsk;
+//! tcp_diag_dump in tcp_diag.c once that moved there in 2025) compares
+//! `id.idiag_sport` with each socket of the listening hash and of the
+//! established hash before formatting it: sockets on other ports cost a
+//! comparison, not a message. Its walk of bound but inactive sockets
+//! (TCP_BOUND_INACTIVE, state bit 13, in our "every state") has no such
+//! comparison: on 6.18, every state on port 1 without bytecode returned a bound
+//! socket of another port. So a port condition in INET_DIAG_REQ_BYTECODE
+//! filters there; elsewhere it only runs for sockets already on the port.
+//!
+//! What a query costs: there is no lookup by port. Listeners only walks the
+//! listening hash (tens of microseconds). Every state also walks every bucket
+//! of the established hash and touches every socket in it, TIME_WAIT included,
+//! once per family: milliseconds, growing with the table.
 //!
 //! TIME_WAIT and SYN_RECV entries carry uid 0 and inode 0: they have no owner
-//! left (the kernel fills those fields with zero for both).
+//! left (the kernel fills those fields with zero for both). A socket bound but
+//! not listening comes as state 7 (CLOSE).
 
 const std = @import("std");
 const linux = std.os.linux;

@@ -1,5 +1,5 @@
 import {decodeSockets} from './decode.js'
-import {loadNative} from './native.js'
+import {kernelAddonPath, loadKernelAddon} from './native.js'
 import {DiagTables, ProcTables, type KernelTables} from './tables.js'
 import {PidfdExits, PolledExits, type ExitWatcher} from './exits.js'
 
@@ -17,8 +17,8 @@ export function openKernel(env: NodeJS.ProcessEnv, onExit: (pids: number[]) => v
     const why = 'STYXY_KERNEL=proc'
     return {tables: new ProcTables(why), exits: new PolledExits(why)}
   }
-  const native = loadNative(env)
-  if ('error' in native) return {tables: new ProcTables(native.error), exits: new PolledExits(native.error)}
+  const native = loadKernelAddon(kernelAddonPath(env))
+  if (native.addon === null) return {tables: new ProcTables(native.error), exits: new PolledExits(native.error)}
   const addon = native.addon
   let tables: KernelTables
   try {

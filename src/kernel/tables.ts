@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import {isLocalAddress, parseProcNet, type RawListener} from '../daemon/socket-table.js'
-import type {NativeKernel} from './native.js'
+import type {KernelAddon} from './native.js'
+import type {KernelSocket} from './decode.js'
 
 // Who holds a port, asked of the kernel at the moment of a decision. Two ways to ask: inet_diag dumps over
 // NETLINK_SOCK_DIAG (the kernel filters by state and port, so a question costs what its answer holds, not
@@ -120,19 +121,14 @@ export class Moment {
   }
 }
 
-/** A decoded sock_diag record (src/kernel/decode.ts). */
-export interface DiagSocket extends RawListener {
-  state: number
-}
-
 /** The default: inet_diag dumps, the kernel filtering by state and port (kernel/sockdiag.zig). */
 export class DiagTables implements KernelTables {
   readonly name = 'sock_diag' as const
   readonly reason = null
 
   constructor(
-    private readonly addon: Pick<NativeKernel, 'sockets' | 'bindable' | 'stats'>,
-    private readonly decode: (records: Buffer) => DiagSocket[],
+    private readonly addon: Pick<KernelAddon, 'sockets' | 'bindable' | 'stats'>,
+    private readonly decode: (records: Buffer) => KernelSocket[],
   ) {}
 
   listenersOn(port: number): RawListener[] {
