@@ -209,9 +209,9 @@ describe('the kernel interface, named by status and doctor', () => {
       expect(json(s.stdout).kernel).to.include({sockets: 'sock_diag', exits: 'pidfd', reason: null})
       expect((await runCli(['status'], d.env)).stdout).to.match(/kernel\s+sock_diag \(netlink\), exits by pidfd/)
       const f = await runCli(['status'], fallback.env)
-      expect(f.stdout).to.match(/kernel\s+\/proc\/net\/tcp, exits by polling \(fallback: .*styxy_kernel\.node is missing/)
+      expect(f.stdout).to.match(/kernel\s+\/proc\/net\/tcp, exits by polling \(fallback: .*styxy_kernel\.node/)
       const doc = await runCli(['doctor'], fallback.env)
-      expect(doc.stdout).to.match(/WARN\s+kernel interface: reading \/proc\/net\/tcp for listeners, polling for exits: .*styxy_kernel\\.node/)
+      expect(doc.stdout).to.match(/WARN\s+kernel interface: reading \/proc\/net\/tcp for listeners, polling for exits: .*styxy_kernel\.node/)
       // Still a working daemon: the fallback decides as well, only slower on a busy host.
       const port = (await fallback.client.suggest('test', 1)).ports[0]
       expect(await fallback.client.bind({pid: process.pid, port, family: 'ipv4', address: '0.0.0.0'})).to.include({action: 'allow', port})
