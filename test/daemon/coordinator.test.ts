@@ -98,7 +98,7 @@ for (const [label, env] of [['sock_diag', {}], ['/proc, the fallback', {STYXY_KE
         expect(answer).to.include({action: 'allow', port})
         const server = await listenOn('127.0.0.1', port)
         try {
-          c.release(answer.leaseId!) // its run ended (an exit watch), the server lives on
+          c.releases.release(answer.leaseId!) // its run ended (an exit watch), the server lives on
           expect(c.allocate({service: 'test', port}).port).to.not.equal(port)
         } finally {
           await closeServer(server)
