@@ -250,7 +250,9 @@ describe('watch mode keeps its port: real reloaders saved again and again under 
   let d: TestDaemon
   const runs: Run[] = []
   const dirs: string[] = []
-  before(async () => { d = await startDaemon() })
+  // No reaper (10 minutes): a restarted server's old lease can only go by its holder's exit event (or by the
+  // bind that finds its holder dead), which is what a restart must not wait for.
+  before(async () => { d = await startDaemon({env: {STYXY_REAP_INTERVAL_MS: '600000'}}) })
   afterEach(async () => {
     await Promise.all(runs.splice(0).map((r) => r.stop()))
     for (const dir of dirs.splice(0)) removeHome(dir)
@@ -300,7 +302,9 @@ describe('watch mode keeps its port: real reloaders saved again and again under 
         expect(allowed.length, describe()).to.be.greaterThan(0)
         for (const {e} of allowed) expect(e.type === 'bind.allowed' && [e.data.requestedPort, e.data.port], describe()).to.deep.equal([port, port])
         const released = events.seen.filter(({e}) => e.type === 'lease.released' && e.data.port === port)
-        console.log(`      ${stack.name} on ${port}: ready in ${first} ms; save to new answer: ${summary(times)}; whole rounds (with the wait for the reloader's look): ${summary(rounds)}; ${allowed.length} binds allowed, ${released.length} leases released (${[...new Set(released.map(({e}) => e.type === 'lease.released' && e.data.reason))].join(', ') || 'none'}), 0 moved`)
+        // From an old server's lease released to its successor's bind: the successor's own start-up, nothing waited for.
+        const gaps = released.map(({ms}) => (events.seen.find((x) => x.ms >= ms && x.e.type === 'lease.created' && x.e.data.port === port)?.ms ?? NaN) - ms)
+        console.log(`      ${stack.name} on ${port}: ready in ${first} ms; save to new answer: ${summary(times)}; whole rounds (with the wait for the reloader's look): ${summary(rounds)}; ${allowed.length} binds allowed, ${released.length} leases released (${[...new Set(released.map(({e}) => e.type === 'lease.released' && e.data.reason))].join(', ') || 'none'})${gaps.length ? `, each ${summary(gaps).replace(/^.*?: /, '')} before the next bind` : ''}, 0 moved`)
       } finally {
         events.close()
       }
