@@ -4,7 +4,7 @@ import path from 'node:path'
 import type {Health} from '../protocol/types.js'
 import {PROJECT_ROOT} from '../project.js'
 import {resolvePaths} from '../paths.js'
-import {processStartTime} from '../daemon/proc.js'
+import {startTimeOf} from '../shared/proc-stat.js'
 import {StyxyClient, TransportError} from './client.js'
 import type net from 'node:net'
 import {connectUnix} from './socket-probe.js'
@@ -130,7 +130,7 @@ export async function stopDaemon(env: NodeJS.ProcessEnv = process.env, timeoutMs
   // The daemon is not our child, so there is no exit event to wait on: watch its pid disappear.
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
     // A zombie counts as gone: where pid 1 does not reap, it would otherwise linger forever.
-    if (processStartTime(health.pid) === null) return {pid: health.pid}
+    if (startTimeOf(health.pid) === null) return {pid: health.pid}
     if (Date.now() > deadline) throw new Error(`daemon pid ${health.pid} did not stop within ${timeoutMs} ms`)
     await new Promise((r) => setTimeout(r, delay))
   }
