@@ -58,8 +58,6 @@ pub fn isStream(fd: c_int) bool {
 pub fn run(b: *const Bind, cfg: *const env.Config) real.Result {
     const deadline = ipc.Deadline.fromNow(cfg.timeout_ms);
 
-    var addr_buf: [sockaddr.max_text_len]u8 = undefined;
-    const addr_text = sockaddr.formatAddress(&b.parsed, &addr_buf);
     var sock_buf: env.PathBuf = undefined;
     var token_buf: env.PathBuf = undefined;
 
@@ -78,8 +76,6 @@ pub fn run(b: *const Bind, cfg: *const env.Config) real.Result {
     var req: json.Request = .{
         .pid = b.pid,
         .port = b.parsed.port,
-        .family = b.parsed.family.jsonName(),
-        .address = addr_text,
         .command = b.command,
         .cwd = b.cwd,
         .instance_id = cfg.instance_id,
@@ -97,11 +93,11 @@ pub fn run(b: *const Bind, cfg: *const env.Config) real.Result {
         const d = switch (ipc.exchange(target, body, deadline)) {
             .answer => |d| d,
             .fail => |why| {
-                env.debug(cfg, "port {d} ({s} {s}): fail open: {s}", .{ b.parsed.port, req.family, addr_text, why });
+                env.debug(cfg, "port {d} ({s}): fail open: {s}", .{ b.parsed.port, b.parsed.family.jsonName(), why });
                 return original(b);
             },
         };
-        env.debug(cfg, "port {d} ({s} {s}) ask {d}: {s} port={d} repeat={}", .{ b.parsed.port, req.family, addr_text, ask, @tagName(d.action), d.port, d.repeat });
+        env.debug(cfg, "port {d} ({s}) ask {d}: {s} port={d} repeat={}", .{ b.parsed.port, b.parsed.family.jsonName(), ask, @tagName(d.action), d.port, d.repeat });
 
         const tried: u16, const res: real.Result = switch (d.action) {
             .deny => return original(b),

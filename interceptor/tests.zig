@@ -15,4 +15,5 @@ test {
     _ = @import("fdpass.zig");
     _ = @import("notify.zig");
     _ = @import("ipc_fuzz.zig");
+    _ = @import("contract.zig");
 }

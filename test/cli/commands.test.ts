@@ -89,7 +89,7 @@ describe('CLI commands against a real daemon', () => {
     const taken = await d.client.allocate({service: 'hub'})
     const port = taken.port
     try {
-      const moved = await d.client.bind({pid: holder.pid!, port, family: 'ipv4', address: '0.0.0.0', command: 'hub-server'})
+      const moved = await d.client.bind({pid: holder.pid!, port, command: 'hub-server'})
       expect(moved).to.include({action: 'remap', requestedPort: port})
       const l = await cli('log')
       // The port it moved to depends on what else is busy on this machine (TIME_WAIT from earlier tests).

@@ -25,9 +25,9 @@ describe('coordinator: decisions within one millisecond', () => {
       const pid = process.pid
       // The last ports of the test range: each move wraps to the range's start, below the asked port.
       for (let port = 9299; port > 9279; port--) {
-        const first = await c.bind({pid, port, family: 'ipv4', address: '0.0.0.0'})
-        const moved = await c.bind({pid, port, family: 'ipv4', address: '0.0.0.0', taken: [port]})
-        const again = await c.bind({pid, port, family: 'ipv6', address: '::'})
+        const first = await c.bind({pid, port})
+        const moved = await c.bind({pid, port, taken: [port]})
+        const again = await c.bind({pid, port})
         expect(first).to.include({action: 'allow', port})
         expect(moved.port).to.be.below(port)
         expect(again, `asked ${port}`).to.include({port: moved.port, repeat: true})
@@ -44,12 +44,12 @@ describe('coordinator: decisions within one millisecond', () => {
     const home = tempHome()
     const {c, store} = coordinatorIn(home)
     try {
-      await c.bind({pid: process.pid, port: 19999, family: 'ipv4', address: '127.0.0.1'}) // the table's one read
+      await c.bind({pid: process.pid, port: 19999}) // the table's one read
       let port = 20000
       const landed = await recycleWithinTick(
-        (pid) => c.bind({pid, port: ++port, family: 'ipv4', address: '127.0.0.1'}),
+        (pid) => c.bind({pid, port: ++port}),
         async (pid, first) => {
-          const again = await c.bind({pid, port: first.port, family: 'ipv4', address: '127.0.0.1'})
+          const again = await c.bind({pid, port: first.port})
           expect(again).to.include({action: 'allow', port: first.port, repeat: false, newLease: true})
           expect(again.leaseId).to.not.equal(first.leaseId)
           expect(store.leaseById(first.leaseId!)).to.equal(undefined)
@@ -73,7 +73,7 @@ describe('coordinator: how old a view of the kernel’s tables each decision may
         // Nothing signals a snapshot's age: wait until the read above is older than an allocation accepts.
         await new Promise((resolve) => setTimeout(resolve, 400))
         // Unseen by the bind (the interceptor's EADDRINUSE retry is what catches it), seen by the allocation.
-        expect(await c.bind({pid: process.pid, port: forBind, family: 'ipv4', address: '127.0.0.1'})).to.include({action: 'allow', port: forBind})
+        expect(await c.bind({pid: process.pid, port: forBind})).to.include({action: 'allow', port: forBind})
         expect((await c.allocate({service: 'test', port: forAllocation})).port).to.not.equal(forAllocation)
       } finally {
         await Promise.all(servers.map(closeServer))
@@ -89,7 +89,7 @@ describe('coordinator: how old a view of the kernel’s tables each decision may
     const {c, store} = coordinatorIn(home)
     try {
       const [port] = (await c.suggest('test', 1)).ports // a read, fresh enough for an allocation for 250 ms
-      const answer = await c.bind({pid: process.pid, port, family: 'ipv4', address: '127.0.0.1'})
+      const answer = await c.bind({pid: process.pid, port})
       expect(answer).to.include({action: 'allow', port})
       await c.portInfo(port) // another read, after the bind was answered but before its program listens
       const server = await listenOn('127.0.0.1', port)

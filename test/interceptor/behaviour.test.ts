@@ -140,7 +140,7 @@ describe('interceptor: a listener the daemon has not seen yet', () => {
 
   it('in the other family: both of a program’s sockets still end on one new port', async function () {
     const port = (await d.client.suggest('test', 1)).ports[0]
-    await d.client.bind({pid: process.pid, port: port + 50, family: 'ipv4', address: '127.0.0.1'}) // the one read
+    await d.client.bind({pid: process.pid, port: port + 50}) // the one read
     const server = await listenOn('::1', port).catch(() => null)
     if (!server) this.skip() // no IPv6 on this machine
     try {
