@@ -1,6 +1,7 @@
 //! Builds the LD_PRELOAD interceptor (zig-out/lib/libstyxy_preload.so), the
-//! seccomp supervisor (zig-out/bin/styxy-seccomp), the C probe programs tests
-//! drive (zig-out/bin/), and `zig build test`.
+//! seccomp supervisor (zig-out/bin/styxy-seccomp), the daemon's kernel addon
+//! (zig-out/lib/styxy_kernel.node), the C probe programs tests drive
+//! (zig-out/bin/), and `zig build test`.
 
 const std = @import("std");
 
@@ -55,6 +56,26 @@ pub fn build(b: *std.Build) void {
     supervisor.bundle_ubsan_rt = false;
     b.installArtifact(supervisor);
 
+    // The daemon's Node-API addon (kernel/addon.zig): sock_diag queries and pidfd exit watches.
+    const kernel = b.addLibrary(.{
+        .linkage = .dynamic,
+        .name = "styxy_kernel",
+        .root_module = b.createModule(.{
+            .root_source_file = b.path("kernel/addon.zig"),
+            .target = target,
+            .optimize = optimize,
+            .link_libc = true,
+        }),
+    });
+    // napi_* and uv_* come from the node binary that loads it: no node headers, no node-gyp.
+    kernel.linker_allow_shlib_undefined = true;
+    kernel.bundle_ubsan_rt = false;
+    // Node loads addons by file name; `.node` is the name it expects.
+    b.getInstallStep().dependOn(&b.addInstallArtifact(kernel, .{
+        .dest_sub_path = "styxy_kernel.node",
+        .dylib_symlinks = false,
+    }).step);
+
     const fixtures_step = b.step("fixtures", "Build the C probe programs in test/fixtures");
     const musl = b.resolveTargetQuery(.{ .abi = .musl });
     for (fixtures) |f| {
@@ -88,6 +109,15 @@ pub fn build(b: *std.Build) void {
         unit.root_module.addAnonymousImport(b.fmt("contract/{s}", .{f}), .{ .root_source_file = b.path(b.fmt("test/fixtures/contract/{s}", .{f})) });
     }
     test_step.dependOn(&b.addRunArtifact(unit).step);
+    const kernel_unit = b.addTest(.{
+        .root_module = b.createModule(.{
+            .root_source_file = b.path("kernel/tests.zig"),
+            .target = target,
+            .optimize = optimize,
+            .link_libc = true,
+        }),
+    });
+    test_step.dependOn(&b.addRunArtifact(kernel_unit).step);
 
     // `zig build contract -- DIR`: the interceptor's requests for the contract's fixed inputs (`make contract`).
     const contract = b.addExecutable(.{
@@ -103,9 +133,11 @@ pub fn build(b: *std.Build) void {
     if (b.args) |args| write_contract.addArgs(args);
     b.step("contract", "Write the interceptor's contract fixtures into the directory given after --").dependOn(&write_contract.step);
     test_step.dependOn(&contract.step);
+
     // The probes are test inputs too; build them so a test run can't use stale ones.
     test_step.dependOn(fixtures_step);
     // The library itself must compile in every mode the tests don't cover.
     test_step.dependOn(&lib.step);
     test_step.dependOn(&supervisor.step);
+    test_step.dependOn(&kernel.step);
 }

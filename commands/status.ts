@@ -23,6 +23,7 @@ export default class StatusCommand extends StyxyCommand {
       `  instances ${s.instances}   moves ${s.reassignments}   event subscribers ${s.eventSubscribers}   runs ${s.watchedRuns ?? '-'}`,
       `  socket    ${s.paths.socket}`,
       `  tcp       ${s.tcp.host}:${s.tcp.port} (token ${s.paths.token})`,
+      `  kernel    ${s.kernel.sockets === 'sock_diag' ? 'sock_diag (netlink)' : '/proc/net/tcp'}, exits by ${s.kernel.exits === 'pidfd' ? `pidfd (${s.kernel.watching} watched)` : 'polling'}${s.kernel.reason ? ` (fallback: ${s.kernel.reason})` : ''}`,
       `  database  ${s.paths.database}`,
       `  logs      ${s.paths.log}, ${s.paths.audit}`,
     ].join('\n'))

@@ -50,6 +50,12 @@ export async function runChecks(env: NodeJS.ProcessEnv = process.env): Promise<C
   checks.push(tcpHealth.ok
     ? {name: 'daemon (TCP + token)', level: 'pass', detail: `${unix.endpoint.host}:${unix.endpoint.port}`}
     : {name: 'daemon (TCP + token)', level: health ? 'fail' : 'warn', detail: `${unix.endpoint.host}:${unix.endpoint.port}: ${tcpHealth.e.message}`, hint: 'is STYXY_DAEMON_PORT the daemon\'s port? is the token file readable?'})
+  const kernel = health ? await unix.status().then((st) => st.kernel, () => undefined) : undefined
+  if (kernel) {
+    checks.push(kernel.sockets === 'sock_diag' && kernel.exits === 'pidfd'
+      ? {name: 'kernel interface', level: 'pass', detail: `sock_diag (netlink) for listeners, pidfd for holder exits (${kernel.watching} watched)`}
+      : {name: 'kernel interface', level: 'warn', detail: `${kernel.sockets === 'sock_diag' ? 'sock_diag' : 'reading /proc/net/tcp'} for listeners, ${kernel.exits === 'pidfd' ? 'pidfd' : 'polling'} for exits: ${kernel.reason}`, hint: 'build the native addon (make) and restart the daemon; a busy host makes every bind decision slower meanwhile'})
+  }
   checks.push(privateFile('state directory', paths.stateDir, 0o700, `chmod 700 ${paths.stateDir}`))
   checks.push(privateFile('socket permissions', paths.socket, 0o600, `chmod 600 ${paths.socket} (or restart the daemon)`))
   checks.push(privateFile('token permissions', paths.token, 0o600, `chmod 600 ${paths.token}`))

@@ -1,6 +1,6 @@
 import fs from 'node:fs'
 import type {
-  AllocationRequest, AllocationResponse, BindRequest, BindResponse, CleanupResponse, ExitWatchRequest, Instance, InstanceRequest, Lease, PortInfo,
+  AllocationRequest, AllocationResponse, BindRequest, BindResponse, CleanupResponse, ExitWatchRequest, Instance, InstanceRequest, KernelStatus, Lease, PortInfo,
   Reassignment, ServiceType, SuggestResponse,
 } from '../protocol/types.js'
 import type {ReleaseReason} from '../protocol/events.js'
@@ -11,12 +11,11 @@ import {inferService} from '../core/inference.js'
 import {isBrowserBlocked} from '../core/blocked-ports.js'
 import {newLeaseId, Store, toInstance, toLease, toLeaseView, type InstanceRow, type LeaseRow} from '../store/store.js'
 import {EventHub} from './hub.js'
-import {describeListeners, ownersOf, SocketTable, type RawListener} from './socket-table.js'
+import {describeListeners, ownersOf, type RawListener} from './socket-table.js'
+import {Moment, type KernelTables} from '../kernel/tables.js'
+import type {ExitWatcher} from '../kernel/exits.js'
 import {isSameProcessAlive, processStartTime, takeDied} from './proc.js'
 import type {Metrics} from './metrics.js'
-
-/** How old a snapshot of the kernel's tables an allocation may use (binds use the table's own, longer, age). */
-const ALLOCATION_SCAN_MAX_AGE_MS = 250
 
 export interface CoordinatorOptions {
   daemonPort: number
@@ -40,38 +39,71 @@ export function auditLine(at: Date, pid: number, from: number, to: number, servi
 export class Coordinator {
   private readonly limits: Limits
   private readonly typeByName: Map<string, ServiceType>
-  private readonly view: PortView
 
   constructor(
     readonly store: Store,
     readonly types: ServiceType[],
     private readonly hub: EventHub,
-    private readonly sockets: SocketTable,
+    readonly kernel: KernelTables,
     private readonly auditFile: string,
     private readonly options: CoordinatorOptions,
     private readonly metrics?: Metrics,
+    readonly exits?: ExitWatcher,
   ) {
     this.limits = {types, reserved: new Set([options.daemonPort]), minPort: options.minPort}
     this.typeByName = new Map(types.map((t) => [t.name, t]))
-    this.view = {
-      leaseOn: (port) => {
-        const row = store.leaseByPort(port)
-        return row && toLeaseView(row)
-      },
-      isBound: (port) => this.sockets.current.ports.has(port),
-      isBusy: (port) => this.sockets.current.busy.has(port),
+  }
+
+  kernelStatus(): KernelStatus {
+    const {kernel, exits} = this
+    return {
+      sockets: kernel.name, exits: exits?.name ?? 'poll', reason: kernel.reason ?? exits?.reason ?? null,
+      queries: kernel.queries, examined: kernel.examined, watching: exits?.watching ?? 0,
     }
   }
 
-  /**
-   * When a lease was last released. Its program may still listen there (a run killed outright, a lease
-   * deleted by hand), and only a table read after the release is sure to show that listener.
-   */
-  private lastRelease = 0
+  /** The store and the kernel as one decision sees them: the kernel asked now, nothing kept for the next. */
+  private view(): PortView {
+    const moment = new Moment(this.kernel)
+    return {
+      leaseOn: (port) => {
+        const row = this.store.leaseByPort(port)
+        return row && toLeaseView(row)
+      },
+      isBound: (port) => moment.isBound(port),
+      isBusy: (port) => moment.isBusy(port),
+    }
+  }
 
   private dropLease(row: LeaseRow): void {
     this.store.deleteLease(row)
-    this.lastRelease = Date.now()
+  }
+
+  /**
+   * A holder's exit is an event (pidfd): watched from its first lease on. The watch is opened before the start
+   * time is read again, so a pid that passed to another process in between is caught here, not watched.
+   */
+  private watchHolder(pid: number | null, pidStart: number | null): void {
+    if (pid === null || this.exits === undefined) return
+    let watched: boolean
+    try {
+      watched = this.exits.watch(pid)
+    } catch {
+      return // out of fds, say: the reaper's rounds still find this holder's exit, later
+    }
+    if (!watched || !isSameProcessAlive(pid, pidStart)) this.holderExited(pid)
+  }
+
+  /** A watched process has exited: its leases and instances go now, not at the next reaper tick. */
+  holderExited(pid: number): CleanupResponse {
+    const out = this.releaseExited(pid)
+    for (const inst of this.store.instances()) {
+      if (inst.pid !== pid || isSameProcessAlive(inst.pid, inst.pid_start)) continue
+      const {instance, leases} = this.expireInstance(inst, 'holder exited')
+      out.expiredInstances.push(instance)
+      out.released.push(...leases.map(toLease))
+    }
+    return out
   }
 
   // A holder's answers for one port are told apart by creation time (the latest is the one repeated), so it
@@ -121,17 +153,10 @@ export class Coordinator {
     return released
   }
 
-  /** The kernel table is read (off the event loop) before the synchronous decision, never inside it. */
-  async bind(req: BindRequest): Promise<BindResponse> {
-    await this.sockets.fresh()
-    return this.bindNow(req)
-  }
-
-  private bindNow(req: BindRequest): BindResponse {
+  /** Asked, decided and written in one synchronous turn: the kernel's answer is as of this moment. */
+  bind(req: BindRequest): BindResponse {
     const pidStart = this.holderStart(req.pid)
     const taken = new Set(req.taken ?? [])
-    // A retry (`taken`) does not force a fresh read of the kernel's tables: that costs milliseconds, the ports
-    // the caller found busy are excluded anyway, and another unseen listener is caught by the next retry.
     const inferred = serviceForPort(this.types, req.port) ? DEFAULT_SERVICE : inferService(req.command ?? '', (s) => this.typeByName.has(s)).service
     const now = Date.now()
     const created: Lease[] = []
@@ -158,7 +183,7 @@ export class Coordinator {
         inferredService: inferred,
         prior: priorRow && toLeaseView(priorRow),
         remembered: () => (req.cwd ? this.store.remembered(req.cwd, req.port) : undefined),
-      }, this.view, this.limits)
+      }, this.view(), this.limits)
       if (decision.action === 'deny') return {decision, leaseId: null}
       let leaseId: string
       if ('reuse' in decision.lease) {
@@ -183,6 +208,7 @@ export class Coordinator {
 
     for (const l of released) this.hub.publish({type: 'lease.released', data: {...toLease(l), reason: 'holder-exited'}})
     for (const l of created) this.hub.publish({type: 'lease.created', data: l})
+    if (created.length) this.watchHolder(req.pid, pidStart)
     const base = {pid: req.pid, requestedPort: req.port, port: decision.port, service: decision.service, command: req.command, leaseId: leaseId ?? undefined}
     if (decision.action === 'deny') {
       this.hub.publish({type: 'bind.denied', data: {...base, reason: decision.reason}})
@@ -207,12 +233,7 @@ export class Coordinator {
     }
   }
 
-  async allocate(req: AllocationRequest): Promise<AllocationResponse> {
-    // An allocation reserves a port before anything binds it, so no bind retry would catch a listener the
-    // snapshot missed: it gets a fresher one than binds do, and one read after the last release (a port just
-    // released may still have its listener: the lease table no longer guards it, only the kernel's does).
-    // Allocations are rare; binds come in bursts.
-    await this.sockets.fresh(Math.min(this.sockets.maxAgeMs, ALLOCATION_SCAN_MAX_AGE_MS), this.lastRelease)
+  allocate(req: AllocationRequest): AllocationResponse {
     const type = this.serviceType(req.service)
     if (req.port !== undefined && (req.port < this.limits.minPort || isBrowserBlocked(req.port) || this.limits.reserved.has(req.port))) {
       throw new StyxyError('PORT_OUT_OF_RANGE', `port ${req.port} cannot be handed out (below ${this.limits.minPort}, browser-blocked or the daemon's own)`)
@@ -223,7 +244,7 @@ export class Coordinator {
         const holder = this.store.firstLeaseOfService(type.name)
         if (holder) return {...toLease(holder), joined: true}
       }
-      const port = firstFree(allocationCandidates(type, req.port), this.view, this.limits)
+      const port = firstFree(allocationCandidates(type, req.port), this.view(), this.limits)
       if (port === undefined) throw new StyxyError('RANGE_EXHAUSTED', `no free port left for ${type.name} (${type.range[0]}-${type.range[1]})`)
       const row: LeaseRow = {
         id: newLeaseId(port), port, service: type.name, kind: 'allocation', requested_port: req.port ?? null, pid: req.pid ?? null,
@@ -233,7 +254,10 @@ export class Coordinator {
       this.store.insertLease(row)
       return {...toLease(row), joined: false}
     })
-    if (!result.joined) this.hub.publish({type: 'lease.created', data: result})
+    if (!result.joined) {
+      this.hub.publish({type: 'lease.created', data: result})
+      this.watchHolder(result.pid, pidStart)
+    }
     return result
   }
 
@@ -253,8 +277,8 @@ export class Coordinator {
     return this.store.leases(service)
   }
 
-  async portInfo(port: number): Promise<PortInfo> {
-    return this.describePort(port, (await this.sockets.fresh(0)).ports.get(port) ?? [], this.store.leaseByPort(port))
+  portInfo(port: number): PortInfo {
+    return this.describePort(port, this.kernel.listenersOn(port), this.store.leaseByPort(port))
   }
 
   private describePort(port: number, raw: RawListener[], row: LeaseRow | undefined, owners = ownersOf(raw.map((l) => l.inode))): PortInfo {
@@ -264,9 +288,9 @@ export class Coordinator {
     }
   }
 
-  /** Every port between start and end that is bound or leased (one read of the kernel's tables). */
-  async scan(start: number, end: number): Promise<PortInfo[]> {
-    const ports = (await this.sockets.fresh(0)).ports
+  /** Every port between start and end that is bound or leased (one question to the kernel: its listeners). */
+  scan(start: number, end: number): PortInfo[] {
+    const ports = this.kernel.listeners()
     // One walk of /proc/*/fd for every listener in the range: it is the expensive part.
     const inRange = [...ports].filter(([p]) => p >= start && p <= end).flatMap(([, ls]) => ls.map((l) => l.inode))
     const owners = ownersOf(inRange)
@@ -279,11 +303,10 @@ export class Coordinator {
     return out
   }
 
-  async suggest(requested: string, count: number): Promise<SuggestResponse> {
+  suggest(requested: string, count: number): SuggestResponse {
     // An unknown type falls back to dev, as the first design did, so old scripts keep working.
     const type = this.typeByName.get(requested) ?? this.serviceType(DEFAULT_SERVICE)
-    await this.sockets.fresh(0)
-    return {service: type.name, requested, ports: suggestPorts(type, count, this.view, this.limits)}
+    return {service: type.name, requested, ports: suggestPorts(type, count, this.view(), this.limits)}
   }
 
   registerInstance(req: InstanceRequest): Instance {
@@ -294,6 +317,7 @@ export class Coordinator {
     this.store.transaction(() => this.store.upsertInstance({id, pid: req.pid ?? null, pid_start: pidStart, name: req.name ?? null, project: req.project ?? null, now: Date.now()}))
     const instance = toInstance(this.store.instanceById(id)!)
     if (isNew) this.hub.publish({type: 'instance.registered', data: instance})
+    this.watchHolder(req.pid ?? null, pidStart)
     return instance
   }
 
@@ -304,6 +328,20 @@ export class Coordinator {
 
   instances(): Instance[] {
     return this.store.instances().map(toInstance)
+  }
+
+  /** An instance whose holder exited or whose heartbeats stopped goes, with its leases. */
+  private expireInstance(row: InstanceRow, reason: string): {instance: Instance; leases: LeaseRow[]} {
+    const leases = this.store.transaction(() => {
+      const leases = this.store.leasesOfInstance(row.id)
+      for (const l of leases) this.dropLease(l)
+      this.store.deleteInstance(row.id)
+      return leases
+    })
+    for (const l of leases) this.hub.publish({type: 'lease.released', data: {...toLease(l), reason: 'instance-expired'}})
+    const instance = toInstance(row)
+    this.hub.publish({type: 'instance.expired', data: {...instance, reason}})
+    return {instance, leases}
   }
 
   removeInstance(id: string): Instance {
@@ -326,20 +364,21 @@ export class Coordinator {
   }
 
   /**
-   * Release what is stale now: leases whose holder died (pid + start time no longer match), leases that went
-   * without a listener for the grace period, and instances whose heartbeats stopped. `force` also releases
-   * leases that are not listening right now, except those of live holders that never listened yet.
+   * Release what is stale now: leases whose holder died (pid + start time no longer match; a safety net
+   * behind the exit events), leases that went without a listener for the grace period, and instances whose
+   * heartbeats stopped. `force` also releases leases that are not listening right now, except those of live
+   * holders that never listened yet. Nothing leased, nothing asked of the kernel.
    */
-  /**
-   * Release what is stale, judged on a read of the kernel's tables made now, as of the time that read began:
-   * a listener that started while it was under way must not count as missing.
-   */
-  async reap(force = false): Promise<CleanupResponse> {
-    // Reading the kernel's tables costs milliseconds: skip it when there is nothing to check. (Taking the
-    // snapshot binds use instead, up to 1 s old, showed no gain in CPU per decision, and binds then met a
-    // staler view of busy ports: more retries past ports in use.)
-    const view = this.store.leaseCount() > 0 ? await this.sockets.fresh(0) : {at: Date.now(), ports: new Map<number, unknown>()}
-    return this.reapWith(view.ports, view.at, force)
+  reap(force = false): CleanupResponse {
+    const seenAt = Date.now()
+    const listening = this.store.leaseCount() > 0 ? this.kernel.listeners() : new Map<number, unknown>()
+    return this.reapWith(listening, seenAt, force)
+  }
+
+  /** Watch every holder the store knows (at start-up: the leases outlived the daemon, their watches did not). */
+  watchAll(): void {
+    for (const h of this.store.holders()) this.watchHolder(h.pid, h.pid_start)
+    for (const inst of this.store.instances()) this.watchHolder(inst.pid, inst.pid_start)
   }
 
   /** Release the leases of one process that has exited (what `styxy run` asks for when its child ends). */
@@ -379,18 +418,16 @@ export class Coordinator {
     const now = Date.now()
     const died = this.releaseDied()
     const released: {row: LeaseRow; reason: ReleaseReason}[] = []
-    const expired: {row: InstanceRow; reason: string}[] = []
+    const expired: Instance[] = []
+    const ofInstances: LeaseRow[] = []
+    for (const inst of this.store.instances()) {
+      const dead = inst.pid !== null && !isSameProcessAlive(inst.pid, inst.pid_start)
+      if (!dead && now - inst.last_heartbeat <= this.options.instanceTtlMs) continue
+      const {instance, leases} = this.expireInstance(inst, dead ? 'holder exited' : 'heartbeat stopped')
+      expired.push(instance)
+      ofInstances.push(...leases)
+    }
     this.store.transaction(() => {
-      for (const inst of this.store.instances()) {
-        const dead = inst.pid !== null && !isSameProcessAlive(inst.pid, inst.pid_start)
-        if (!dead && now - inst.last_heartbeat <= this.options.instanceTtlMs) continue
-        expired.push({row: inst, reason: dead ? 'holder exited' : 'heartbeat stopped'})
-        for (const l of this.store.leasesOfInstance(inst.id)) {
-          this.dropLease(l)
-          released.push({row: l, reason: 'instance-expired'})
-        }
-        this.store.deleteInstance(inst.id)
-      }
       // One /proc read per holding process, however many leases it holds.
       for (const h of this.store.holders()) {
         if (isSameProcessAlive(h.pid, h.pid_start)) continue
@@ -399,7 +436,9 @@ export class Coordinator {
           released.push({row: l, reason: 'holder-exited'})
         }
       }
-      for (const port of listening.keys()) this.store.touchListening(port, seenAt, 1000)
+      // Written at most a few times per grace period: an idle daemon with many listening leases must not write
+      // the database on every tick.
+      for (const port of listening.keys()) this.store.touchListening(port, seenAt, this.options.listenGraceMs / 4)
       // Forced: everything not listening now, except leases of live holders that have not listened yet (between
       // their bind() and listen(), or an allocation waiting for its server); dead holders went above.
       const quiet = force ? this.store.leases().filter((l) => l.last_listening !== null || l.pid === null) : this.store.quietSince(seenAt - this.options.listenGraceMs)
@@ -410,7 +449,6 @@ export class Coordinator {
       }
     })
     for (const {row, reason} of released) this.hub.publish({type: 'lease.released', data: {...toLease(row), reason}})
-    for (const {row, reason} of expired) this.hub.publish({type: 'instance.expired', data: {...toInstance(row), reason}})
-    return {released: [...died, ...released.map((r) => r.row)].map(toLease), expiredInstances: expired.map((e) => toInstance(e.row))}
+    return {released: [...died, ...ofInstances, ...released.map((r) => r.row)].map(toLease), expiredInstances: expired}
   }
 }

@@ -7,7 +7,7 @@ import {Store, storageFailure} from '../store/store.js'
 import {Coordinator} from './coordinator.js'
 import {EventHub} from './hub.js'
 import {Metrics} from './metrics.js'
-import {SocketTable} from './socket-table.js'
+import {openKernel} from '../kernel/open.js'
 import {acquireDaemonLock, AlreadyRunningError, ensureToken, prepareStateDir} from './state-dir.js'
 import {errors, localOnly} from './middleware.js'
 import {jsonBody} from './body.js'
@@ -104,15 +104,18 @@ function buildApp(deps: RouteDeps, token: string, log: (msg: string) => void): K
 function startHousekeeping(coordinator: Coordinator, store: Store, metrics: Metrics, unix: UnixListener, intervalMs: number, log: (msg: string) => void): () => void {
   let answeredAtTick = -1
   const timer = setInterval(() => {
-    coordinator.reap().catch((error: Error) => log(`reaper: ${error.message}`)).finally(() => {
-      const answered = metrics.answered
-      try {
-        if (answered === answeredAtTick) store.checkpoint()
-      } catch (error) {
-        log(`checkpoint: ${(error as Error).message}`)
-      }
-      answeredAtTick = answered
-    })
+    try {
+      coordinator.reap()
+    } catch (error) {
+      log(`reaper: ${(error as Error).message}`)
+    }
+    const answered = metrics.answered
+    try {
+      if (answered === answeredAtTick) store.checkpoint()
+    } catch (error) {
+      log(`checkpoint: ${(error as Error).message}`)
+    }
+    answeredAtTick = answered
     void unix.heal()
   }, intervalMs)
   return () => clearInterval(timer)
@@ -129,15 +132,28 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     const hub = new EventHub()
     const metrics = new Metrics()
     let tcpPort = options.tcpPort
-    const coordinator = new Coordinator(store, config.serviceTypes, hub, new SocketTable(envMs(env, 'STYXY_SCAN_TTL_MS', 1000)), paths.audit, {
+    let coordinator: Coordinator | undefined
+    const kernel = openKernel(env, (pids) => {
+      for (const pid of pids) {
+        try {
+          coordinator?.holderExited(pid)
+        } catch (error) {
+          log(`holder ${pid} exited: ${(error as Error).message}`)
+        }
+      }
+    })
+    if (kernel.tables.reason) log(`kernel: reading /proc/net/tcp (${kernel.tables.reason})`)
+    if (kernel.exits.reason) log(`holder exits: found by the reaper's rounds (${kernel.exits.reason})`)
+    coordinator = new Coordinator(store, config.serviceTypes, hub, kernel.tables, paths.audit, {
       daemonPort: options.tcpPort || 9876,
       minPort: envMs(env, 'STYXY_MIN_PORT', 1024),
       listenGraceMs: envMs(env, 'STYXY_LISTEN_GRACE_MS', 15_000),
       instanceTtlMs: envMs(env, 'STYXY_INSTANCE_TTL_MS', 60_000),
-    }, metrics)
-    // Leases whose holders died while we were down go first, before anyone is answered.
-    const startup = await coordinator.reap()
+    }, metrics, kernel.exits)
+    // Leases whose holders died while we were down go first, before anyone is answered; the rest are watched.
+    const startup = coordinator.reap()
     if (startup.released.length) log(`released ${startup.released.length} stale lease(s) at start-up`)
+    coordinator.watchAll()
 
     const watches = new ExitWatches((req) => coordinator.releaseAfterRun(req))
     const deps: RouteDeps = {coordinator, hub, watches, metrics, paths, version: VERSION, startedAt: Date.now(), tcpPort: () => tcpPort}
@@ -152,7 +168,10 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     coordinator.reservePort(tcpPort)
     teardown.add(() => { tcpServer.closeAllConnections(); tcpServer.close() })
 
-    teardown.add(startHousekeeping(coordinator, store, metrics, unix, options.reapIntervalMs ?? envMs(env, 'STYXY_REAP_INTERVAL_MS', 1000), log))
+    // With exit events the reaper only expires what has no event (heartbeats, leases without a listener), so it
+    // can take its time; without them it is how the dead are found.
+    const reapDefault = kernel.exits.name === 'pidfd' ? 5000 : 1000
+    teardown.add(startHousekeeping(coordinator, store, metrics, unix, options.reapIntervalMs ?? envMs(env, 'STYXY_REAP_INTERVAL_MS', reapDefault), log))
     hub.publish({type: 'daemon.started', data: {pid: process.pid, version: VERSION}})
     log(`styxy ${VERSION} daemon pid ${process.pid} listening on ${paths.socket} and ${DAEMON_HOST}:${tcpPort}`)
 

@@ -75,6 +75,20 @@ export interface Status {
   watchedRuns: number
   paths: {stateDir: string; socket: string; database: string; token: string; log: string; audit: string}
   tcp: {host: string; port: number}
+  kernel: KernelStatus
+}
+
+/** How the daemon asks the kernel who listens (sock_diag, or reading /proc) and learns of exits (pidfd, or polling). */
+export interface KernelStatus {
+  sockets: 'sock_diag' | 'proc'
+  exits: 'pidfd' | 'poll'
+  /** Why a fallback is in use; null when neither is. */
+  reason: string | null
+  /** Questions asked of the kernel, and the sockets it described in its answers, since the daemon started. */
+  queries: number
+  examined: number
+  /** Holders whose exit the daemon is watching now. */
+  watching: number
 }
 
 export type AllocationRequest = z.infer<typeof AllocationRequestSchema>

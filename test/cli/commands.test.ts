@@ -187,6 +187,7 @@ describe('styxy doctor', () => {
       const ok = await runCli(['doctor', '--json'], d.env)
       const report = json(ok.stdout)
       expect(report.checks.filter((c: {level: string}) => c.level === 'fail')).to.deep.equal([])
+      expect(report.checks.find((c: {name: string}) => c.name === 'kernel interface')).to.include({level: 'pass'})
       fs.chmodSync(path.join(d.home, 'daemon.sock'), 0o666)
       const broken = await runCli(['doctor'], {...d.env, STYXY_PRELOAD_LIB: path.join(d.home, 'missing.so')})
       expect(broken.code).to.equal(6)
@@ -195,6 +196,29 @@ describe('styxy doctor', () => {
     } finally {
       await d.stop()
       removeHome(d.home)
+    }
+  })
+})
+
+describe('the kernel interface, named by status and doctor', () => {
+  it('sock_diag and pidfd by default; a missing addon falls back to /proc and polling, and both commands say why', async () => {
+    const missing = '/nonexistent/styxy_kernel.node'
+    const [d, fallback] = await Promise.all([startDaemon(), startDaemon({env: {STYXY_KERNEL_ADDON: missing}})])
+    try {
+      const s = await runCli(['status', '--json'], d.env)
+      expect(json(s.stdout).kernel).to.include({sockets: 'sock_diag', exits: 'pidfd', reason: null})
+      expect((await runCli(['status'], d.env)).stdout).to.match(/kernel\s+sock_diag \(netlink\), exits by pidfd/)
+      const f = await runCli(['status'], fallback.env)
+      expect(f.stdout).to.match(/kernel\s+\/proc\/net\/tcp, exits by polling \(fallback: .*styxy_kernel\.node is missing/)
+      const doc = await runCli(['doctor'], fallback.env)
+      expect(doc.stdout).to.match(/WARN\s+kernel interface: reading \/proc\/net\/tcp for listeners, polling for exits: .*is missing/)
+      // Still a working daemon: the fallback decides as well, only slower on a busy host.
+      const port = (await fallback.client.suggest('test', 1)).ports[0]
+      expect(await fallback.client.bind({pid: process.pid, port})).to.include({action: 'allow', port})
+    } finally {
+      await Promise.all([d.stop(), fallback.stop()])
+      removeHome(d.home)
+      removeHome(fallback.home)
     }
   })
 })

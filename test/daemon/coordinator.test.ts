@@ -2,17 +2,19 @@ import {expect} from 'chai'
 import path from 'node:path'
 import {Coordinator} from '../../src/daemon/coordinator.js'
 import {EventHub} from '../../src/daemon/hub.js'
-import {SocketTable} from '../../src/daemon/socket-table.js'
+import {openKernel} from '../../src/kernel/open.js'
+import type {KernelTables} from '../../src/kernel/tables.js'
 import {mergeServiceTypes} from '../../src/core/service-types.js'
 import {Store} from '../../src/store/store.js'
 import {removeHome, tempHome} from '../helpers/daemon.js'
 import {closeServer, listenOn, recycleWithinTick} from '../helpers/processes.js'
 
-function coordinatorIn(home: string): {c: Coordinator; store: Store} {
+function coordinatorIn(home: string, env: NodeJS.ProcessEnv = {}): {c: Coordinator; store: Store; kernel: KernelTables} {
   const store = new Store(path.join(home, 'styxy.db'))
-  const c = new Coordinator(store, mergeServiceTypes(undefined), new EventHub(), new SocketTable(60_000), path.join(home, 'audit.log'),
+  const kernel = openKernel(env, () => {}).tables
+  const c = new Coordinator(store, mergeServiceTypes(undefined), new EventHub(), kernel, path.join(home, 'audit.log'),
     {daemonPort: 9876, minPort: 1024, listenGraceMs: 600_000, instanceTtlMs: 60_000})
-  return {c, store}
+  return {c, store, kernel}
 }
 
 // The coordinator in process, on a real store: fast enough that decisions share a millisecond, which over
@@ -25,9 +27,9 @@ describe('coordinator: decisions within one millisecond', () => {
       const pid = process.pid
       // The last ports of the test range: each move wraps to the range's start, below the asked port.
       for (let port = 9299; port > 9279; port--) {
-        const first = await c.bind({pid, port})
-        const moved = await c.bind({pid, port, taken: [port]})
-        const again = await c.bind({pid, port})
+        const first = c.bind({pid, port})
+        const moved = c.bind({pid, port, taken: [port]})
+        const again = c.bind({pid, port})
         expect(first).to.include({action: 'allow', port})
         expect(moved.port).to.be.below(port)
         expect(again, `asked ${port}`).to.include({port: moved.port, repeat: true})
@@ -44,12 +46,11 @@ describe('coordinator: decisions within one millisecond', () => {
     const home = tempHome()
     const {c, store} = coordinatorIn(home)
     try {
-      await c.bind({pid: process.pid, port: 19999}) // the table's one read
       let port = 20000
       const landed = await recycleWithinTick(
-        (pid) => c.bind({pid, port: ++port}),
+        async (pid) => c.bind({pid, port: ++port}),
         async (pid, first) => {
-          const again = await c.bind({pid, port: first.port})
+          const again = c.bind({pid, port: first.port})
           expect(again).to.include({action: 'allow', port: first.port, repeat: false, newLease: true})
           expect(again.leaseId).to.not.equal(first.leaseId)
           expect(store.leaseById(first.leaseId!)).to.equal(undefined)
@@ -62,46 +63,50 @@ describe('coordinator: decisions within one millisecond', () => {
   })
 })
 
-describe('coordinator: how old a view of the kernel’s tables each decision may use', () => {
-  it('binds use the snapshot they are given; an allocation wants one at most 250 ms old', async () => {
-    const home = tempHome()
-    const {c, store} = coordinatorIn(home) // binds may use a snapshot up to a minute old here
-    try {
-      const [forBind, forAllocation] = (await c.suggest('test', 2)).ports // the table's read
-      const servers = await Promise.all([listenOn('127.0.0.1', forBind), listenOn('127.0.0.1', forAllocation)])
+for (const [label, env] of [['sock_diag', {}], ['/proc, the fallback', {STYXY_KERNEL: 'proc'}]] as const) {
+  describe(`coordinator: each decision asks the kernel at that moment (${label})`, () => {
+    it('a listener that started just before a bind, an allocation or a question is seen by each, in either family', async () => {
+      const home = tempHome()
+      const {c, store, kernel} = coordinatorIn(home, env)
       try {
-        // Nothing signals a snapshot's age: wait until the read above is older than an allocation accepts.
-        await new Promise((resolve) => setTimeout(resolve, 400))
-        // Unseen by the bind (the interceptor's EADDRINUSE retry is what catches it), seen by the allocation.
-        expect(await c.bind({pid: process.pid, port: forBind})).to.include({action: 'allow', port: forBind})
-        expect((await c.allocate({service: 'test', port: forAllocation})).port).to.not.equal(forAllocation)
+        expect(kernel.name).to.equal(label === 'sock_diag' ? 'sock_diag' : 'proc')
+        const [v4, v6, alloc] = c.suggest('test', 3).ports
+        const servers = await Promise.all([listenOn('127.0.0.1', v4), listenOn('::1', v6).catch(() => null), listenOn('127.0.0.1', alloc)])
+        try {
+          expect(c.bind({pid: process.pid, port: v4})).to.include({action: 'remap'})
+          if (servers[1]) expect(c.bind({pid: process.pid, port: v6})).to.include({action: 'remap'})
+          expect(c.allocate({service: 'test', port: alloc}).port).to.not.equal(alloc)
+          expect(c.portInfo(v4)).to.include({bound: true})
+        } finally {
+          await Promise.all(servers.map((s) => s && closeServer(s)))
+        }
+        // Closed just now: free at once, no snapshot to outlive.
+        expect(c.portInfo(v4)).to.include({bound: false})
+        expect(c.bind({pid: process.pid, port: alloc + 1})).to.include({action: 'allow'})
       } finally {
-        await Promise.all(servers.map(closeServer))
+        store.close()
+        removeHome(home)
       }
-    } finally {
-      store.close()
-      removeHome(home)
-    }
-  })
+    })
 
-  it('an allocation after a release reads the tables again: that program may still listen there', async () => {
-    const home = tempHome()
-    const {c, store} = coordinatorIn(home)
-    try {
-      const [port] = (await c.suggest('test', 1)).ports // a read, fresh enough for an allocation for 250 ms
-      const answer = await c.bind({pid: process.pid, port})
-      expect(answer).to.include({action: 'allow', port})
-      await c.portInfo(port) // another read, after the bind was answered but before its program listens
-      const server = await listenOn('127.0.0.1', port)
+    it('a lease released while its program still listens: the next allocation sees the listener', async () => {
+      const home = tempHome()
+      const {c, store} = coordinatorIn(home, env)
       try {
-        c.release(answer.leaseId!) // its run ended (an exit watch), the server lives on
-        expect((await c.allocate({service: 'test', port})).port).to.not.equal(port)
+        const [port] = c.suggest('test', 1).ports
+        const answer = c.bind({pid: process.pid, port})
+        expect(answer).to.include({action: 'allow', port})
+        const server = await listenOn('127.0.0.1', port)
+        try {
+          c.release(answer.leaseId!) // its run ended (an exit watch), the server lives on
+          expect(c.allocate({service: 'test', port}).port).to.not.equal(port)
+        } finally {
+          await closeServer(server)
+        }
       } finally {
-        await closeServer(server)
+        store.close()
+        removeHome(home)
       }
-    } finally {
-      store.close()
-      removeHome(home)
-    }
+    })
   })
-})
+}

@@ -105,4 +105,3 @@ export function runCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv, 
 }
 
 /** A daemon that reads the kernel's tables once and keeps them ten minutes: whatever listens afterwards is unseen. */
-export const STALE_TABLES = {STYXY_SCAN_TTL_MS: '600000', STYXY_REAP_INTERVAL_MS: '600000'}

@@ -1,7 +1,7 @@
 import {expect} from 'chai'
 import net from 'node:net'
 import path from 'node:path'
-import {startDaemon, STALE_TABLES, removeHome, tempHome, isolatedEnv, type TestDaemon} from '../helpers/daemon.js'
+import {startDaemon, removeHome, tempHome, isolatedEnv, type TestDaemon} from '../helpers/daemon.js'
 import {closeServer, listenOn, portOf, freePort} from '../helpers/processes.js'
 import {BINDPROBE, noticeCount, probe, startProgram, type Program} from '../helpers/programs.js'
 
@@ -129,10 +129,9 @@ describe('interceptor: behaviour with a real daemon', () => {
   })
 })
 
-describe('interceptor: a listener the daemon has not seen yet', () => {
-  // Tables read once and then kept for ten minutes: whatever starts listening afterwards is unseen.
+describe('interceptor: a listener in the other family', () => {
   let d: TestDaemon
-  before(async () => { d = await startDaemon({env: STALE_TABLES}) })
+  before(async () => { d = await startDaemon() })
   after(async () => {
     await d.stop()
     removeHome(d.home)
@@ -140,12 +139,11 @@ describe('interceptor: a listener the daemon has not seen yet', () => {
 
   it('in the other family: both of a program’s sockets still end on one new port', async function () {
     const port = (await d.client.suggest('test', 1)).ports[0]
-    await d.client.bind({pid: process.pid, port: port + 50}) // the one read
     const server = await listenOn('::1', port).catch(() => null)
     if (!server) this.skip() // no IPv6 on this machine
     try {
-      // IPv4 first: the kernel lets 0.0.0.0 share a port with an IPv6-only listener, so only the library's own
-      // check of the other family keeps the IPv6 socket, which would collide, from going elsewhere alone.
+      // IPv4 first: the kernel lets 0.0.0.0 share a port with an IPv6-only listener, so its own bind would
+      // succeed; the daemon, asking the kernel about both families, moves both sockets together.
       const r = await probe(['--family', 'dual', String(port)], d.env)
       expect(r.code, r.stderr).to.equal(0)
       const ports = r.bound.map((b) => b.actual)

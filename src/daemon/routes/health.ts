@@ -18,6 +18,7 @@ export const mountHealth: Mount = (router, {coordinator, hub, watches, metrics, 
       watchedRuns: watches.size,
       paths: {stateDir: paths.stateDir, socket: paths.socket, database: paths.database, token: paths.token, log: paths.log, audit: paths.audit},
       tcp: {host: DAEMON_HOST, port: tcpPort()},
+      kernel: coordinator.kernelStatus(),
     } satisfies Status
   })
   router.get(Routes.serviceTypes.path, (ctx) => {
