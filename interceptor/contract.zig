@@ -3,7 +3,7 @@
 //! other's bytes. This file writes what the interceptor sends, for fixed
 //! inputs, into test/fixtures/contract for the TypeScript side to validate
 //! (test/contract), and its tests hold this code to those committed files and
-//! parse the daemon's real answers committed there.
+//! parse the daemon's real answers committed there with answer.zig's parser.
 //!
 //! `make contract` rewrites the fixtures: `zig build contract -- DIR` runs
 //! `main` below, then test/contract/generate.ts asks a real daemon.
@@ -11,6 +11,7 @@
 const std = @import("std");
 const json = @import("json.zig");
 const ipc = @import("ipc.zig");
+const answer = @import("answer.zig");
 
 /// Inputs that reach every branch of the encoder: each optional field present
 /// and absent, a retry, and strings it must escape, replace or cut.
@@ -134,7 +135,7 @@ const answers = .{
 test "contract: the daemon's real answers parse to what their bodies say" {
     inline for (answers) |a| {
         const raw: []const u8 = a[1];
-        const decision = switch (ipc.parseResponse(raw)) {
+        const decision = switch (answer.parseResponse(raw)) {
             .answer => |d| d,
             .fail => |why| {
                 std.debug.print("the interceptor fails open on the daemon's {s} answer: {s}\n", .{ @tagName(a[0]), why });

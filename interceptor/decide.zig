@@ -7,11 +7,14 @@
 
 const std = @import("std");
 const c = std.c;
-const env = @import("env.zig");
+const debug = @import("debug.zig");
 const ipc = @import("ipc.zig");
 const json = @import("json.zig");
+const notice = @import("notice.zig");
+const paths = @import("paths.zig");
 const probe = @import("probe.zig");
 const real = @import("real.zig");
+const settings = @import("settings.zig");
 const sockaddr = @import("sockaddr.zig");
 
 /// First ask plus two retries: enough to step past a couple of listeners the
@@ -39,7 +42,7 @@ pub const Bind = struct {
 /// The address half of "is this bind ours": an IP address with a port at or
 /// above the floor, while Styxy is enabled. Pure, so the seccomp supervisor can
 /// ask it before it touches the trapped process's socket.
-pub fn claimAddress(bytes: []const u8, cfg: *const env.Config) ?sockaddr.Parsed {
+pub fn claimAddress(bytes: []const u8, cfg: *const settings.Config) ?sockaddr.Parsed {
     if (cfg.disabled) return null;
     const parsed = sockaddr.parse(bytes) orelse return null;
     if (parsed.port == 0 or parsed.port < cfg.min_port) return null;
@@ -55,24 +58,13 @@ pub fn isStream(fd: c_int) bool {
 }
 
 /// Returns the final real bind's outcome; the caller turns it into rc/errno.
-pub fn run(b: *const Bind, cfg: *const env.Config) real.Result {
+pub fn run(b: *const Bind, cfg: *const settings.Config) real.Result {
     const deadline = ipc.Deadline.fromNow(cfg.timeout_ms);
 
-    var sock_buf: env.PathBuf = undefined;
-    var token_buf: env.PathBuf = undefined;
+    var sock_buf: paths.PathBuf = undefined;
+    var token_buf: paths.PathBuf = undefined;
+    const target = daemonTarget(cfg, &sock_buf, &token_buf);
 
-    const unix_path = env.socketPath(env.processEnv, &sock_buf);
-    const target: ipc.Target = .{
-        .unix_path = unix_path,
-        .tcp = tcp: {
-            const host = cfg.daemon_host orelse break :tcp null;
-            const tp = env.tokenPath(env.processEnv, &token_buf) orelse break :tcp null;
-            break :tcp .{ .addr = host, .port = cfg.daemon_port, .token_path = tp };
-        },
-    };
-
-    var taken: [max_asks]u16 = undefined;
-    var n_taken: usize = 0;
     var req: json.Request = .{
         .pid = b.pid,
         .port = b.parsed.port,
@@ -81,57 +73,89 @@ pub fn run(b: *const Bind, cfg: *const env.Config) real.Result {
         .instance_id = cfg.instance_id,
         .reassign = cfg.reassign,
     };
+    return askWithRetries(b, cfg, target, &req, deadline);
+}
 
+/// The daemon's socket, and TCP on loopback as the fallback when a token path
+/// is known. The paths live in the caller's buffers.
+fn daemonTarget(cfg: *const settings.Config, sock_buf: *paths.PathBuf, token_buf: *paths.PathBuf) ipc.Target {
+    return .{
+        .unix_path = paths.socketPath(settings.processEnv, sock_buf),
+        .tcp = tcp: {
+            const host = cfg.daemon_host orelse break :tcp null;
+            const tp = paths.tokenPath(settings.processEnv, token_buf) orelse break :tcp null;
+            break :tcp .{ .addr = host, .port = cfg.daemon_port, .token_path = tp };
+        },
+    };
+}
+
+/// Up to max_asks rounds of ask-then-bind. Each port the kernel (or the
+/// other-family probe) showed to be held goes back to the daemon as `taken`,
+/// so the next answer steps past it.
+fn askWithRetries(b: *const Bind, cfg: *const settings.Config, target: ipc.Target, req: *json.Request, deadline: ipc.Deadline) real.Result {
+    var taken: [max_asks]u16 = undefined;
+    var n_taken: usize = 0;
     var ask: usize = 1;
     while (ask <= max_asks) : (ask += 1) {
         req.taken = taken[0..n_taken];
         var body_buf: [3072]u8 = undefined;
-        const body = json.buildBody(&body_buf, &req) orelse {
-            env.debug(cfg, "port {d}: request too large, binding unchanged", .{b.parsed.port});
+        const body = json.buildBody(&body_buf, req) orelse {
+            debug.line(cfg, "port {d}: request too large, binding unchanged", .{b.parsed.port});
             return original(b);
         };
         const d = switch (ipc.exchange(target, body, deadline)) {
             .answer => |d| d,
             .fail => |why| {
-                env.debug(cfg, "port {d} ({s}): fail open: {s}", .{ b.parsed.port, b.parsed.family.jsonName(), why });
+                debug.line(cfg, "port {d} ({s}): fail open: {s}", .{ b.parsed.port, b.parsed.family.jsonName(), why });
                 return original(b);
             },
         };
-        env.debug(cfg, "port {d} ({s}) ask {d}: {s} port={d} repeat={}", .{ b.parsed.port, b.parsed.family.jsonName(), ask, @tagName(d.action), d.port, d.repeat });
-
-        const tried: u16, const res: real.Result = switch (d.action) {
-            .deny => return original(b),
-            .allow => blk: {
-                // A port newly leased to us may rest on a table older than a listener of the other family, which
-                // our own bind would not collide with (see probe.zig): treat it like the kernel's EADDRINUSE.
-                // Not for a port that was already ours (an earlier answer, our instance's allocation): the
-                // listener could be our own other socket.
-                if (d.new_lease and b.check_other_family and probe.otherFamilyListening(b.parsed.family, b.parsed.port)) {
-                    env.debug(cfg, "port {d}: a listener of the other family holds it", .{b.parsed.port});
-                    markTaken(&taken, &n_taken, b.parsed.port);
-                    continue;
-                }
-                break :blk .{ b.parsed.port, original(b) };
-            },
-            .remap => blk: {
-                const moved = sockaddr.withPort(b.original, d.port) orelse return original(b);
-                break :blk .{ d.port, real.callBytes(b.fd, moved.bytes()) };
-            },
-        };
-        if (res.ok()) {
-            if (tried != b.parsed.port and !d.repeat) env.notice(cfg.notify, b.notice_fd, b.parsed.port, tried);
-            return res;
+        debug.line(cfg, "port {d} ({s}) ask {d}: {s} port={d} repeat={}", .{ b.parsed.port, b.parsed.family.jsonName(), ask, @tagName(d.action), d.port, d.repeat });
+        switch (bindAndAnnounce(b, cfg, d)) {
+            .done => |res| return res,
+            .held => |port| markTaken(&taken, &n_taken, port),
         }
-        if (res.err != real.E_ADDRINUSE) {
-            // Not a conflict Styxy can route around; let the program see its own bind's error.
-            env.debug(cfg, "port {d}: bind of {d} failed with errno {d}, binding unchanged", .{ b.parsed.port, tried, res.err });
-            return if (tried == b.parsed.port) res else original(b);
-        }
-        env.debug(cfg, "port {d}: {d} is in use by an unknown listener", .{ b.parsed.port, tried });
-        markTaken(&taken, &n_taken, tried);
     }
-    env.debug(cfg, "port {d}: no free port after {d} asks, binding unchanged", .{ b.parsed.port, max_asks });
+    debug.line(cfg, "port {d}: no free port after {d} asks, binding unchanged", .{ b.parsed.port, max_asks });
     return original(b);
+}
+
+/// What one answer came to: the caller's final result, or a port someone
+/// else turned out to hold (ask again).
+const Bound = union(enum) { done: real.Result, held: u16 };
+
+/// Binds what the daemon decided and, when that moved the program, tells the
+/// user.
+fn bindAndAnnounce(b: *const Bind, cfg: *const settings.Config, d: json.Decision) Bound {
+    const tried: u16, const res: real.Result = switch (d.action) {
+        .deny => return .{ .done = original(b) },
+        .allow => blk: {
+            // A port newly leased to us may rest on a table older than a listener of the other family, which
+            // our own bind would not collide with (see probe.zig): treat it like the kernel's EADDRINUSE.
+            // Not for a port that was already ours (an earlier answer, our instance's allocation): the
+            // listener could be our own other socket.
+            if (d.new_lease and b.check_other_family and probe.otherFamilyListening(b.parsed.family, b.parsed.port)) {
+                debug.line(cfg, "port {d}: a listener of the other family holds it", .{b.parsed.port});
+                return .{ .held = b.parsed.port };
+            }
+            break :blk .{ b.parsed.port, original(b) };
+        },
+        .remap => blk: {
+            const moved = sockaddr.withPort(b.original, d.port) orelse return .{ .done = original(b) };
+            break :blk .{ d.port, real.callBytes(b.fd, moved.bytes()) };
+        },
+    };
+    if (res.ok()) {
+        if (tried != b.parsed.port and !d.repeat) notice.notice(cfg.notify, b.notice_fd, b.parsed.port, tried);
+        return .{ .done = res };
+    }
+    if (res.err != real.E_ADDRINUSE) {
+        // Not a conflict Styxy can route around; let the program see its own bind's error.
+        debug.line(cfg, "port {d}: bind of {d} failed with errno {d}, binding unchanged", .{ b.parsed.port, tried, res.err });
+        return .{ .done = if (tried == b.parsed.port) res else original(b) };
+    }
+    debug.line(cfg, "port {d}: {d} is in use by an unknown listener", .{ b.parsed.port, tried });
+    return .{ .held = tried };
 }
 
 fn markTaken(taken: *[max_asks]u16, n_taken: *usize, port: u16) void {
@@ -148,42 +172,9 @@ fn original(b: *const Bind) real.Result {
 // ---------------------------------------------------------------- tests
 
 const t = std.testing;
+const testing = @import("testing.zig");
 extern "c" fn setenv(name: [*:0]const u8, value: [*:0]const u8, overwrite: c_int) c_int;
 extern "c" fn unsetenv(name: [*:0]const u8) c_int;
-
-/// Answers each connection with the next canned body, then stops.
-const Daemon = struct {
-    fd: std.posix.socket_t,
-    bodies: []const []const u8,
-    requests: [4][1024]u8 = undefined,
-    lens: [4]usize = .{ 0, 0, 0, 0 },
-
-    fn serve(self: *Daemon) void {
-        for (self.bodies, 0..) |body, i| {
-            const conn = std.posix.accept(self.fd, null, null, std.posix.SOCK.CLOEXEC) catch return;
-            defer std.posix.close(conn);
-            const buf = &self.requests[i];
-            while (self.lens[i] < buf.len) {
-                const n = std.posix.read(conn, buf[self.lens[i]..]) catch return;
-                if (n == 0) break;
-                self.lens[i] += n;
-                const raw = buf[0..self.lens[i]];
-                const end = std.mem.indexOf(u8, raw, "\r\n\r\n") orelse continue;
-                if (raw.len > end + 4 and raw[raw.len - 1] == '}') break;
-            }
-            var out: [512]u8 = undefined;
-            const resp = std.fmt.bufPrint(&out, "HTTP/1.1 200 OK\r\nContent-Length: {d}\r\n\r\n{s}", .{ body.len, body }) catch return;
-            _ = std.posix.write(conn, resp) catch {};
-        }
-    }
-};
-
-fn freePort() !u16 {
-    const a = try std.net.Address.parseIp4("127.0.0.1", 0);
-    var s = try a.listen(.{});
-    defer s.deinit();
-    return s.listen_address.getPort();
-}
 
 test "remap, retry past an unknown listener, notice suppressed, errno-free result" {
     var tmp = t.tmpDir(.{});
@@ -193,7 +184,7 @@ test "remap, retry past an unknown listener, notice suppressed, errno-free resul
     var sock_path_buf: [300]u8 = undefined;
     const sock_path = try std.fmt.bufPrintZ(&sock_path_buf, "{s}/daemon.sock", .{dir});
 
-    const lfd = try @import("testing.zig").listenUnix(sock_path);
+    const lfd = try testing.listenUnix(sock_path);
     defer std.posix.close(lfd);
     try t.expectEqual(@as(c_int, 0), setenv("STYXY_SOCKET", sock_path.ptr, 1));
     defer _ = unsetenv("STYXY_SOCKET");
@@ -203,17 +194,19 @@ test "remap, retry past an unknown listener, notice suppressed, errno-free resul
     var busy = try busy_addr.listen(.{});
     defer busy.deinit();
     const busy_port = busy.listen_address.getPort();
-    const good_port = try freePort();
-    const asked_port = try freePort();
+    const good_port = try testing.freePort();
+    const asked_port = try testing.freePort();
 
     var b1: [96]u8 = undefined;
     var b2: [96]u8 = undefined;
-    const bodies = [_][]const u8{
-        try std.fmt.bufPrint(&b1, "{{\"action\":\"remap\",\"port\":{d},\"repeat\":true}}", .{busy_port}),
-        try std.fmt.bufPrint(&b2, "{{\"repeat\":true,\"port\":{d},\"action\":\"remap\"}}", .{good_port}),
+    var r1: [160]u8 = undefined;
+    var r2: [160]u8 = undefined;
+    const replies = [_][]const u8{
+        try testing.answer(&r1, try std.fmt.bufPrint(&b1, "{{\"action\":\"remap\",\"port\":{d},\"repeat\":true}}", .{busy_port})),
+        try testing.answer(&r2, try std.fmt.bufPrint(&b2, "{{\"repeat\":true,\"port\":{d},\"action\":\"remap\"}}", .{good_port})),
     };
-    var daemon = Daemon{ .fd = lfd, .bodies = &bodies };
-    const th = try std.Thread.spawn(.{}, Daemon.serve, .{&daemon});
+    var daemon = testing.StandIn{ .fd = lfd, .replies = &replies };
+    const th = try std.Thread.spawn(.{}, testing.StandIn.serve, .{&daemon});
 
     const fd = try std.posix.socket(std.posix.AF.INET, std.posix.SOCK.STREAM | std.posix.SOCK.CLOEXEC, 0);
     defer std.posix.close(fd);
@@ -229,16 +222,16 @@ test "remap, retry past an unknown listener, notice suppressed, errno-free resul
     try std.posix.getsockname(fd, @ptrCast(&got), &len);
     try t.expectEqual(good_port, std.mem.bigToNative(u16, got.port));
 
-    const second = daemon.requests[1][0..daemon.lens[1]];
+    const second = daemon.request(1);
     var expect_taken: [32]u8 = undefined;
     try t.expect(std.mem.indexOf(u8, second, try std.fmt.bufPrint(&expect_taken, "\"taken\":[{d}]", .{busy_port})) != null);
-    try t.expect(std.mem.indexOf(u8, daemon.requests[0][0..daemon.lens[0]], "\"taken\"") == null);
+    try t.expect(std.mem.indexOf(u8, daemon.request(0), "\"taken\"") == null);
 }
 
 test "unreachable daemon binds the original address" {
     try t.expectEqual(@as(c_int, 0), setenv("STYXY_SOCKET", "/nonexistent/styxy.sock", 1));
     defer _ = unsetenv("STYXY_SOCKET");
-    const port = try freePort();
+    const port = try testing.freePort();
     const fd = try std.posix.socket(std.posix.AF.INET, std.posix.SOCK.STREAM | std.posix.SOCK.CLOEXEC, 0);
     defer std.posix.close(fd);
     const want = try std.net.Address.parseIp4("127.0.0.1", port);

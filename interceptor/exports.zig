@@ -5,8 +5,9 @@
 const std = @import("std");
 const c = std.c;
 const decide = @import("decide.zig");
-const env = @import("env.zig");
+const proc = @import("proc.zig");
 const real = @import("real.zig");
+const settings = @import("settings.zig");
 const sockaddr = @import("sockaddr.zig");
 
 export fn bind(fd: c_int, addr: ?*const anyopaque, len: c.socklen_t) c_int {
@@ -17,12 +18,12 @@ export fn bind(fd: c_int, addr: ?*const anyopaque, len: c.socklen_t) c_int {
         real.setErrno(saved_errno);
         return real.call(fd, addr, len).rc;
     };
-    var cmd_buf: [env.cmdline_max]u8 = undefined;
-    var cwd_buf: [env.cwd_max]u8 = undefined;
+    var cmd_buf: [proc.cmdline_max]u8 = undefined;
+    var cwd_buf: [proc.cwd_max]u8 = undefined;
     var b = hooked.bind;
     b.pid = c.getpid();
-    b.command = env.commandLine(&cmd_buf);
-    b.cwd = env.cwd(&cwd_buf);
+    b.command = proc.commandLine(&cmd_buf);
+    b.cwd = proc.cwd(&cwd_buf);
     const res = decide.run(&b, &hooked.cfg);
     real.setErrno(if (res.ok()) saved_errno else res.err);
     return res.rc;
@@ -41,14 +42,14 @@ fn panicAbort(msg: []const u8, _: ?usize) noreturn {
     c.abort();
 }
 
-const Hooked = struct { bind: decide.Bind, cfg: env.Config };
+const Hooked = struct { bind: decide.Bind, cfg: settings.Config };
 
 fn guard(fd: c_int, addr: ?*const anyopaque, len: c.socklen_t) ?Hooked {
     real.setSelf(&bind);
     const p = addr orelse return null;
     if (len > sockaddr.storage_len) return null;
     const bytes = @as([*]const u8, @ptrCast(p))[0..len];
-    const cfg = env.load(env.processEnv);
+    const cfg = settings.load(settings.processEnv);
     const parsed = decide.claimAddress(bytes, &cfg) orelse return null;
     if (!decide.isStream(fd)) return null;
     return .{ .bind = .{ .fd = fd, .original = bytes, .parsed = parsed, .pid = 0, .command = "", .cwd = null }, .cfg = cfg };

@@ -6,9 +6,10 @@
 //! is fixed so a failure replays.
 
 const std = @import("std");
+const answer = @import("answer.zig");
 const decide = @import("decide.zig");
-const ipc = @import("ipc.zig");
 const sockaddr = @import("sockaddr.zig");
+const testing = @import("testing.zig");
 
 const t = std.testing;
 const posix = std.posix;
@@ -18,37 +19,6 @@ extern "c" fn unsetenv(name: [*:0]const u8) c_int;
 pub const cases = 400;
 
 const Kind = enum { valid, truncated, oversized, garbled, wrong_status, hang_up, silent };
-
-/// One connection: read the request, then send `reply` (or nothing), then
-/// close, or hold the connection open past the client's deadline.
-const Daemon = struct {
-    fd: posix.socket_t,
-    reply: []const u8,
-    hold_ms: u64 = 0,
-
-    fn serveOne(self: *Daemon) void {
-        const conn = posix.accept(self.fd, null, null, posix.SOCK.CLOEXEC) catch return;
-        defer posix.close(conn);
-        var buf: [4096]u8 = undefined;
-        var got: usize = 0;
-        while (got < buf.len) {
-            const n = posix.read(conn, buf[got..]) catch return;
-            if (n == 0) break;
-            got += n;
-            const end = std.mem.indexOf(u8, buf[0..got], "\r\n\r\n") orelse continue;
-            if (buf[got - 1] == '}' and got > end + 4) break;
-        }
-        if (self.reply.len > 0) _ = posix.write(conn, self.reply) catch {};
-        if (self.hold_ms > 0) std.time.sleep(self.hold_ms * std.time.ns_per_ms);
-    }
-};
-
-fn freePort() !u16 {
-    const a = try std.net.Address.parseIp4("127.0.0.1", 0);
-    var s = try a.listen(.{});
-    defer s.deinit();
-    return s.listen_address.getPort();
-}
 
 fn reply(buf: []u8, kind: Kind, port: u16, rnd: std.Random) []const u8 {
     var body_buf: [128]u8 = undefined;
@@ -80,7 +50,7 @@ test "fuzz: generated daemon answers leave the program with a working bind (its 
     const dir = try tmp.dir.realpath(".", &pbuf);
     var sock_buf: [300]u8 = undefined;
     const sock = try std.fmt.bufPrintZ(&sock_buf, "{s}/daemon.sock", .{dir});
-    const lfd = try @import("testing.zig").listenUnix(sock);
+    const lfd = try testing.listenUnix(sock);
     defer posix.close(lfd);
     try t.expectEqual(@as(c_int, 0), setenv("STYXY_SOCKET", sock.ptr, 1));
     defer _ = unsetenv("STYXY_SOCKET");
@@ -94,16 +64,18 @@ test "fuzz: generated daemon answers leave the program with a working bind (its 
         // Hung connections cost the whole deadline each: keep them a small share.
         const kind: Kind = if (rnd.uintLessThan(u8, 100) < 4) .silent else @enumFromInt(rnd.uintLessThan(u8, 6));
         counts.getPtr(kind).* += 1;
-        const asked = try freePort();
-        const offered = try freePort();
+        const asked = try testing.freePort();
+        const offered = try testing.freePort();
         const raw = reply(&reply_buf, kind, offered, rnd);
         // What the answer means, by the parser's own verdict: only a complete valid decision may move the bind.
-        const verdict = if (raw.len == 0 or raw.len >= ipc.response_max) null else switch (ipc.parseResponse(raw)) {
+        const verdict = if (raw.len == 0 or raw.len >= answer.response_max) null else switch (answer.parseResponse(raw)) {
             .answer => |d| d,
             .fail => null,
         };
-        var daemon = Daemon{ .fd = lfd, .reply = raw, .hold_ms = if (kind == .silent) 80 else 0 };
-        const th = try std.Thread.spawn(.{}, Daemon.serveOne, .{&daemon});
+        // Hold a silent connection open past the client's deadline; a hang-up closes at once.
+        const replies = [_][]const u8{raw};
+        var daemon = testing.StandIn{ .fd = lfd, .replies = &replies, .hold_ms = if (kind == .silent) 80 else 0 };
+        const th = try std.Thread.spawn(.{}, testing.StandIn.serve, .{&daemon});
 
         const fd = try posix.socket(posix.AF.INET, posix.SOCK.STREAM | posix.SOCK.CLOEXEC, 0);
         defer posix.close(fd);

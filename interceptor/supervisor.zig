@@ -14,10 +14,10 @@
 const std = @import("std");
 const linux = std.os.linux;
 const posix = std.posix;
-const env = @import("env.zig");
-const filter = @import("filter.zig");
-const notify = @import("notify.zig");
-const fdpass = @import("fdpass.zig");
+const handshake = @import("handshake.zig");
+const proc = @import("proc.zig");
+const seccomp_notify = @import("seccomp_notify.zig");
+const settings = @import("settings.zig");
 
 pub const panic = std.debug.FullPanic(panicExit);
 
@@ -27,13 +27,13 @@ fn panicExit(msg: []const u8, _: ?usize) noreturn {
     linux.exit_group(70);
 }
 
-fn say(comptime fmt: []const u8, args: anytype) void {
+pub fn say(comptime fmt: []const u8, args: anytype) void {
     var buf: [512]u8 = undefined;
     const line = std.fmt.bufPrint(&buf, "styxy: " ++ fmt ++ "\n", args) catch return;
     _ = linux.write(2, line.ptr, line.len);
 }
 
-const Args = struct {
+pub const Args = struct {
     preload: ?[*:0]const u8 = null,
     report_fd: ?linux.fd_t = null,
     probe: bool = false,
@@ -81,7 +81,7 @@ const watched = [_]u6{ linux.SIG.CHLD, linux.SIG.TERM, linux.SIG.HUP, linux.SIG.
 
 pub fn main() u8 {
     const args = parseArgs();
-    const cfg = env.load(env.processEnv);
+    const cfg = settings.load(settings.processEnv);
 
     // A notice to a stderr whose reader has gone (the caller's pipe, after we
     // returned its status from a lingering copy) must not kill us mid-answer.
@@ -111,11 +111,11 @@ pub fn main() u8 {
         _ = linux.sigprocmask(linux.SIG.SETMASK, &old_mask, null);
         // An ignored signal stays ignored across exec; the command gets the default.
         setPipeSignal(linux.SIG.DFL);
-        childSide(pair[1], &args);
+        handshake.childSide(pair[1], &args);
     }
     _ = linux.close(pair[1]);
 
-    const listener = setUp(child, pair[0], pair[1], &args);
+    const listener = handshake.setUp(child, pair[0], pair[1], &args);
     _ = linux.close(pair[0]);
     if (args.report_fd) |fd| reportPid(fd, child);
 
@@ -126,112 +126,6 @@ pub fn main() u8 {
 fn setPipeSignal(handler: ?linux.Sigaction.handler_fn) void {
     const act: linux.Sigaction = .{ .handler = .{ .handler = handler }, .mask = linux.empty_sigset, .flags = 0 };
     _ = linux.sigaction(linux.SIG.PIPE, &act, null);
-}
-
-// ------------------------------------------------------------ the handshake
-
-/// Parent side. Tests pidfd_getfd on the waiting child (on its end of our
-/// socketpair, a descriptor we know it has) before it commits to a filter:
-/// once installed, a filter can't be taken back, and a filter nobody can serve
-/// would fail every bind. Returns the listener, or null when the child runs
-/// under preload (or without interception) instead.
-fn setUp(child: linux.pid_t, sock: linux.fd_t, child_end: linux.fd_t, args: *const Args) ?linux.fd_t {
-    var verdict: u8 = 'S';
-    const pidfd_rc = linux.pidfd_open(child, 0);
-    if (linux.E.init(pidfd_rc) != .SUCCESS) {
-        fallbackNotice("pidfd_open", linux.E.init(pidfd_rc), args);
-        verdict = 'P';
-    } else {
-        const pidfd: linux.fd_t = @intCast(pidfd_rc);
-        const dup = linux.pidfd_getfd(pidfd, child_end, 0);
-        if (linux.E.init(dup) != .SUCCESS) {
-            fallbackNotice("pidfd_getfd", linux.E.init(dup), args);
-            verdict = 'P';
-        } else _ = linux.close(@intCast(dup));
-        _ = linux.close(pidfd);
-    }
-    _ = linux.write(sock, @ptrCast(&verdict), 1);
-
-    var listener: ?linux.fd_t = null;
-    while (true) {
-        var msg: fdpass.Message = .{};
-        switch (fdpass.receive(sock, &msg)) {
-            .eof => return listener,
-            .failed => return listener,
-            .got => {},
-        }
-        switch (msg.kind) {
-            'L' => listener = msg.fd,
-            'F' => fallbackNotice(std.mem.sliceTo(&msg.text, 0), @enumFromInt(msg.errno), args),
-            'E' => {
-                const name = if (args.command) |cmd| std.mem.span(cmd) else "";
-                if (msg.errno == @intFromEnum(linux.E.NOENT)) say("cannot run {s}: command not found", .{name}) else say("cannot run {s}: {s}", .{ name, @tagName(@as(linux.E, @enumFromInt(msg.errno))) });
-                return listener;
-            },
-            else => {},
-        }
-    }
-}
-
-fn fallbackNotice(step: []const u8, e: linux.E, args: *const Args) void {
-    if (args.probe) {
-        say("seccomp backend unavailable: {s} refused ({s})", .{ step, @tagName(e) });
-    } else if (args.preload != null) {
-        say("seccomp backend unavailable here ({s}: {s}); using LD_PRELOAD instead", .{ step, @tagName(e) });
-    } else {
-        say("seccomp backend unavailable here ({s}: {s}); running without interception", .{ step, @tagName(e) });
-    }
-}
-
-extern "c" fn execvp(file: [*:0]const u8, argv: [*:null]const ?[*:0]const u8) c_int;
-extern "c" fn setenv(name: [*:0]const u8, value: [*:0]const u8, overwrite: c_int) c_int;
-
-/// Child side, between fork and exec. Single-threaded (we are), so setenv is safe here.
-fn childSide(sock: linux.fd_t, args: *const Args) noreturn {
-    var verdict: u8 = 0;
-    if (linux.read(sock, @ptrCast(&verdict), 1) != 1) linux.exit_group(127);
-    if (verdict == 'S') {
-        switch (filter.install()) {
-            .listener => |fd| {
-                fdpass.sendFd(sock, fd);
-                _ = linux.close(fd);
-            },
-            .refused => |r| {
-                fdpass.sendText(sock, 'F', @intFromEnum(r.errno), r.step);
-                usePreload(args.preload);
-            },
-        }
-    } else usePreload(args.preload);
-
-    if (args.probe) {
-        // Nothing to exec: the parent waits for our end to close before it serves.
-        _ = linux.close(sock);
-        probeBind();
-    }
-    _ = execvp(args.command.?, args.argv);
-    const err = std.c._errno().*;
-    fdpass.sendText(sock, 'E', err, "exec");
-    linux.exit_group(if (err == @intFromEnum(linux.E.NOENT)) 127 else 126);
-}
-
-/// The library first, then whatever the program already preloads.
-fn usePreload(lib: ?[*:0]const u8) void {
-    const l = lib orelse return;
-    var buf: [4096]u8 = undefined;
-    const value = if (env.processEnv("LD_PRELOAD")) |existing|
-        std.fmt.bufPrintZ(&buf, "{s}:{s}", .{ std.mem.span(l), existing }) catch return
-    else
-        std.fmt.bufPrintZ(&buf, "{s}", .{std.mem.span(l)}) catch return;
-    _ = setenv("LD_PRELOAD", value.ptr, 1);
-}
-
-/// --probe: one UDP bind to port 0, which the filter traps like any other.
-fn probeBind() noreturn {
-    const s = linux.socket(linux.AF.INET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, 0);
-    if (linux.E.init(s) != .SUCCESS) linux.exit_group(3);
-    var sin: linux.sockaddr.in = .{ .port = 0, .addr = std.mem.nativeToBig(u32, 0x7f000001) };
-    const rc = linux.bind(@intCast(s), @ptrCast(&sin), @sizeOf(@TypeOf(sin)));
-    linux.exit_group(if (linux.E.init(rc) == .SUCCESS) 0 else 4);
 }
 
 fn reportPid(fd: linux.fd_t, pid: linux.pid_t) void {
@@ -247,10 +141,10 @@ const Supervisor = struct {
     child: linux.pid_t,
     signals: linux.fd_t,
     listener: ?linux.fd_t,
-    cfg: *const env.Config,
+    cfg: *const settings.Config,
     probe: bool,
     exit_code: ?u8 = null,
-    probe_failed: ?notify.Step = null,
+    probe_failed: ?seccomp_notify.Step = null,
     probe_seen: bool = false,
 
     fn loop(self: *Supervisor) u8 {
@@ -276,14 +170,14 @@ const Supervisor = struct {
 
     fn serve(self: *Supervisor) void {
         const l = self.listener orelse return;
-        const n = notify.receive(l) orelse return;
+        const n = seccomp_notify.receive(l) orelse return;
         if (self.probe) {
             self.probe_seen = true;
             self.probe_failed = probeSteps(l, &n);
-            notify.respond(l, notify.proceed(n.id));
+            seccomp_notify.respond(l, seccomp_notify.proceed(n.id));
             return;
         }
-        notify.respond(l, notify.handle(l, &n, self.cfg));
+        seccomp_notify.respond(l, seccomp_notify.handle(l, &n, self.cfg));
     }
 
     fn onSignals(self: *Supervisor) void {
@@ -375,19 +269,19 @@ const Supervisor = struct {
 };
 
 /// Every step the real path takes, without deciding anything.
-fn probeSteps(listener: linux.fd_t, n: *const notify.Notif) ?notify.Step {
-    const t = switch (notify.readAddress(listener, n)) {
+fn probeSteps(listener: linux.fd_t, n: *const seccomp_notify.Notif) ?seccomp_notify.Step {
+    const t = switch (seccomp_notify.readAddress(listener, n)) {
         .ok => |t| t,
         .skip => return .read_memory,
         .failed => |s| return s,
     };
-    const tgid = env.tgidOf(t.tid) orelse return .pid_gone;
-    const pidfd = switch (notify.openProcess(listener, &t, tgid)) {
+    const tgid = proc.tgidOf(t.tid) orelse return .pid_gone;
+    const pidfd = switch (seccomp_notify.openProcess(listener, &t, tgid)) {
         .pidfd => |fd| fd,
         .failed => |s| return s,
     };
     defer _ = linux.close(pidfd);
-    const dup = notify.duplicate(pidfd, t.fd) orelse return .pidfd_getfd;
+    const dup = seccomp_notify.duplicate(pidfd, t.fd) orelse return .pidfd_getfd;
     _ = linux.close(dup);
     return null;
 }

@@ -5,7 +5,14 @@
 test {
     _ = @import("sockaddr.zig");
     _ = @import("json.zig");
-    _ = @import("env.zig");
+    _ = @import("settings.zig");
+    _ = @import("paths.zig");
+    _ = @import("proc.zig");
+    _ = @import("token.zig");
+    _ = @import("notice.zig");
+    _ = @import("debug.zig");
+    _ = @import("fdio.zig");
+    _ = @import("answer.zig");
     _ = @import("ipc.zig");
     _ = @import("real.zig");
     _ = @import("decide.zig");
@@ -13,7 +20,7 @@ test {
     _ = @import("owner.zig");
     _ = @import("filter.zig");
     _ = @import("fdpass.zig");
-    _ = @import("notify.zig");
+    _ = @import("seccomp_notify.zig");
     _ = @import("ipc_fuzz.zig");
     _ = @import("contract.zig");
 }

@@ -26,7 +26,7 @@ export function resolvePaths(env: NodeJS.ProcessEnv = process.env): StyxyPaths {
   return {
     stateDir,
     socket,
-    // One rule the interceptor applies too (interceptor/env.zig), so it needs no setting of its own.
+    // One rule the interceptor applies too (interceptor/paths.zig), so it needs no setting of its own.
     database: path.join(stateDir, 'styxy.db'),
     token: path.join(stateDir, 'token'),
     log: path.join(stateDir, 'daemon.log'),

@@ -4,6 +4,7 @@ import path from 'node:path'
 import type {Health} from '../protocol/types.js'
 import {PROJECT_ROOT} from '../project.js'
 import {resolvePaths} from '../paths.js'
+import {pollUntil} from '../retry.js'
 import {startTimeOf} from '../shared/proc-stat.js'
 import {StyxyClient, TransportError} from './client.js'
 import type net from 'node:net'
@@ -101,14 +102,11 @@ export async function ensureRunning(env: NodeJS.ProcessEnv): Promise<net.Socket 
 }
 
 /** The winning starter's daemon holds the lock but may not listen yet: probe with a doubling delay. */
-async function waitForOther(client: StyxyClient, timeoutMs: number): Promise<number> {
-  const deadline = Date.now() + timeoutMs
-  for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
-    const health = await probe(client)
-    if (health) return health.pid
-    if (Date.now() > deadline) throw new Error(`another daemon holds the state directory but did not answer within ${timeoutMs} ms`)
-    await new Promise((r) => setTimeout(r, delay))
-  }
+function waitForOther(client: StyxyClient, timeoutMs: number): Promise<number> {
+  return pollUntil(async () => (await probe(client))?.pid, {
+    timeoutMs, firstMs: 5, maxMs: 200,
+    timeoutError: () => new Error(`another daemon holds the state directory but did not answer within ${timeoutMs} ms`),
+  })
 }
 
 function lastLine(file: string): string {
@@ -126,12 +124,10 @@ export async function stopDaemon(env: NodeJS.ProcessEnv = process.env, timeoutMs
   const health = await probe(client)
   if (!health) return null
   process.kill(health.pid, 'SIGTERM')
-  const deadline = Date.now() + timeoutMs
   // The daemon is not our child, so there is no exit event to wait on: watch its pid disappear.
-  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
-    // A zombie counts as gone: where pid 1 does not reap, it would otherwise linger forever.
-    if (startTimeOf(health.pid) === null) return {pid: health.pid}
-    if (Date.now() > deadline) throw new Error(`daemon pid ${health.pid} did not stop within ${timeoutMs} ms`)
-    await new Promise((r) => setTimeout(r, delay))
-  }
+  // A zombie counts as gone: where pid 1 does not reap, it would otherwise linger forever.
+  return pollUntil(() => (startTimeOf(health.pid) === null ? {pid: health.pid} : undefined), {
+    timeoutMs, firstMs: 5, maxMs: 100,
+    timeoutError: () => new Error(`daemon pid ${health.pid} did not stop within ${timeoutMs} ms`),
+  })
 }

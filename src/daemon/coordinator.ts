@@ -1,6 +1,5 @@
-import fs from 'node:fs'
 import type {
-  AllocationRequest, AllocationResponse, BindRequest, BindResponse, CleanupResponse, ExitWatchRequest, Instance, InstanceRequest, KernelStatus, Lease, PortInfo,
+  AllocationRequest, AllocationResponse, BindRequest, BindResponse, CleanupResponse, ExitWatchRequest, Instance, KernelStatus, Lease, PortInfo,
   Reassignment, ServiceType, SuggestResponse,
 } from '../protocol/types.js'
 import type {ReleaseReason} from '../protocol/events.js'
@@ -16,6 +15,8 @@ import {Moment, type KernelTables} from '../kernel/tables.js'
 import type {ExitWatcher} from '../kernel/exits.js'
 import {isSameProcessAlive, processStartTime, takeDied} from './proc.js'
 import type {Metrics} from './metrics.js'
+import {appendAudit} from './audit.js'
+import type {LeaseRules} from './instances.js'
 
 export interface CoordinatorOptions {
   daemonPort: number
@@ -24,15 +25,6 @@ export interface CoordinatorOptions {
   listenGraceMs: number
   /** How long an instance may go without a heartbeat. */
   instanceTtlMs: number
-}
-
-function pad(n: number): string {
-  return String(n).padStart(2, '0')
-}
-
-export function auditLine(at: Date, pid: number, from: number, to: number, service: string): string {
-  const stamp = `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())} ${pad(at.getHours())}:${pad(at.getMinutes())}:${pad(at.getSeconds())}`
-  return `[${stamp}] PID ${pid}: Port ${from} -> ${to} (service: ${service})\n`
 }
 
 /** The daemon's decisions: each one read, decided and written in one synchronous transaction, announced after commit. */
@@ -226,11 +218,7 @@ export class Coordinator {
   }
 
   private appendAudit(now: number, r: Reassignment): void {
-    try {
-      fs.appendFileSync(this.auditFile, auditLine(new Date(now), r.pid, r.from, r.to, r.service), {mode: 0o600})
-    } catch {
-      // The audit file is a convenience copy; the reassignments table is the record. A full disk must not fail a bind.
-    }
+    appendAudit(this.auditFile, now, r)
   }
 
   allocate(req: AllocationRequest): AllocationResponse {
@@ -309,27 +297,6 @@ export class Coordinator {
     return {service: type.name, requested, ports: suggestPorts(type, count, this.view(), this.limits)}
   }
 
-  registerInstance(req: InstanceRequest): Instance {
-    if (req.id === undefined && req.pid === undefined) throw new StyxyError('VALIDATION_FAILED', 'an instance needs an id or a pid')
-    const pidStart = this.holderStart(req.pid)
-    const id = req.id ?? `ldpreload-${req.pid}`
-    const isNew = !this.store.instanceById(id)
-    this.store.transaction(() => this.store.upsertInstance({id, pid: req.pid ?? null, pid_start: pidStart, name: req.name ?? null, project: req.project ?? null, now: Date.now()}))
-    const instance = toInstance(this.store.instanceById(id)!)
-    if (isNew) this.hub.publish({type: 'instance.registered', data: instance})
-    this.watchHolder(req.pid ?? null, pidStart)
-    return instance
-  }
-
-  heartbeat(id: string): Instance {
-    if (!this.store.heartbeat(id, Date.now())) throw new StyxyError('NOT_FOUND', `no instance ${id}`)
-    return toInstance(this.store.instanceById(id)!)
-  }
-
-  instances(): Instance[] {
-    return this.store.instances().map(toInstance)
-  }
-
   /** An instance whose holder exited or whose heartbeats stopped goes, with its leases. */
   private expireInstance(row: InstanceRow, reason: string): {instance: Instance; leases: LeaseRow[]} {
     const leases = this.store.transaction(() => {
@@ -344,19 +311,9 @@ export class Coordinator {
     return {instance, leases}
   }
 
-  removeInstance(id: string): Instance {
-    const row = this.store.instanceById(id)
-    if (!row) throw new StyxyError('NOT_FOUND', `no instance ${id}`)
-    const leases = this.store.transaction(() => {
-      const leases = this.store.leasesOfInstance(id)
-      for (const l of leases) this.dropLease(l)
-      this.store.deleteInstance(id)
-      return leases
-    })
-    for (const l of leases) this.hub.publish({type: 'lease.released', data: {...toLease(l), reason: 'instance-expired'}})
-    const instance = toInstance(row)
-    this.hub.publish({type: 'instance.removed', data: instance})
-    return instance
+  /** For instances.ts (the instance operations): the holder check binds use, and the one way a lease goes. */
+  readonly leaseRules: LeaseRules = {
+    holderStart: (pid) => this.holderStart(pid), dropLease: (row) => this.dropLease(row), watchHolder: (pid, start) => this.watchHolder(pid, start),
   }
 
   reassignments(sinceMs?: number): Reassignment[] {

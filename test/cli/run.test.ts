@@ -4,7 +4,7 @@ import path from 'node:path'
 import {startDaemon, removeHome, runCli, runCommand, tempHome, isolatedEnv, CLI, type TestDaemon} from '../helpers/daemon.js'
 import {freePort} from '../helpers/processes.js'
 import {BINDPROBE, LIB} from '../helpers/programs.js'
-import {nextEvent, opened} from '../daemon/api.test.js'
+import {nextEvent, opened} from '../helpers/events.js'
 
 describe('styxy run', () => {
   let d: TestDaemon

@@ -1,32 +1,11 @@
 import {expect} from 'chai'
 import fs from 'node:fs'
 import path from 'node:path'
-import type WebSocket from 'ws'
 import {ApiError, type StyxyClient} from '../../src/client/client.js'
 import type {StyxyEvent} from '../../src/protocol/events.js'
 import {startDaemon, removeHome, type TestDaemon} from '../helpers/daemon.js'
 import {closeServer, killAll, listenOn, portOf, spawnHolder} from '../helpers/processes.js'
-
-/** Collect events from a subscription until `pred` holds (no sleeps: the event is the signal). */
-export function nextEvent(ws: WebSocket, pred: (e: StyxyEvent) => boolean): Promise<StyxyEvent> {
-  return new Promise((resolve) => {
-    const on = (data: Buffer) => {
-      const e = JSON.parse(data.toString()) as StyxyEvent
-      if (pred(e)) {
-        ws.off('message', on)
-        resolve(e)
-      }
-    }
-    ws.on('message', on)
-  })
-}
-
-export function opened(ws: WebSocket): Promise<void> {
-  return new Promise((resolve, reject) => {
-    ws.once('open', () => resolve())
-    ws.once('error', reject)
-  })
-}
+import {nextEvent, opened} from '../helpers/events.js'
 
 async function rejected(p: Promise<unknown>): Promise<ApiError> {
   try {

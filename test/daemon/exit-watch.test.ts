@@ -9,7 +9,7 @@ import type {StyxyEvent} from '../../src/protocol/events.js'
 import {startDaemon, removeHome, type TestDaemon} from '../helpers/daemon.js'
 import {killAll, spawnHolder} from '../helpers/processes.js'
 import {within} from '../helpers/proof.js'
-import {nextEvent, opened} from './api.test.js'
+import {nextEvent, opened} from '../helpers/events.js'
 
 // The reaper is off (10 minutes), so only the watch can release anything within these tests.
 const NO_REAPER = {STYXY_REAP_INTERVAL_MS: '600000'}

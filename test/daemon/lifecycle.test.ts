@@ -5,7 +5,7 @@ import path from 'node:path'
 import Database from 'better-sqlite3'
 import {startDaemon, removeHome, runCli, tempHome, isolatedEnv, type TestDaemon} from '../helpers/daemon.js'
 import {closeServer, killAll, listenOn, portOf, spawnHolder, freePort, recycleWithinTick, startTimeOf} from '../helpers/processes.js'
-import {nextEvent, opened} from './api.test.js'
+import {nextEvent, opened} from '../helpers/events.js'
 import {isSameProcessAlive, processStartTime} from '../../src/daemon/proc.js'
 
 describe('daemon lifecycle', () => {

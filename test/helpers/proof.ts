@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import {PROJECT_ROOT} from '../../src/project.js'
+import {pollUntil} from '../../src/retry.js'
 
 /** The bind exchange's contract, written by `make contract` (interceptor/contract.zig, test/contract/generate.ts). */
 export const CONTRACT_FIXTURES = path.join(PROJECT_ROOT, 'test', 'fixtures', 'contract')
@@ -49,13 +50,11 @@ export async function timed<T>(samples: number[], fn: () => Promise<T>): Promise
 }
 
 /** Poll `check` until it holds or `ms` passes (for "released within a few seconds"); resolves with the time taken. */
-export async function within(ms: number, check: () => boolean | Promise<boolean>, what: string): Promise<number> {
+export function within(ms: number, check: () => boolean | Promise<boolean>, what: string): Promise<number> {
   const t0 = Date.now()
-  for (;;) {
-    if (await check()) return Date.now() - t0
-    if (Date.now() - t0 > ms) throw new Error(`not within ${ms} ms: ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
+  return pollUntil(async () => ((await check()) ? Date.now() - t0 : undefined), {
+    timeoutMs: ms, firstMs: 50, maxMs: 50, timeoutError: () => new Error(`not within ${ms} ms: ${what}`),
+  })
 }
 
 export type Target = {path: string} | {host: string; port: number}

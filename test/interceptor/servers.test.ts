@@ -4,7 +4,7 @@ import path from 'node:path'
 import {startDaemon, removeHome, type TestDaemon} from '../helpers/daemon.js'
 import {closeServer, listenOn, portOf} from '../helpers/processes.js'
 import {httpGet, NOTICE, noticeCount, startProgram, type Program} from '../helpers/programs.js'
-import {nextEvent, opened} from '../daemon/api.test.js'
+import {nextEvent, opened} from '../helpers/events.js'
 
 /**
  * A free port of a managed range, then a listener outside Styxy holding it: the "port already in use" every

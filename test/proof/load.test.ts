@@ -7,7 +7,7 @@ import type {StyxyEvent} from '../../src/protocol/events.js'
 import {startDaemon, removeHome, type TestDaemon} from '../helpers/daemon.js'
 import {closeServer, killAll, listenOn, spawnHolder} from '../helpers/processes.js'
 import {latencies, report, rssMb, scaled, timed, within} from '../helpers/proof.js'
-import {opened} from '../daemon/api.test.js'
+import {opened} from '../helpers/events.js'
 import {Routes} from '../../src/protocol/routes.js'
 
 const SERVICES = ['dev', 'api', 'ui', 'docs', 'test', 'proxy', 'build', 'monitoring']

@@ -2,21 +2,23 @@ import {Routes} from '../../protocol/routes.js'
 import {InstanceRequestSchema, LegacyInstanceRequestSchema, PidQuerySchema} from '../../protocol/schemas.js'
 import {StyxyError} from '../../protocol/errors.js'
 import {bodyOf, validate} from '../middleware.js'
+import {Instances} from '../instances.js'
 import type {Mount} from './deps.js'
 
-export const mountInstances: Mount = (router, {coordinator}) => {
+export const mountInstances: Mount = (router, {coordinator, hub}) => {
+  const instances = new Instances(coordinator.store, hub, coordinator.leaseRules)
   router.post(Routes.registerInstance.path, async (ctx) => {
     ctx.status = 201
-    ctx.body = coordinator.registerInstance(validate(InstanceRequestSchema, bodyOf(ctx)))
+    ctx.body = instances.register(validate(InstanceRequestSchema, bodyOf(ctx)))
   })
   router.post(Routes.heartbeat.path, async (ctx) => {
-    ctx.body = coordinator.heartbeat(ctx.params.id)
+    ctx.body = instances.heartbeat(ctx.params.id)
   })
   router.get(Routes.instances.path, async (ctx) => {
-    ctx.body = coordinator.instances()
+    ctx.body = instances.list()
   })
   router.delete(Routes.removeInstance.path, async (ctx) => {
-    ctx.body = coordinator.removeInstance(ctx.params.id)
+    ctx.body = instances.remove(ctx.params.id)
   })
   router.get(Routes.reassignments.path, async (ctx) => {
     const since = typeof ctx.query.since === 'string' ? Date.parse(ctx.query.since) : 0
@@ -33,6 +35,6 @@ export const mountInstances: Mount = (router, {coordinator}) => {
   router.post(Routes.legacyRegister.path, async (ctx) => {
     const b = validate(LegacyInstanceRequestSchema, bodyOf(ctx))
     ctx.status = 201
-    ctx.body = coordinator.registerInstance({id: b.instanceId ?? b.id, pid: b.pid, name: b.name, project: b.project ?? b.workingDirectory})
+    ctx.body = instances.register({id: b.instanceId ?? b.id, pid: b.pid, name: b.name, project: b.project ?? b.workingDirectory})
   })
 }

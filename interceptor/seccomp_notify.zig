@@ -14,7 +14,9 @@ const std = @import("std");
 const linux = std.os.linux;
 const SECCOMP = linux.SECCOMP;
 const decide = @import("decide.zig");
-const env = @import("env.zig");
+const notice = @import("notice.zig");
+const proc = @import("proc.zig");
+const settings = @import("settings.zig");
 const sockaddr = @import("sockaddr.zig");
 
 pub const Notif = SECCOMP.notif;
@@ -108,7 +110,7 @@ pub fn duplicate(pidfd: linux.fd_t, fd: linux.fd_t) ?linux.fd_t {
 /// the other-family check in decide.zig binds a socket of ours, which sees only our namespace's listeners.
 fn sameNetwork(pid: c_int) bool {
     var pbuf: [64]u8 = undefined;
-    const theirs_path = env.procPath(&pbuf, pid, "ns/net") orelse return false;
+    const theirs_path = proc.procPath(&pbuf, pid, "ns/net") orelse return false;
     var mine: linux.Stat = undefined;
     var theirs: linux.Stat = undefined;
     if (!ok(linux.stat("/proc/self/ns/net", &mine)) or !ok(linux.stat(theirs_path, &theirs))) return false;
@@ -117,14 +119,14 @@ fn sameNetwork(pid: c_int) bool {
 
 /// Everything from the trapped call to the kernel's answer, failing open at
 /// every step: whatever goes wrong, the program's own bind runs.
-pub fn handle(listener: linux.fd_t, n: *const Notif, cfg: *const env.Config) Resp {
+pub fn handle(listener: linux.fd_t, n: *const Notif, cfg: *const settings.Config) Resp {
     if (n.data.nr != @intFromEnum(linux.SYS.bind)) return proceed(n.id);
     const t = switch (readAddress(listener, n)) {
         .ok => |t| t,
         .skip, .failed => return proceed(n.id),
     };
     const parsed = decide.claimAddress(t.address(), cfg) orelse return proceed(n.id);
-    const pid = env.tgidOf(t.tid) orelse return proceed(n.id);
+    const pid = proc.tgidOf(t.tid) orelse return proceed(n.id);
     const pidfd = switch (openProcess(listener, &t, pid)) {
         .pidfd => |fd| fd,
         .failed => return proceed(n.id),
@@ -136,20 +138,20 @@ pub fn handle(listener: linux.fd_t, n: *const Notif, cfg: *const env.Config) Res
     // The notice goes to the program's own stderr (or stdout), wherever it
     // points now, not to ours: the program may have redirected it, and a
     // supervisor staying behind for a background server has none.
-    const notice_fd = if (env.noticeFd(cfg.notify)) |which| duplicate(pidfd, which) else null;
+    const notice_fd = if (notice.noticeFd(cfg.notify)) |which| duplicate(pidfd, which) else null;
     defer if (notice_fd) |fd| {
         _ = linux.close(fd);
     };
 
-    var cmd_buf: [env.cmdline_max]u8 = undefined;
-    var cwd_buf: [env.cwd_max]u8 = undefined;
+    var cmd_buf: [proc.cmdline_max]u8 = undefined;
+    var cwd_buf: [proc.cwd_max]u8 = undefined;
     const b: decide.Bind = .{
         .fd = sock,
         .original = t.address(),
         .parsed = parsed,
         .pid = pid,
-        .command = env.commandLineOf(pid, &cmd_buf),
-        .cwd = env.cwdOf(pid, &cwd_buf),
+        .command = proc.commandLineOf(pid, &cmd_buf),
+        .cwd = proc.cwdOf(pid, &cwd_buf),
         .notice_fd = notice_fd,
         .check_other_family = sameNetwork(pid),
     };

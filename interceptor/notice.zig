@@ -1,0 +1,27 @@
+//! The one line a moved program's user sees ("Port 3000 was in use,
+//! auto-assigned port 3001"), and where STYXY_NOTIFY sends it.
+
+const std = @import("std");
+const c = std.c;
+const Notify = @import("settings.zig").Notify;
+const writeAll = @import("fdio.zig").writeAll;
+
+/// The descriptor number a notice goes to in the program that was moved.
+pub fn noticeFd(target: Notify) ?c_int {
+    return switch (target) {
+        .off => null,
+        .stderr => 2,
+        .stdout => 1,
+    };
+}
+
+/// One write(2) so the line can't interleave with the program's own output.
+/// `to_fd` overrides our own fd 1/2: the seccomp supervisor passes a
+/// duplicate of the moved program's, so the line lands with its output.
+pub fn notice(target: Notify, to_fd: ?c_int, from: u16, to: u16) void {
+    const own = noticeFd(target) orelse return;
+    const fd = to_fd orelse own;
+    var buf: [96]u8 = undefined;
+    const line = std.fmt.bufPrint(&buf, "✓ STYXY: Port {d} was in use, auto-assigned port {d}\n", .{ from, to }) catch return;
+    writeAll(fd, line);
+}
