@@ -8,7 +8,7 @@ NODE        := node
 STYXY       := $(NODE) bin/run.cjs
 TS_SOURCES  := $(shell find src commands test bench -name '*.ts' 2>/dev/null)
 # The C probes and the contract's fixtures are compiled or embedded by zig build too.
-ZIG_SOURCES := $(shell find interceptor -name '*.zig' 2>/dev/null) build.zig build.zig.zon $(wildcard test/fixtures/*.c test/fixtures/contract/*)
+ZIG_SOURCES := $(shell find interceptor kernel -name '*.zig' 2>/dev/null) build.zig build.zig.zon $(wildcard test/fixtures/*.c test/fixtures/contract/*)
 
 .PHONY: all deps build start stop run test test-ts test-zig bench soak coverage contract clean
 all: build

@@ -12,7 +12,6 @@ const ipc = @import("ipc.zig");
 const json = @import("json.zig");
 const notice = @import("notice.zig");
 const paths = @import("paths.zig");
-const probe = @import("probe.zig");
 const real = @import("real.zig");
 const settings = @import("settings.zig");
 const sockaddr = @import("sockaddr.zig");
@@ -34,9 +33,6 @@ pub const Bind = struct {
     cwd: ?[]const u8,
     /// Where the move notice goes when not our own stdout/stderr.
     notice_fd: ?c_int = null,
-    /// Whether a throwaway socket of ours sees the same network as `fd` (probe.zig); the supervisor says no
-    /// for a child in another network namespace.
-    check_other_family: bool = true,
 };
 
 /// The address half of "is this bind ours": an IP address with a port at or
@@ -89,9 +85,10 @@ fn daemonTarget(cfg: *const settings.Config, sock_buf: *paths.PathBuf, token_buf
     };
 }
 
-/// Up to max_asks rounds of ask-then-bind. Each port the kernel (or the
-/// other-family probe) showed to be held goes back to the daemon as `taken`,
-/// so the next answer steps past it.
+/// Up to max_asks rounds of ask-then-bind. Each port the kernel showed to be
+/// held (a listener that started after the daemon's answer, a TIME_WAIT
+/// without SO_REUSEADDR) goes back to the daemon as `taken`, so the next
+/// answer steps past it.
 fn askWithRetries(b: *const Bind, cfg: *const settings.Config, target: ipc.Target, req: *json.Request, deadline: ipc.Deadline) real.Result {
     var taken: [max_asks]u16 = undefined;
     var n_taken: usize = 0;
@@ -129,17 +126,7 @@ const Bound = union(enum) { done: real.Result, held: u16 };
 fn bindAndAnnounce(b: *const Bind, cfg: *const settings.Config, d: json.Decision) Bound {
     const tried: u16, const res: real.Result = switch (d.action) {
         .deny => return .{ .done = original(b) },
-        .allow => blk: {
-            // A port newly leased to us may rest on a table older than a listener of the other family, which
-            // our own bind would not collide with (see probe.zig): treat it like the kernel's EADDRINUSE.
-            // Not for a port that was already ours (an earlier answer, our instance's allocation): the
-            // listener could be our own other socket.
-            if (d.new_lease and b.check_other_family and probe.otherFamilyListening(b.parsed.family, b.parsed.port)) {
-                debug.line(cfg, "port {d}: a listener of the other family holds it", .{b.parsed.port});
-                return .{ .held = b.parsed.port };
-            }
-            break :blk .{ b.parsed.port, original(b) };
-        },
+        .allow => .{ b.parsed.port, original(b) },
         .remap => blk: {
             const moved = sockaddr.withPort(b.original, d.port) orelse return .{ .done = original(b) };
             break :blk .{ d.port, real.callBytes(b.fd, moved.bytes()) };

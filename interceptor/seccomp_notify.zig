@@ -106,17 +106,6 @@ pub fn duplicate(pidfd: linux.fd_t, fd: linux.fd_t) ?linux.fd_t {
     return if (ok(rc)) @intCast(rc) else null;
 }
 
-/// Whether the trapped process shares our network namespace (`unshare -n` under `styxy run` would not):
-/// the other-family check in decide.zig binds a socket of ours, which sees only our namespace's listeners.
-fn sameNetwork(pid: c_int) bool {
-    var pbuf: [64]u8 = undefined;
-    const theirs_path = proc.procPath(&pbuf, pid, "ns/net") orelse return false;
-    var mine: linux.Stat = undefined;
-    var theirs: linux.Stat = undefined;
-    if (!ok(linux.stat("/proc/self/ns/net", &mine)) or !ok(linux.stat(theirs_path, &theirs))) return false;
-    return mine.ino == theirs.ino and mine.dev == theirs.dev;
-}
-
 /// Everything from the trapped call to the kernel's answer, failing open at
 /// every step: whatever goes wrong, the program's own bind runs.
 pub fn handle(listener: linux.fd_t, n: *const Notif, cfg: *const settings.Config) Resp {
@@ -153,7 +142,6 @@ pub fn handle(listener: linux.fd_t, n: *const Notif, cfg: *const settings.Config
         .command = proc.commandLineOf(pid, &cmd_buf),
         .cwd = proc.cwdOf(pid, &cwd_buf),
         .notice_fd = notice_fd,
-        .check_other_family = sameNetwork(pid),
     };
     const res = decide.run(&b, cfg);
     return answered(n.id, res.rc, res.err);

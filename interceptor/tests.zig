@@ -16,7 +16,6 @@ test {
     _ = @import("ipc.zig");
     _ = @import("real.zig");
     _ = @import("decide.zig");
-    _ = @import("probe.zig");
     _ = @import("owner.zig");
     _ = @import("filter.zig");
     _ = @import("fdpass.zig");

@@ -13,6 +13,9 @@
 //!         16 16B  local address, network order; IPv4 in the first 4 bytes
 //!       src/kernel/decode.ts reads it. Throws a system error (code, errno,
 //!       syscall) when the kernel refuses.
+//!   bindable(port): boolean | null
+//!       Whether a socket without SO_REUSEADDR could bind the port now (null:
+//!       the kernel would not say). See bindable.zig.
 //!   stats(): {queries, examined}      dumps asked for; sockets the kernel sent
 //!   probe(): 'sock_diag'              or throws, as sockets() would
 //!   onExit(cb: (pids: number[]) => void): void
@@ -31,6 +34,7 @@ const std = @import("std");
 const napi = @import("napi.zig");
 const sockdiag = @import("sockdiag.zig");
 const exits = @import("exits.zig");
+const bindtest = @import("bindable.zig");
 const uv = napi.uv;
 
 const gpa = std.heap.c_allocator;
@@ -60,6 +64,7 @@ export fn napi_register_module_v1(env: napi.Env, exports: napi.Value) ?napi.Valu
 
 const functions = .{
     .{ "sockets", sockets },
+    .{ "bindable", bindable },
     .{ "stats", stats },
     .{ "probe", probe },
     .{ "onExit", onExit },
@@ -147,6 +152,19 @@ fn kernelQuery(env: napi.Env, s: *State, port: u16, listen_only: bool) napi.Erro
             error.OutOfMemory => napi.throwErrno(env, @intFromEnum(std.os.linux.E.NOMEM), "sock_diag"),
         }
         return error.Napi;
+    };
+}
+
+fn bindable(env: napi.Env, a: Args) napi.Error!napi.Value {
+    const port: u16 = @intFromFloat(try integerArg(env, a, 0, 1, 65535, "port must be an integer from 1 to 65535"));
+    return switch (bindtest.bindable(port)) {
+        .free => napi.boolean(env, true),
+        .in_use => napi.boolean(env, false),
+        .unknown => blk: {
+            var v: napi.Value = undefined;
+            try napi.check(napi.napi_get_null(env, &v));
+            break :blk v;
+        },
     };
 }
 

@@ -52,6 +52,7 @@ pub extern fn napi_typeof(env: Env, value: Value, result: *ValueType) Status;
 pub extern fn napi_get_value_double(env: Env, value: Value, result: *f64) Status;
 pub extern fn napi_get_value_bool(env: Env, value: Value, result: *bool) Status;
 pub extern fn napi_get_boolean(env: Env, value: bool, result: *Value) Status;
+pub extern fn napi_get_null(env: Env, result: *Value) Status;
 pub extern fn napi_get_undefined(env: Env, result: *Value) Status;
 pub extern fn napi_get_global(env: Env, result: *Value) Status;
 pub extern fn napi_create_double(env: Env, value: f64, result: *Value) Status;

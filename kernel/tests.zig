@@ -5,4 +5,5 @@ test {
     _ = @import("napi.zig");
     _ = @import("sockdiag.zig");
     _ = @import("exits.zig");
+    _ = @import("bindable.zig");
 }

@@ -21,8 +21,8 @@ export interface LeaseView extends Holder {
 export interface PortView {
   leaseOn(port: number): LeaseView | undefined
   isBound(port: number): boolean
-  /** A socket other than a listener holds the port (a connection, TIME_WAIT): not a fresh port to hand out. */
-  isBusy?(port: number): boolean
+  /** Something other than a listener holds the port (TIME_WAIT, a connection): not a fresh port to hand out. */
+  otherwiseHeld?(port: number): boolean
 }
 
 export interface Limits {
@@ -42,7 +42,7 @@ function isAssignable(port: number, limits: Limits): boolean {
 }
 
 function isFree(port: number, view: PortView, limits: Limits, taken?: ReadonlySet<number>): boolean {
-  return isAssignable(port, limits) && !taken?.has(port) && !view.leaseOn(port) && !view.isBound(port) && !view.isBusy?.(port)
+  return isAssignable(port, limits) && !taken?.has(port) && !view.leaseOn(port) && !view.isBound(port) && !view.otherwiseHeld?.(port)
 }
 
 /** Where a moved bind may land: the rest of the requested port's range (wrapping), then above it outside every range. */

@@ -13,7 +13,7 @@ import {EventHub} from './hub.js'
 import {describeListeners, ownersOf, type RawListener} from './socket-table.js'
 import {Moment, type KernelTables} from '../kernel/tables.js'
 import type {ExitWatcher} from '../kernel/exits.js'
-import {isSameProcessAlive, processStartTime, takeDied} from './proc.js'
+import {inOtherNetwork, isSameProcessAlive, processStartTime, takeDied} from './proc.js'
 import type {Metrics} from './metrics.js'
 import {appendAudit} from './audit.js'
 import type {LeaseRules} from './instances.js'
@@ -63,7 +63,7 @@ export class Coordinator {
         return row && toLeaseView(row)
       },
       isBound: (port) => moment.isBound(port),
-      isBusy: (port) => moment.isBusy(port),
+      otherwiseHeld: (port) => moment.otherwiseHeld(port),
     }
   }
 
@@ -147,6 +147,9 @@ export class Coordinator {
 
   /** Asked, decided and written in one synchronous turn: the kernel's answer is as of this moment. */
   bind(req: BindRequest): BindResponse {
+    if (inOtherNetwork(req.pid)) {
+      return {action: 'allow', port: req.port, requestedPort: req.port, service: DEFAULT_SERVICE, leaseId: null, repeat: false, newLease: false}
+    }
     const pidStart = this.holderStart(req.pid)
     const taken = new Set(req.taken ?? [])
     const inferred = serviceForPort(this.types, req.port) ? DEFAULT_SERVICE : inferService(req.command ?? '', (s) => this.typeByName.has(s)).service

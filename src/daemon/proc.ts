@@ -116,3 +116,24 @@ export function commandLine(pid: number): string | null {
     return null
   }
 }
+
+function netns(file: string): string | null {
+  try {
+    const st = fs.statSync(file)
+    return `${st.dev}:${st.ino}`
+  } catch {
+    return null
+  }
+}
+
+const ownNetns = netns('/proc/self/ns/net')
+
+/**
+ * Whether this process lives in another network namespace than the daemon: its ports are not the ones the
+ * daemon sees or hands out (a command under `unshare -n`, a container), so its binds are not ours to decide.
+ * Unknown (no such process, /proc unreadable) counts as the same.
+ */
+export function inOtherNetwork(pid: number): boolean {
+  const theirs = netns(`/proc/${pid}/ns/net`)
+  return theirs !== null && ownNetns !== null && theirs !== ownNetns
+}

@@ -7,6 +7,8 @@ import type {PidfdAddon} from './exits.js'
 /** kernel/addon.zig, as JavaScript sees it. */
 export interface NativeKernel extends PidfdAddon {
   sockets(port: number, listenOnly: boolean): Buffer
+  /** Could a socket without SO_REUSEADDR bind this port now (null: the kernel would not say). */
+  bindable(port: number): boolean | null
   stats(): {queries: number; examined: number}
   probe(): string
 }

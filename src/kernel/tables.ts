@@ -1,5 +1,6 @@
 import fs from 'node:fs'
 import {isLocalAddress, parseProcNet, type RawListener} from '../daemon/socket-table.js'
+import type {NativeKernel} from './native.js'
 
 // Who holds a port, asked of the kernel at the moment of a decision. Two ways to ask: inet_diag dumps over
 // NETLINK_SOCK_DIAG (the kernel filters by state and port, so a question costs what its answer holds, not
@@ -16,8 +17,8 @@ export interface KernelTables {
   listenersOn(port: number): RawListener[]
   /** Every listener on a loopback or wildcard address, by port. */
   listeners(): Map<number, RawListener[]>
-  /** A socket other than a listener (a connection, TIME_WAIT) has this local port. */
-  hasOtherSockets(port: number): boolean
+  /** Something other than a listener (TIME_WAIT, a connection) holds the port against a bind without SO_REUSEADDR. */
+  otherwiseHeld(port: number): boolean
   /** Sockets the kernel described to us, over the daemon's life: a decision's cost in sockets examined. */
   readonly examined: number
   readonly queries: number
@@ -42,8 +43,7 @@ export class ProcTables implements KernelTables {
 
   constructor(readonly reason: string) {}
 
-  private read(): {listeners: RawListener[]; busy: Set<number>} {
-    const busy = new Set<number>()
+  private read(busy?: Set<number>): RawListener[] {
     const listeners: RawListener[] = []
     for (const [file, family] of [['/proc/net/tcp', 'ipv4'], ['/proc/net/tcp6', 'ipv6']] as const) {
       let text: string
@@ -57,7 +57,7 @@ export class ProcTables implements KernelTables {
       for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) this.examined++
       listeners.push(...parseProcNet(text, family, busy))
     }
-    return {listeners, busy}
+    return listeners
   }
 
   listenersOn(port: number): RawListener[] {
@@ -65,25 +65,30 @@ export class ProcTables implements KernelTables {
   }
 
   listeners(): Map<number, RawListener[]> {
-    return byPort(this.read().listeners)
+    return byPort(this.read())
   }
 
-  hasOtherSockets(port: number): boolean {
-    return this.read().busy.has(port)
+  otherwiseHeld(port: number): boolean {
+    const busy = new Set<number>()
+    this.read(busy)
+    return busy.has(port)
   }
 
-  /** One read for a whole decision. */
+  /** One read for a whole decision: the listeners, and the ports other sockets hold. */
   snapshot(): {listeners: Map<number, RawListener[]>; busy: Set<number>} {
-    const {listeners, busy} = this.read()
-    return {listeners: byPort(listeners), busy}
+    const busy = new Set<number>()
+    return {listeners: byPort(this.read(busy)), busy}
   }
 }
 
 /**
  * The kernel as one decision sees it. The first port asked about is asked exactly; a decision that goes on to
  * other ports (a move looking for a free one) fetches every listener once, which costs what the listeners
- * cost, and asks the one port it settles on whether anything else (TIME_WAIT) holds it. Nothing outlives the
- * decision: the next one asks again.
+ * cost. Nothing outlives the decision: the next one asks again.
+ *
+ * A port about to be handed out is also asked whether anything else holds it (TIME_WAIT, an outgoing
+ * connection): that stops a server that binds without SO_REUSEADDR, and three such ports in a row would
+ * exhaust the interceptor's asks.
  */
 export class Moment {
   private first: {port: number; listeners: RawListener[]} | undefined
@@ -91,11 +96,8 @@ export class Moment {
   private procBusy: Set<number> | undefined
 
   constructor(private readonly kernel: KernelTables) {
-    if (kernel instanceof ProcTables) {
-      const snap = kernel.snapshot()
-      this.all = snap.listeners
-      this.procBusy = snap.busy
-    }
+    // The fallback's every question reads the whole table: one read for the whole decision.
+    if (kernel instanceof ProcTables) ({listeners: this.all, busy: this.procBusy} = kernel.snapshot())
   }
 
   listenersOn(port: number): RawListener[] {
@@ -113,8 +115,8 @@ export class Moment {
     return this.listenersOn(port).length > 0
   }
 
-  isBusy(port: number): boolean {
-    return this.procBusy ? this.procBusy.has(port) : this.kernel.hasOtherSockets(port)
+  otherwiseHeld(port: number): boolean {
+    return this.procBusy ? this.procBusy.has(port) : this.kernel.otherwiseHeld(port)
   }
 }
 
@@ -123,15 +125,13 @@ export interface DiagSocket extends RawListener {
   state: number
 }
 
-const TCP_LISTEN = 10
-
 /** The default: inet_diag dumps, the kernel filtering by state and port (kernel/sockdiag.zig). */
 export class DiagTables implements KernelTables {
   readonly name = 'sock_diag' as const
   readonly reason = null
 
   constructor(
-    private readonly addon: {sockets(port: number, listenOnly: boolean): Buffer; stats(): {queries: number; examined: number}},
+    private readonly addon: Pick<NativeKernel, 'sockets' | 'bindable' | 'stats'>,
     private readonly decode: (records: Buffer) => DiagSocket[],
   ) {}
 
@@ -143,8 +143,9 @@ export class DiagTables implements KernelTables {
     return byPort(this.decode(this.addon.sockets(0, true)))
   }
 
-  hasOtherSockets(port: number): boolean {
-    return this.decode(this.addon.sockets(port, false)).some((s) => s.state !== TCP_LISTEN)
+  otherwiseHeld(port: number): boolean {
+    // Its bind hash, O(1): not the connection hash a sock_diag dump of every state would walk.
+    return this.addon.bindable(port) === false
   }
 
   get examined(): number {

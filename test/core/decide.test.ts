@@ -32,10 +32,10 @@ describe('core: bind decision', () => {
 
   it('never moves a bind onto a port another socket still holds (a connection, TIME_WAIT), yet allows asking for one', () => {
     const busy = new Set([8001, 8002])
-    const v = {...view([], [8000]), isBusy: (p: number) => busy.has(p)}
+    const v = {...view([], [8000]), otherwiseHeld: (p: number) => busy.has(p)}
     expect(decideBind(input(8000), v, limits)).to.include({action: 'remap', port: 8003})
     // The asker may set SO_REUSEADDR, which binds past TIME_WAIT: its own port is not refused for it.
-    expect(decideBind(input(8001), {...view(), isBusy: (p: number) => busy.has(p)}, limits)).to.include({action: 'allow', port: 8001})
+    expect(decideBind(input(8001), {...view(), otherwiseHeld: (p: number) => busy.has(p)}, limits)).to.include({action: 'allow', port: 8001})
   })
 
   it('remaps a port leased to another holder, and wraps to the start of the range', () => {

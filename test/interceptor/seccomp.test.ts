@@ -197,7 +197,8 @@ describe('seccomp backend', function () {
 })
 
 describe('seccomp backend: a command in a network namespace of its own', () => {
-  // The daemon answers for its own network namespace; a command in another one is not its to coordinate.
+  // The daemon answers for its own network namespace (it compares the asker's /proc/<pid>/ns/net with its
+  // own); a command in another one is not its to coordinate.
   let d: TestDaemon
   before(async () => { d = await startDaemon() })
   after(async () => {
