@@ -7,9 +7,10 @@ ZIG         := $(ZIG_DIR)/ziglang/zig
 NODE        := node
 STYXY       := $(NODE) bin/run.cjs
 TS_SOURCES  := $(shell find src commands test bench -name '*.ts' 2>/dev/null)
-ZIG_SOURCES := $(shell find interceptor kernel -name '*.zig' 2>/dev/null) build.zig build.zig.zon
+# The C probes and the contract's fixtures are compiled or embedded by zig build too.
+ZIG_SOURCES := $(shell find interceptor kernel -name '*.zig' 2>/dev/null) build.zig build.zig.zon $(wildcard test/fixtures/*.c test/fixtures/contract/*)
 
-.PHONY: all deps build start stop run test test-ts test-zig bench soak coverage clean venv
+.PHONY: all deps build start stop run test test-ts test-zig bench soak coverage contract clean venv
 all: build
 
 # npm may skip a native install script it has not approved; prove the binding loads, else build it.
@@ -77,6 +78,12 @@ bench: build
 # Rewrites docs/coverage.md from the coverage matrix test (make test checks the same expectations).
 coverage: build
 	STYXY_COVERAGE_OUT=docs/coverage.md npx mocha --spec dist/test/coverage/matrix.test.js -g 'coverage matrix'
+
+# Rewrites test/fixtures/contract, the bind exchange as each side has it: the interceptor's requests (from its
+# encoder and framing), then a real daemon's answers to them. `make test` fails while they are stale.
+contract: build
+	$(ZIG) build contract -- $(CURDIR)/test/fixtures/contract
+	$(NODE) dist/test/contract/generate.js test/fixtures/contract
 
 clean:
 	rm -rf dist zig-out .zig-cache oclif.manifest.json
