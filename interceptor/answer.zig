@@ -3,10 +3,10 @@
 //! binds what it asked for.
 
 const std = @import("std");
-const json = @import("json.zig");
+const decision = @import("decision.zig");
 
 pub const Outcome = union(enum) {
-    answer: json.Decision,
+    answer: decision.Decision,
     /// Why we are failing open, for the debug line.
     fail: []const u8,
 };
@@ -74,7 +74,7 @@ pub fn parseResponse(raw: []const u8) Outcome {
         if (body.len < cl) return .{ .fail = "truncated response body" };
         body = body[0..cl];
     }
-    const d = json.parseDecision(body) catch |e| return .{ .fail = switch (e) {
+    const d = decision.parseDecision(body) catch |e| return .{ .fail = switch (e) {
         error.Malformed => "malformed json answer",
         error.UnknownAction => "unknown action",
         error.MissingAction => "answer has no action",
@@ -91,7 +91,7 @@ fn ok(status_and_headers: []const u8, body: []const u8, buf: []u8) []const u8 {
     return std.fmt.bufPrint(buf, "{s}Content-Length: {d}\r\n\r\n{s}", .{ status_and_headers, body.len, body }) catch unreachable;
 }
 
-fn expectAnswer(raw: []const u8, want: json.Decision) !void {
+fn expectAnswer(raw: []const u8, want: decision.Decision) !void {
     switch (parseResponse(raw)) {
         .answer => |d| try t.expectEqual(want, d),
         .fail => |why| {
@@ -201,7 +201,7 @@ test "fuzz: generated garbage never crashes and always decides or fails open" {
             .fail => |why| try t.expect(why.len > 0),
         }
         _ = isComplete(raw);
-        _ = json.parseDecision(raw) catch {};
+        _ = decision.parseDecision(raw) catch {};
     }
     // Also mutate a valid response byte by byte.
     var good_buf: [256]u8 = undefined;

@@ -9,13 +9,14 @@
 //! `main` below, then test/contract/generate.ts asks a real daemon.
 
 const std = @import("std");
-const json = @import("json.zig");
+const request_body = @import("request_body.zig");
+const decision = @import("decision.zig");
 const ipc = @import("ipc.zig");
 const answer = @import("answer.zig");
 
 /// Inputs that reach every branch of the encoder: each optional field present
 /// and absent, a retry, and strings it must escape, replace or cut.
-pub const cases = [_]json.Request{
+pub const cases = [_]request_body.Request{
     .{
         .pid = 1234,
         .port = 8000,
@@ -53,7 +54,7 @@ const body_max = 3072;
 pub fn writeRequests(out: anytype) !void {
     for (&cases) |*r| {
         var buf: [body_max]u8 = undefined;
-        try out.writeAll(json.buildBody(&buf, r) orelse return error.BodyTooLarge);
+        try out.writeAll(request_body.buildBody(&buf, r) orelse return error.BodyTooLarge);
         try out.writeAll("\n");
     }
 }
@@ -61,7 +62,7 @@ pub fn writeRequests(out: anytype) !void {
 /// The whole request the interceptor writes to the daemon's Unix socket for the first case.
 pub fn writeFramed(out: anytype) !void {
     var body_buf: [body_max]u8 = undefined;
-    const body = json.buildBody(&body_buf, &cases[0]) orelse return error.BodyTooLarge;
+    const body = request_body.buildBody(&body_buf, &cases[0]) orelse return error.BodyTooLarge;
     var req: [ipc.request_max]u8 = undefined;
     try out.writeAll(ipc.frame(&req, null, body) orelse return error.RequestTooLarge);
 }
@@ -127,15 +128,15 @@ fn field(obj: std.json.ObjectMap, comptime key: []const u8, comptime tag: std.me
 
 /// The daemon's answers, as the daemon wrote them (test/contract/generate.ts).
 const answers = .{
-    .{ json.Action.allow, @embedFile("contract/answer-allow.http") },
-    .{ json.Action.remap, @embedFile("contract/answer-remap.http") },
-    .{ json.Action.deny, @embedFile("contract/answer-deny.http") },
+    .{ decision.Action.allow, @embedFile("contract/answer-allow.http") },
+    .{ decision.Action.remap, @embedFile("contract/answer-remap.http") },
+    .{ decision.Action.deny, @embedFile("contract/answer-deny.http") },
 };
 
 test "contract: the daemon's real answers parse to what their bodies say" {
     inline for (answers) |a| {
         const raw: []const u8 = a[1];
-        const decision = switch (answer.parseResponse(raw)) {
+        const got = switch (answer.parseResponse(raw)) {
             .answer => |d| d,
             .fail => |why| {
                 std.debug.print("the interceptor fails open on the daemon's {s} answer: {s}\n", .{ @tagName(a[0]), why });
@@ -149,9 +150,9 @@ test "contract: the daemon's real answers parse to what their bodies say" {
         defer parsed.deinit();
         const obj = parsed.value.object;
         try t.expectEqualStrings(@tagName(a[0]), try field(obj, "action", .string));
-        try t.expectEqual(a[0], decision.action);
-        try t.expectEqual(try field(obj, "port", .integer), decision.port);
-        try t.expectEqual(try field(obj, "repeat", .bool), decision.repeat);
-        try t.expectEqual(try field(obj, "newLease", .bool), decision.new_lease);
+        try t.expectEqual(a[0], got.action);
+        try t.expectEqual(try field(obj, "port", .integer), got.port);
+        try t.expectEqual(try field(obj, "repeat", .bool), got.repeat);
+        try t.expectEqual(try field(obj, "newLease", .bool), got.new_lease);
     }
 }

@@ -9,7 +9,8 @@ const std = @import("std");
 const c = std.c;
 const debug = @import("debug.zig");
 const ipc = @import("ipc.zig");
-const json = @import("json.zig");
+const request_body = @import("request_body.zig");
+const decision = @import("decision.zig");
 const notice = @import("notice.zig");
 const paths = @import("paths.zig");
 const real = @import("real.zig");
@@ -61,7 +62,7 @@ pub fn run(b: *const Bind, cfg: *const settings.Config) real.Result {
     var token_buf: paths.PathBuf = undefined;
     const target = daemonTarget(cfg, &sock_buf, &token_buf);
 
-    var req: json.Request = .{
+    var req: request_body.Request = .{
         .pid = b.pid,
         .port = b.parsed.port,
         .command = b.command,
@@ -89,14 +90,14 @@ fn daemonTarget(cfg: *const settings.Config, sock_buf: *paths.PathBuf, token_buf
 /// held (a listener that started after the daemon's answer, a TIME_WAIT
 /// without SO_REUSEADDR) goes back to the daemon as `taken`, so the next
 /// answer steps past it.
-fn askWithRetries(b: *const Bind, cfg: *const settings.Config, target: ipc.Target, req: *json.Request, deadline: ipc.Deadline) real.Result {
+fn askWithRetries(b: *const Bind, cfg: *const settings.Config, target: ipc.Target, req: *request_body.Request, deadline: ipc.Deadline) real.Result {
     var taken: [max_asks]u16 = undefined;
     var n_taken: usize = 0;
     var ask: usize = 1;
     while (ask <= max_asks) : (ask += 1) {
         req.taken = taken[0..n_taken];
         var body_buf: [3072]u8 = undefined;
-        const body = json.buildBody(&body_buf, req) orelse {
+        const body = request_body.buildBody(&body_buf, req) orelse {
             debug.line(cfg, "port {d}: request too large, binding unchanged", .{b.parsed.port});
             return original(b);
         };
@@ -123,7 +124,7 @@ const Bound = union(enum) { done: real.Result, held: u16 };
 
 /// Binds what the daemon decided and, when that moved the program, tells the
 /// user.
-fn bindAndAnnounce(b: *const Bind, cfg: *const settings.Config, d: json.Decision) Bound {
+fn bindAndAnnounce(b: *const Bind, cfg: *const settings.Config, d: decision.Decision) Bound {
     const tried: u16, const res: real.Result = switch (d.action) {
         .deny => return .{ .done = original(b) },
         .allow => .{ b.parsed.port, original(b) },

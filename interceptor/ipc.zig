@@ -8,7 +8,8 @@
 const std = @import("std");
 const c = std.c;
 const answer = @import("answer.zig");
-const json = @import("json.zig");
+const request_body = @import("request_body.zig");
+const decision = @import("decision.zig");
 const token = @import("token.zig");
 
 const E = std.posix.E;
@@ -105,7 +106,7 @@ fn roundTrip(fd: c_int, req: []const u8, resp: *[answer.response_max]u8, deadlin
 
 /// The head is the contract's too: interceptor/contract.zig writes it out for the TypeScript side.
 pub fn frame(buf: []u8, tcp: ?TcpAuth, body: []const u8) ?[]const u8 {
-    var b = json.Buf.init(buf);
+    var b = request_body.Buf.init(buf);
     b.append("POST /v1/bind HTTP/1.1\r\nHost: ");
     if (tcp) |a| {
         for (a.addr, 0..) |octet, i| {
@@ -291,7 +292,7 @@ fn withServer(reply: []const u8, timeout_ms: u32) !struct { answer.Outcome, test
 
 test "exchange over a unix socket" {
     const res = try withServer("HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n{\"action\":\"remap\",\"port\":8123}", 2000);
-    try t.expectEqual(json.Decision{ .action = .remap, .port = 8123 }, res[0].answer);
+    try t.expectEqual(decision.Decision{ .action = .remap, .port = 8123 }, res[0].answer);
     const req = res[1].request(0);
     try t.expect(std.mem.startsWith(u8, req, "POST /v1/bind HTTP/1.1\r\n"));
     try t.expect(std.mem.endsWith(u8, req, "\r\n\r\n{\"pid\":1}"));
@@ -332,6 +333,6 @@ test "tcp fallback is used when the socket is missing" {
         .tcp = .{ .addr = .{ 127, 0, 0, 1 }, .port = port, .token_path = token_path },
     }, "{}", Deadline.fromNow(2000));
     th.join();
-    try t.expectEqual(json.Action.deny, out.answer.action);
+    try t.expectEqual(decision.Action.deny, out.answer.action);
     try t.expect(std.mem.indexOf(u8, server.request(0), "\r\nAuthorization: Bearer tkn\r\n") != null);
 }

@@ -2,7 +2,7 @@
 //! src/paths.ts applies too, so the interceptor needs no setting of its own.
 
 const std = @import("std");
-const json = @import("json.zig");
+const request_body = @import("request_body.zig");
 const settings = @import("settings.zig");
 
 const Lookup = settings.Lookup;
@@ -39,7 +39,7 @@ fn join(buf: *PathBuf, parts: []const []const u8) ?[]const u8 {
 }
 
 fn joinZ(buf: *PathBuf, parts: []const []const u8) ?[:0]const u8 {
-    var b = json.Buf.init(buf[0 .. buf.len - 1]);
+    var b = request_body.Buf.init(buf[0 .. buf.len - 1]);
     for (parts) |p| b.append(p);
     const s = b.written() orelse return null;
     // An embedded NUL would silently name a different file.

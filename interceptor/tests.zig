@@ -4,7 +4,8 @@
 
 test {
     _ = @import("sockaddr.zig");
-    _ = @import("json.zig");
+    _ = @import("request_body.zig");
+    _ = @import("decision.zig");
     _ = @import("settings.zig");
     _ = @import("paths.zig");
     _ = @import("proc.zig");

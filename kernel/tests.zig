@@ -4,6 +4,7 @@
 test {
     _ = @import("napi.zig");
     _ = @import("sockdiag.zig");
+    _ = @import("diag_messages.zig");
     _ = @import("exits.zig");
     _ = @import("bindable.zig");
 }
