@@ -7,9 +7,10 @@ ZIG         := $(ZIG_DIR)/ziglang/zig
 NODE        := node
 STYXY       := $(NODE) bin/run.cjs
 TS_SOURCES  := $(shell find src commands test bench -name '*.ts' 2>/dev/null)
-ZIG_SOURCES := $(shell find interceptor kernel -name '*.zig' 2>/dev/null) build.zig build.zig.zon
+# The C probes and the contract's fixtures are compiled or embedded by zig build too.
+ZIG_SOURCES := $(shell find interceptor kernel -name '*.zig' 2>/dev/null) build.zig build.zig.zon $(wildcard test/fixtures/*.c test/fixtures/contract/*)
 
-.PHONY: all deps build start stop run test test-ts test-zig bench soak coverage clean
+.PHONY: all deps build start stop run test test-ts test-zig bench soak coverage contract clean venv
 all: build
 
 # npm may skip a native install script it has not approved; prove the binding loads, else build it.
@@ -24,7 +25,20 @@ $(ZIG):
 	python3 -m pip install --quiet --disable-pip-version-check --target $(ZIG_DIR) ziglang==$(ZIG_VERSION)
 	$(ZIG) version | grep -qx '$(ZIG_VERSION)'
 
-deps: node_modules/.styxy-deps $(ZIG)
+# The real reloaders the watch-mode tests restart (uvicorn --reload, Flask's debug reloader, Django's runserver),
+# pinned from PyPI in a project-local virtualenv. Made at the real path of .tools (a worktree may link it), so its
+# scripts name a folder that outlives the worktree that made it; the tests run its python, never its scripts.
+VENV      := .tools/venv
+VENV_REQS := test/fixtures/reloaders/requirements.txt
+$(VENV)/.done: $(VENV_REQS)
+	mkdir -p .tools
+	python3 -m venv "$$(realpath .tools)/venv"
+	"$$(realpath .tools)/venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r $(VENV_REQS)
+	touch $@
+
+venv: $(VENV)/.done
+
+deps: node_modules/.styxy-deps $(ZIG) $(VENV)/.done
 
 dist/.built: node_modules/.styxy-deps tsconfig.json package.json $(TS_SOURCES)
 	rm -rf dist # no compiled file may outlive its source (mocha runs every dist/test file)
@@ -49,13 +63,13 @@ stop:
 run: build
 	$(STYXY) daemon start --foreground
 
-test: build
+test: build $(VENV)/.done
 	$(ZIG) build test
 	npx mocha
 
 # The proof suites (test/proof) at full length: hundreds of kills, 100,000 fuzzed requests, five minutes of load.
 # Bounded (about half an hour on 2 cores) and loopback only; the figures go to soak-figures.jsonl as well.
-soak: build
+soak: build $(VENV)/.done
 	STYXY_SOAK=1 STYXY_FIGURES=$(CURDIR)/soak-figures.jsonl npx mocha --no-config --timeout 0 --slow 60000 --exit 'dist/test/proof/**/*.test.js'
 
 bench: build
@@ -64,6 +78,12 @@ bench: build
 # Rewrites docs/coverage.md from the coverage matrix test (make test checks the same expectations).
 coverage: build
 	STYXY_COVERAGE_OUT=docs/coverage.md npx mocha --spec dist/test/coverage/matrix.test.js -g 'coverage matrix'
+
+# Rewrites test/fixtures/contract, the bind exchange as each side has it: the interceptor's requests (from its
+# encoder and framing), then a real daemon's answers to them. `make test` fails while they are stale.
+contract: build
+	$(ZIG) build contract -- $(CURDIR)/test/fixtures/contract
+	$(NODE) dist/test/contract/generate.js test/fixtures/contract
 
 clean:
 	rm -rf dist zig-out .zig-cache oclif.manifest.json

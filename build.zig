@@ -17,6 +17,9 @@ const fixtures = [_]Fixture{
     .{ .name = "httpstatic", .src = "httpserve.c", .static = true },
 };
 
+/// The bind exchange's contract (interceptor/contract.zig, test/contract), in test/fixtures/contract.
+const contract_fixtures = [_][]const u8{ "requests.jsonl", "request.http", "answer-allow.http", "answer-remap.http", "answer-deny.http" };
+
 pub fn build(b: *std.Build) void {
     const target = b.standardTargetOptions(.{});
     const optimize = b.standardOptimizeOption(.{});
@@ -83,7 +86,8 @@ pub fn build(b: *std.Build) void {
         });
         exe.root_module.addCSourceFile(.{
             .file = b.path(b.fmt("test/fixtures/{s}", .{f.src})),
-            .flags = &.{ "-std=c11", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE" },
+            // #embed (C23, which clang takes in C11 too): askbench sends the interceptor's head from the contract's fixture.
+            .flags = &.{ "-std=c11", "-Wall", "-Wextra", "-Werror", "-Wno-c23-extensions", "-D_GNU_SOURCE" },
         });
         const install = b.addInstallArtifact(exe, .{});
         fixtures_step.dependOn(&install.step);
@@ -100,6 +104,10 @@ pub fn build(b: *std.Build) void {
             .link_libc = true,
         }),
     });
+    // The contract's fixtures live outside interceptor/, where @embedFile can't reach: each is a module of its own.
+    for (contract_fixtures) |f| {
+        unit.root_module.addAnonymousImport(b.fmt("contract/{s}", .{f}), .{ .root_source_file = b.path(b.fmt("test/fixtures/contract/{s}", .{f})) });
+    }
     test_step.dependOn(&b.addRunArtifact(unit).step);
     const kernel_unit = b.addTest(.{
         .root_module = b.createModule(.{
@@ -110,6 +118,22 @@ pub fn build(b: *std.Build) void {
         }),
     });
     test_step.dependOn(&b.addRunArtifact(kernel_unit).step);
+
+    // `zig build contract -- DIR`: the interceptor's requests for the contract's fixed inputs (`make contract`).
+    const contract = b.addExecutable(.{
+        .name = "styxy-contract",
+        .root_module = b.createModule(.{
+            .root_source_file = b.path("interceptor/contract.zig"),
+            .target = target,
+            .optimize = optimize,
+            .link_libc = true,
+        }),
+    });
+    const write_contract = b.addRunArtifact(contract);
+    if (b.args) |args| write_contract.addArgs(args);
+    b.step("contract", "Write the interceptor's contract fixtures into the directory given after --").dependOn(&write_contract.step);
+    test_step.dependOn(&contract.step);
+
     // The probes are test inputs too; build them so a test run can't use stale ones.
     test_step.dependOn(fixtures_step);
     // The library itself must compile in every mode the tests don't cover.

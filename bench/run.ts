@@ -147,7 +147,7 @@ async function main(): Promise<void> {
   const tcp = {host: '127.0.0.1', port: d.port, token}
   const baseUnix = {socketPath: path.join(baseHome, 'b.sock')}
   const baseTcp = {host: '127.0.0.1', port: basePort}
-  const reqOf = (pid: number, port: number) => ({pid, port, family: 'ipv4', address: '127.0.0.1', command: 'bench'})
+  const reqOf = (pid: number, port: number) => ({pid, port, command: 'bench'})
   const req = (port: number) => reqOf(scratch.pid!, port)
   try {
     console.log('## Bind route, a new connection per request (as the interceptor does)\n')

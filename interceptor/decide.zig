@@ -57,8 +57,6 @@ pub fn isStream(fd: c_int) bool {
 pub fn run(b: *const Bind, cfg: *const settings.Config) real.Result {
     const deadline = ipc.Deadline.fromNow(cfg.timeout_ms);
 
-    var addr_buf: [sockaddr.max_text_len]u8 = undefined;
-    const addr_text = sockaddr.formatAddress(&b.parsed, &addr_buf);
     var sock_buf: paths.PathBuf = undefined;
     var token_buf: paths.PathBuf = undefined;
     const target = daemonTarget(cfg, &sock_buf, &token_buf);
@@ -66,14 +64,12 @@ pub fn run(b: *const Bind, cfg: *const settings.Config) real.Result {
     var req: json.Request = .{
         .pid = b.pid,
         .port = b.parsed.port,
-        .family = b.parsed.family.jsonName(),
-        .address = addr_text,
         .command = b.command,
         .cwd = b.cwd,
         .instance_id = cfg.instance_id,
         .reassign = cfg.reassign,
     };
-    return askWithRetries(b, cfg, target, &req, addr_text, deadline);
+    return askWithRetries(b, cfg, target, &req, deadline);
 }
 
 /// The daemon's socket, and TCP on loopback as the fallback when a token path
@@ -93,7 +89,7 @@ fn daemonTarget(cfg: *const settings.Config, sock_buf: *paths.PathBuf, token_buf
 /// held (a listener that started after the daemon's answer, a TIME_WAIT
 /// without SO_REUSEADDR) goes back to the daemon as `taken`, so the next
 /// answer steps past it.
-fn askWithRetries(b: *const Bind, cfg: *const settings.Config, target: ipc.Target, req: *json.Request, addr_text: []const u8, deadline: ipc.Deadline) real.Result {
+fn askWithRetries(b: *const Bind, cfg: *const settings.Config, target: ipc.Target, req: *json.Request, deadline: ipc.Deadline) real.Result {
     var taken: [max_asks]u16 = undefined;
     var n_taken: usize = 0;
     var ask: usize = 1;
@@ -107,11 +103,11 @@ fn askWithRetries(b: *const Bind, cfg: *const settings.Config, target: ipc.Targe
         const d = switch (ipc.exchange(target, body, deadline)) {
             .answer => |d| d,
             .fail => |why| {
-                debug.line(cfg, "port {d} ({s} {s}): fail open: {s}", .{ b.parsed.port, req.family, addr_text, why });
+                debug.line(cfg, "port {d} ({s}): fail open: {s}", .{ b.parsed.port, b.parsed.family.jsonName(), why });
                 return original(b);
             },
         };
-        debug.line(cfg, "port {d} ({s} {s}) ask {d}: {s} port={d} repeat={}", .{ b.parsed.port, req.family, addr_text, ask, @tagName(d.action), d.port, d.repeat });
+        debug.line(cfg, "port {d} ({s}) ask {d}: {s} port={d} repeat={}", .{ b.parsed.port, b.parsed.family.jsonName(), ask, @tagName(d.action), d.port, d.repeat });
         switch (bindAndAnnounce(b, cfg, d)) {
             .done => |res| return res,
             .held => |port| markTaken(&taken, &n_taken, port),

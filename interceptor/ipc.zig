@@ -57,7 +57,7 @@ pub const Target = struct {
     tcp: ?Tcp,
 };
 
-const request_max = 4096;
+pub const request_max = 4096;
 
 /// The one entry point: send `body` to the daemon and interpret the answer.
 pub fn exchange(target: Target, body: []const u8, deadline: Deadline) answer.Outcome {
@@ -103,7 +103,8 @@ fn roundTrip(fd: c_int, req: []const u8, resp: *[answer.response_max]u8, deadlin
     return answer.parseResponse(raw);
 }
 
-fn frame(buf: []u8, tcp: ?TcpAuth, body: []const u8) ?[]const u8 {
+/// The head is the contract's too: interceptor/contract.zig writes it out for the TypeScript side.
+pub fn frame(buf: []u8, tcp: ?TcpAuth, body: []const u8) ?[]const u8 {
     var b = json.Buf.init(buf);
     b.append("POST /v1/bind HTTP/1.1\r\nHost: ");
     if (tcp) |a| {

@@ -102,8 +102,6 @@ fn utf8Valid(s: []const u8) usize {
 pub const Request = struct {
     pid: i64,
     port: u16,
-    family: []const u8,
-    address: []const u8,
     command: []const u8,
     cwd: ?[]const u8 = null,
     instance_id: ?[]const u8 = null,
@@ -122,10 +120,6 @@ pub fn buildBody(buf: []u8, r: *const Request) ?[]const u8 {
     b.appendInt(@intCast(@max(r.pid, 0)));
     b.append(",\"port\":");
     b.appendInt(r.port);
-    b.append(",\"family\":");
-    _ = appendString(&b, r.family, 16);
-    b.append(",\"address\":");
-    _ = appendString(&b, r.address, 64);
     b.append(",\"command\":");
     _ = appendString(&b, r.command, max_command_json);
     if (r.cwd) |cwd| {
@@ -404,14 +398,12 @@ test "request body, first ask" {
     const body = buildBody(&buf, &.{
         .pid = 1234,
         .port = 8000,
-        .family = "ipv4",
-        .address = "0.0.0.0",
         .command = "python3 -m http.server 8000",
         .cwd = "/home/x/proj",
         .instance_id = "abc",
     }).?;
     try t.expectEqualStrings(
-        \\{"pid":1234,"port":8000,"family":"ipv4","address":"0.0.0.0","command":"python3 -m http.server 8000","cwd":"/home/x/proj","instanceId":"abc","reassign":true}
+        \\{"pid":1234,"port":8000,"command":"python3 -m http.server 8000","cwd":"/home/x/proj","instanceId":"abc","reassign":true}
     , body);
 }
 
@@ -420,14 +412,12 @@ test "request body, retry with taken ports and optional fields omitted" {
     const body = buildBody(&buf, &.{
         .pid = 1,
         .port = 3000,
-        .family = "ipv6",
-        .address = "::",
         .command = "node \"server.js\"",
         .reassign = false,
         .taken = &.{ 3001, 3002 },
     }).?;
     try t.expectEqualStrings(
-        \\{"pid":1,"port":3000,"family":"ipv6","address":"::","command":"node \"server.js\"","reassign":false,"taken":[3001,3002]}
+        \\{"pid":1,"port":3000,"command":"node \"server.js\"","reassign":false,"taken":[3001,3002]}
     , body);
 }
 
@@ -437,8 +427,6 @@ test "request body with hostile strings is valid JSON; long cwd omitted; too sma
     const body = buildBody(&buf, &.{
         .pid = 42,
         .port = 8080,
-        .family = "ipv4",
-        .address = "127.0.0.1",
         .command = "\x01" ** 600,
         .cwd = long_cwd,
     }).?;
@@ -450,7 +438,7 @@ test "request body with hostile strings is valid JSON; long cwd omitted; too sma
     try t.expect(parsed.object.get("command").?.string.len <= max_command_json / 6);
 
     var tiny: [40]u8 = undefined;
-    try t.expect(buildBody(&tiny, &.{ .pid = 1, .port = 1, .family = "ipv4", .address = "0.0.0.0", .command = "x" }) == null);
+    try t.expect(buildBody(&tiny, &.{ .pid = 1, .port = 1, .command = "x" }) == null);
 }
 
 fn expectDecision(body: []const u8, want: Decision) !void {

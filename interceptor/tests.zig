@@ -21,4 +21,5 @@ test {
     _ = @import("fdpass.zig");
     _ = @import("seccomp_notify.zig");
     _ = @import("ipc_fuzz.zig");
+    _ = @import("contract.zig");
 }

@@ -3,7 +3,7 @@ import fs from 'node:fs'
 import {StyxyClient} from '../client/client.js'
 import {probe} from '../client/ensure-daemon.js'
 import {isBrowserBlocked} from '../core/blocked-ports.js'
-import {isSameProcessAlive} from '../daemon/proc.js'
+import {startTimeOf} from '../shared/proc-stat.js'
 import {loadConfig} from '../config.js'
 import {resolvePaths} from '../paths.js'
 import {preloadLibraryPath, supervisorPath} from '../project.js'
@@ -98,7 +98,7 @@ export async function runChecks(env: NodeJS.ProcessEnv = process.env): Promise<C
 
   if (health) {
     const leases = await unix.leases()
-    const stale = leases.filter((l) => l.pid !== null && !isSameProcessAlive(l.pid, null))
+    const stale = leases.filter((l) => l.pid !== null && startTimeOf(l.pid) === null)
     checks.push(stale.length
       ? {name: 'stale leases', level: 'warn', detail: `${stale.length} lease(s) held by exited processes: ${stale.map((l) => l.port).join(', ')}`, hint: 'styxy cleanup'}
       : {name: 'stale leases', level: 'pass', detail: `${leases.length} lease(s), none held by an exited process`})

@@ -5,7 +5,7 @@ import type {Health} from '../protocol/types.js'
 import {PROJECT_ROOT} from '../project.js'
 import {resolvePaths} from '../paths.js'
 import {pollUntil} from '../retry.js'
-import {processStartTime} from '../daemon/proc.js'
+import {startTimeOf} from '../shared/proc-stat.js'
 import {StyxyClient, TransportError} from './client.js'
 import type net from 'node:net'
 import {connectUnix} from './socket-probe.js'
@@ -126,7 +126,7 @@ export async function stopDaemon(env: NodeJS.ProcessEnv = process.env, timeoutMs
   process.kill(health.pid, 'SIGTERM')
   // The daemon is not our child, so there is no exit event to wait on: watch its pid disappear.
   // A zombie counts as gone: where pid 1 does not reap, it would otherwise linger forever.
-  return pollUntil(() => (processStartTime(health.pid) === null ? {pid: health.pid} : undefined), {
+  return pollUntil(() => (startTimeOf(health.pid) === null ? {pid: health.pid} : undefined), {
     timeoutMs, firstMs: 5, maxMs: 100,
     timeoutError: () => new Error(`daemon pid ${health.pid} did not stop within ${timeoutMs} ms`),
   })

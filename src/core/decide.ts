@@ -126,8 +126,13 @@ export function decideBind(input: BindInput, view: PortView, limits: Limits): Bi
   if (home?.singleton) {
     return {action: 'deny', port: requested, service, reason: `${home.name} is a single-instance type: use the running holder`, repeat: false}
   }
+  // The project's own earlier port is checked as its requested port is: a lease or a listener keeps it from it,
+  // its own predecessor's TIME_WAIT does not (a restarted server binds past it with SO_REUSEADDR; one that fails
+  // comes back with the port in `taken`). Checked as a fresh port, every restart of a moved watch-mode server
+  // that had answered a request jumped to the next port (3051, 3052, ...).
   const remembered = input.remembered()
-  const port = remembered !== undefined && remembered !== requested && isFree(remembered, view, limits, taken)
+  const port = remembered !== undefined && remembered !== requested && isAssignable(remembered, limits) && !taken.has(remembered)
+    && !view.leaseOn(remembered) && !view.isBound(remembered)
     ? remembered
     : firstFree(remapCandidates(requested, limits.types), view, limits, taken)
   if (port === undefined) return {action: 'deny', port: requested, service, reason: 'no free port left to move to', repeat: false}

@@ -1,36 +1,34 @@
 import type {
-  AllocationRequest, AllocationResponse, BindRequest, BindResponse, CleanupResponse, ExitWatchRequest, Instance, KernelStatus, Lease, PortInfo,
+  AllocationRequest, AllocationResponse, BindRequest, BindResponse, KernelStatus, Lease, PortInfo,
   Reassignment, ServiceType, SuggestResponse,
 } from '../protocol/types.js'
-import type {ReleaseReason} from '../protocol/events.js'
 import {StyxyError} from '../protocol/errors.js'
 import {allocationCandidates, decideBind, firstFree, suggestPorts, type Limits, type PortView} from '../core/decide.js'
 import {DEFAULT_SERVICE, serviceForPort} from '../core/service-types.js'
 import {inferService} from '../core/inference.js'
 import {isBrowserBlocked} from '../core/blocked-ports.js'
-import {newLeaseId, Store, toInstance, toLease, toLeaseView, type InstanceRow, type LeaseRow} from '../store/store.js'
+import {newLeaseId, Store, toLease, toLeaseView, type LeaseRow} from '../store/store.js'
 import {EventHub} from './hub.js'
 import {describeListeners, ownersOf, type RawListener} from './socket-table.js'
 import {Moment, type KernelTables} from '../kernel/tables.js'
 import type {ExitWatcher} from '../kernel/exits.js'
-import {inOtherNetwork, isSameProcessAlive, processStartTime, takeDied} from './proc.js'
+import {inOtherNetwork, isSameProcessAlive, processStartTime} from './proc.js'
 import type {Metrics} from './metrics.js'
 import {appendAudit} from './audit.js'
 import type {LeaseRules} from './instances.js'
+import {Releases, type ReleaseOptions} from './releases.js'
 
-export interface CoordinatorOptions {
+export interface CoordinatorOptions extends ReleaseOptions {
   daemonPort: number
   minPort: number
-  /** How long a lease may go without a listener (once bound or seen listening) before it is released. */
-  listenGraceMs: number
-  /** How long an instance may go without a heartbeat. */
-  instanceTtlMs: number
 }
 
 /** The daemon's decisions: each one read, decided and written in one synchronous transaction, announced after commit. */
 export class Coordinator {
   private readonly limits: Limits
   private readonly typeByName: Map<string, ServiceType>
+  /** Every way a lease ends (releases.ts). */
+  readonly releases: Releases
 
   constructor(
     readonly store: Store,
@@ -38,12 +36,13 @@ export class Coordinator {
     private readonly hub: EventHub,
     readonly kernel: KernelTables,
     private readonly auditFile: string,
-    private readonly options: CoordinatorOptions,
+    options: CoordinatorOptions,
     private readonly metrics?: Metrics,
     readonly exits?: ExitWatcher,
   ) {
     this.limits = {types, reserved: new Set([options.daemonPort]), minPort: options.minPort}
     this.typeByName = new Map(types.map((t) => [t.name, t]))
+    this.releases = new Releases(store, hub, kernel, options, exits)
   }
 
   kernelStatus(): KernelStatus {
@@ -65,37 +64,6 @@ export class Coordinator {
       isBound: (port) => moment.isBound(port),
       otherwiseHeld: (port) => moment.otherwiseHeld(port),
     }
-  }
-
-  private dropLease(row: LeaseRow): void {
-    this.store.deleteLease(row)
-  }
-
-  /**
-   * A holder's exit is an event (pidfd): watched from its first lease on. The watch is opened before the start
-   * time is read again, so a pid that passed to another process in between is caught here, not watched.
-   */
-  private watchHolder(pid: number | null, pidStart: number | null): void {
-    if (pid === null || this.exits === undefined) return
-    let watched: boolean
-    try {
-      watched = this.exits.watch(pid)
-    } catch {
-      return // out of fds, say: the reaper's rounds still find this holder's exit, later
-    }
-    if (!watched || !isSameProcessAlive(pid, pidStart)) this.holderExited(pid)
-  }
-
-  /** A watched process has exited: its leases and instances go now, not at the next reaper tick. */
-  holderExited(pid: number): CleanupResponse {
-    const out = this.releaseExited(pid)
-    for (const inst of this.store.instances()) {
-      if (inst.pid !== pid || isSameProcessAlive(inst.pid, inst.pid_start)) continue
-      const {instance, leases} = this.expireInstance(inst, 'holder exited')
-      out.expiredInstances.push(instance)
-      out.released.push(...leases.map(toLease))
-    }
-    return out
   }
 
   // A holder's answers for one port are told apart by creation time (the latest is the one repeated), so it
@@ -124,25 +92,9 @@ export class Coordinator {
   private holderStart(pid: number | undefined): number | null {
     if (pid === undefined) return null
     const start = processStartTime(pid)
-    this.releaseDied()
+    this.releases.releaseDied()
     if (start === null) throw new StyxyError('HOLDER_NOT_RUNNING', `no running process has pid ${pid}`)
     return start
-  }
-
-  /**
-   * Leases of pinned holders found dead since the last look (proc.ts): released before anyone with the same
-   * pid gets a lease, since a newcomer started within the dead one's clock tick has the same start time too.
-   */
-  private releaseDied(): LeaseRow[] {
-    const died = takeDied()
-    if (died.length === 0) return []
-    const released = this.store.transaction(() => died.flatMap(([pid, start]) => {
-      const rows = this.store.leasesOfHolder(pid, start)
-      for (const l of rows) this.dropLease(l)
-      return rows
-    }))
-    for (const row of released) this.hub.publish({type: 'lease.released', data: {...toLease(row), reason: 'holder-exited'}})
-    return released
   }
 
   /** Asked, decided and written in one synchronous turn: the kernel's answer is as of this moment. */
@@ -166,7 +118,7 @@ export class Coordinator {
       const holderAlive = onTarget?.pid === req.pid ? onTarget.pid_start === null || onTarget.pid_start === pidStart
         : onTarget?.pid == null || isSameProcessAlive(onTarget.pid, onTarget.pid_start)
       if (onTarget && !holderAlive) {
-        this.dropLease(onTarget)
+        this.store.deleteLease(onTarget)
         released.push(onTarget)
       }
       const priorRow = this.store.leaseByHolderRequest(req.pid, pidStart, req.port)
@@ -203,7 +155,7 @@ export class Coordinator {
 
     for (const l of released) this.hub.publish({type: 'lease.released', data: {...toLease(l), reason: 'holder-exited'}})
     for (const l of created) this.hub.publish({type: 'lease.created', data: l})
-    if (created.length) this.watchHolder(req.pid, pidStart)
+    if (created.length) this.releases.watchHolder(req.pid, pidStart)
     const base = {pid: req.pid, requestedPort: req.port, port: decision.port, service: decision.service, command: req.command, leaseId: leaseId ?? undefined}
     if (decision.action === 'deny') {
       this.hub.publish({type: 'bind.denied', data: {...base, reason: decision.reason}})
@@ -247,19 +199,9 @@ export class Coordinator {
     })
     if (!result.joined) {
       this.hub.publish({type: 'lease.created', data: result})
-      this.watchHolder(result.pid, pidStart)
+      this.releases.watchHolder(result.pid, pidStart)
     }
     return result
-  }
-
-  /** Release by lease id, or by port when given digits. */
-  release(idOrPort: string, reason: ReleaseReason = 'released'): Lease {
-    const row = /^\d+$/.test(idOrPort) ? this.store.leaseByPort(Number(idOrPort)) : this.store.leaseById(idOrPort)
-    if (!row) throw new StyxyError('NOT_FOUND', `no lease ${/^\d+$/.test(idOrPort) ? 'on port ' : ''}${idOrPort}`)
-    this.store.transaction(() => this.dropLease(row))
-    const lease = toLease(row)
-    this.hub.publish({type: 'lease.released', data: {...lease, reason}})
-    return lease
   }
 
   /** The store's rows, for an answer that turns them into leases a few at a time (json-chunks.ts). */
@@ -300,115 +242,13 @@ export class Coordinator {
     return {service: type.name, requested, ports: suggestPorts(type, count, this.view(), this.limits)}
   }
 
-  /** An instance whose holder exited or whose heartbeats stopped goes, with its leases. */
-  private expireInstance(row: InstanceRow, reason: string): {instance: Instance; leases: LeaseRow[]} {
-    const leases = this.store.transaction(() => {
-      const leases = this.store.leasesOfInstance(row.id)
-      for (const l of leases) this.dropLease(l)
-      this.store.deleteInstance(row.id)
-      return leases
-    })
-    for (const l of leases) this.hub.publish({type: 'lease.released', data: {...toLease(l), reason: 'instance-expired'}})
-    const instance = toInstance(row)
-    this.hub.publish({type: 'instance.expired', data: {...instance, reason}})
-    return {instance, leases}
-  }
-
   /** For instances.ts (the instance operations): the holder check binds use, and the one way a lease goes. */
   readonly leaseRules: LeaseRules = {
-    holderStart: (pid) => this.holderStart(pid), dropLease: (row) => this.dropLease(row), watchHolder: (pid, start) => this.watchHolder(pid, start),
+    holderStart: (pid) => this.holderStart(pid), dropLease: (row) => this.store.deleteLease(row), watchHolder: (pid, start) => this.releases.watchHolder(pid, start),
   }
 
   reassignments(sinceMs?: number): Reassignment[] {
     return this.store.reassignments(sinceMs)
   }
 
-  /**
-   * Release what is stale now: leases whose holder died (pid + start time no longer match; a safety net
-   * behind the exit events), leases that went without a listener for the grace period, and instances whose
-   * heartbeats stopped. `force` also releases leases that are not listening right now, except those of live
-   * holders that never listened yet. Nothing leased, nothing asked of the kernel.
-   */
-  reap(force = false): CleanupResponse {
-    const seenAt = Date.now()
-    const listening = this.store.leaseCount() > 0 ? this.kernel.listeners() : new Map<number, unknown>()
-    return this.reapWith(listening, seenAt, force)
-  }
-
-  /** Watch every holder the store knows (at start-up: the leases outlived the daemon, their watches did not). */
-  watchAll(): void {
-    for (const h of this.store.holders()) this.watchHolder(h.pid, h.pid_start)
-    for (const inst of this.store.instances()) this.watchHolder(inst.pid, inst.pid_start)
-  }
-
-  /** Release the leases of one process that has exited (what `styxy run` asks for when its child ends). */
-  releaseExited(pid: number): CleanupResponse {
-    const released = this.store.transaction(() => {
-      const gone: LeaseRow[] = []
-      for (const h of this.store.holders()) {
-        if (h.pid !== pid || isSameProcessAlive(h.pid, h.pid_start)) continue
-        for (const l of this.store.leasesOfHolder(h.pid, h.pid_start)) {
-          this.dropLease(l)
-          gone.push(l)
-        }
-      }
-      return gone
-    })
-    for (const row of released) this.hub.publish({type: 'lease.released', data: {...toLease(row), reason: 'holder-exited'}})
-    return {released: released.map(toLease), expiredInstances: []}
-  }
-
-  /**
-   * A `styxy run` is over (its exit watch ended): the command's leases go if it has exited (a command that
-   * outlived a killed run keeps them), and the run's own lease goes in any case.
-   */
-  releaseAfterRun(req: ExitWatchRequest): CleanupResponse {
-    const out = this.releaseExited(req.pid)
-    if (req.leaseId) {
-      try {
-        out.released.push(this.release(req.leaseId))
-      } catch (error) {
-        if (!(error instanceof StyxyError && error.code === 'NOT_FOUND')) throw error
-      }
-    }
-    return out
-  }
-
-  private reapWith(listening: ReadonlyMap<number, unknown>, seenAt: number, force: boolean): CleanupResponse {
-    const now = Date.now()
-    const died = this.releaseDied()
-    const released: {row: LeaseRow; reason: ReleaseReason}[] = []
-    const expired: Instance[] = []
-    const ofInstances: LeaseRow[] = []
-    for (const inst of this.store.instances()) {
-      const dead = inst.pid !== null && !isSameProcessAlive(inst.pid, inst.pid_start)
-      if (!dead && now - inst.last_heartbeat <= this.options.instanceTtlMs) continue
-      const {instance, leases} = this.expireInstance(inst, dead ? 'holder exited' : 'heartbeat stopped')
-      expired.push(instance)
-      ofInstances.push(...leases)
-    }
-    this.store.transaction(() => {
-      // One /proc read per holding process, however many leases it holds.
-      for (const h of this.store.holders()) {
-        if (isSameProcessAlive(h.pid, h.pid_start)) continue
-        for (const l of this.store.leasesOfHolder(h.pid, h.pid_start)) {
-          this.dropLease(l)
-          released.push({row: l, reason: 'holder-exited'})
-        }
-      }
-      // Written at most a few times per grace period: an idle daemon with many listening leases must not write
-      // the database on every tick.
-      for (const port of listening.keys()) this.store.touchListening(port, seenAt, this.options.listenGraceMs / 4)
-      // Forced: everything not listening now, except leases of live holders that have not listened yet (between
-      // their bind() and listen(), or an allocation waiting for its server); dead holders went above.
-      const quiet = force ? this.store.leases().filter((l) => l.last_listening !== null || l.pid === null) : this.store.quietSince(seenAt - this.options.listenGraceMs)
-      for (const l of quiet) {
-        if (listening.has(l.port)) continue
-        this.dropLease(l)
-        released.push({row: l, reason: force ? 'cleanup' : 'not-listening'})
-      }
-    })
-    for (const {row, reason} of released) this.hub.publish({type: 'lease.released', data: {...toLease(row), reason}})
-    return {released: [...died, ...ofInstances, ...released.map((r) => r.row)].map(toLease), expiredInstances: expired}
-  }
 }

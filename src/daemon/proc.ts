@@ -1,4 +1,5 @@
 import fs from 'node:fs'
+import {startTimeOfStat} from '../shared/proc-stat.js'
 
 // Process identity from /proc. A pid alone can be recycled; pid + start time (clock ticks since boot,
 // field 22 of /proc/<pid>/stat) cannot, so a lease never passes to a stranger that got the same pid.
@@ -35,16 +36,7 @@ function readStartTime(pid: number): number | null {
   if (fd === null) return null
   const n = readFile(fd)
   fs.closeSync(fd)
-  // comm (field 2) is in parentheses and may itself contain spaces and ')': fields count from the last ')'.
-  let i = buffer.lastIndexOf(0x29, n - 1) + 2
-  if (i < 2 || i >= n) return null
-  const state = buffer[i]
-  if (state === 0x5a || state === 0x58) return null // Z or X: a zombie holds no ports
-  for (let spaces = 0; spaces < 19 && i < n; i++) if (buffer[i] === 0x20) spaces++
-  let start = 0
-  const first = i
-  for (; i < n && buffer[i] >= 0x30 && buffer[i] <= 0x39; i++) start = start * 10 + buffer[i] - 0x30
-  return i > first ? start : null
+  return startTimeOfStat(buffer, n)
 }
 
 /** Still running: readable (not gone) and with memory (not a zombie; its first field, the size, is not 0). */

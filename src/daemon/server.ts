@@ -105,7 +105,7 @@ function startHousekeeping(coordinator: Coordinator, store: Store, metrics: Metr
   let answeredAtTick = -1
   const timer = setInterval(() => {
     try {
-      coordinator.reap()
+      coordinator.releases.reap()
     } catch (error) {
       log(`reaper: ${(error as Error).message}`)
     }
@@ -136,7 +136,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     const kernel = openKernel(env, (pids) => {
       for (const pid of pids) {
         try {
-          coordinator?.holderExited(pid)
+          coordinator?.releases.holderExited(pid)
         } catch (error) {
           log(`holder ${pid} exited: ${(error as Error).message}`)
         }
@@ -151,11 +151,11 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       instanceTtlMs: envMs(env, 'STYXY_INSTANCE_TTL_MS', 60_000),
     }, metrics, kernel.exits)
     // Leases whose holders died while we were down go first, before anyone is answered; the rest are watched.
-    const startup = coordinator.reap()
+    const startup = coordinator.releases.reap()
     if (startup.released.length) log(`released ${startup.released.length} stale lease(s) at start-up`)
-    coordinator.watchAll()
+    coordinator.releases.watchAll()
 
-    const watches = new ExitWatches((req) => coordinator.releaseAfterRun(req))
+    const watches = new ExitWatches((req) => coordinator.releases.releaseAfterRun(req))
     const deps: RouteDeps = {coordinator, hub, watches, metrics, paths, version: VERSION, startedAt: Date.now(), tcpPort: () => tcpPort}
     const app = buildApp(deps, token, log)
 

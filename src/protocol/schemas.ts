@@ -21,18 +21,42 @@ export const AllocationRequestSchema = z.strictObject({
 export const BindRequestSchema = z.strictObject({
   pid,
   port,
-  family: z.enum(['ipv4', 'ipv6']),
-  address: text(64),
   command: text(4096).optional(),
   cwd: text(4096).optional(),
   instanceId: id.optional(),
+  /** Ports the caller's real bind found in use (EADDRINUSE) since its first ask. */
   taken: z.array(port).max(64).optional(),
+  /** false: record and answer, never move (STYXY_DISABLE_REASSIGN=1). */
   reassign: z.boolean().optional(),
 })
 
+// The bind answer is held to a schema too: the interceptor parses it with its own JSON reader, and the
+// contract test (test/contract) checks the daemon's real answers against this and the interceptor's parser.
+export const BindActionSchema = z.enum(['allow', 'remap', 'deny'])
+
+export const BindResponseSchema = z.strictObject({
+  action: BindActionSchema,
+  port,
+  requestedPort: port,
+  service: z.string().min(1),
+  leaseId: z.string().min(1).nullable(),
+  /** True when this process already asked for this port: the notice was already shown. */
+  repeat: z.boolean(),
+  /**
+   * True when this answer created the lease: the port was not the caller's before it asked (not an earlier
+   * answer, not its instance's allocation). The interceptor checks such a port against the other address
+   * family's listeners, which its own bind would not collide with.
+   */
+  newLease: z.boolean(),
+  reason: z.string().optional(),
+})
+
+/** What `styxy run` leaves to the daemon for when its connection ends (POST /v1/exit-watch). */
 export const ExitWatchRequestSchema = z.strictObject({
+  /** The command's process: its leases go if it has exited by then. */
   pid,
-  // A lease id, never a port: releasing by port is DELETE /v1/allocations/:port, said in so many words.
+  // The lease the run made for --service/--port, released in any case. A lease id, never a port: releasing
+  // by port is DELETE /v1/allocations/:port, said in so many words.
   leaseId: id.refine((s) => !/^\d+$/.test(s), 'a lease id, not a port number').optional(),
 })
 

@@ -1,4 +1,10 @@
-// Request/response types shared by the daemon, the client, the CLI and the tests.
+// Request/response types shared by the daemon, the client, the CLI and the tests. What crosses the wire with a
+// schema (schemas.ts) takes its type from that schema, so the two cannot disagree; the rest are answers no one
+// validates. Type-only imports: the client's bundle must not load zod for them.
+import type {z} from 'zod'
+import type {
+  AllocationRequestSchema, BindActionSchema, BindRequestSchema, BindResponseSchema, ExitWatchRequestSchema, InstanceRequestSchema,
+} from './schemas.js'
 
 export interface ServiceType {
   name: string
@@ -85,14 +91,7 @@ export interface KernelStatus {
   watching: number
 }
 
-export interface AllocationRequest {
-  service: string
-  port?: number
-  name?: string
-  instanceId?: string
-  pid?: number
-  project?: string
-}
+export type AllocationRequest = z.infer<typeof AllocationRequestSchema>
 
 export interface AllocationResponse extends Lease {
   /** True when a singleton type's existing holder was returned instead of a new lease. */
@@ -123,53 +122,15 @@ export interface SuggestResponse {
   ports: number[]
 }
 
-export type BindAction = 'allow' | 'remap' | 'deny'
+export type BindAction = z.infer<typeof BindActionSchema>
 
-export interface BindRequest {
-  pid: number
-  port: number
-  family: 'ipv4' | 'ipv6'
-  address: string
-  command?: string
-  cwd?: string
-  instanceId?: string
-  /** Ports the caller's real bind found in use (EADDRINUSE) since its first ask. */
-  taken?: number[]
-  /** false: record and answer, never move (STYXY_DISABLE_REASSIGN=1). */
-  reassign?: boolean
-}
+export type BindRequest = z.infer<typeof BindRequestSchema>
 
-export interface BindResponse {
-  action: BindAction
-  port: number
-  requestedPort: number
-  service: string
-  leaseId: string | null
-  /** True when this process already asked for this port: the notice was already shown. */
-  repeat: boolean
-  /**
-   * True when this answer created the lease: the port was not the caller's before it asked (not an earlier
-   * answer, not its instance's allocation). The interceptor checks such a port against the other address
-   * family's listeners, which its own bind would not collide with.
-   */
-  newLease: boolean
-  reason?: string
-}
+export type BindResponse = z.infer<typeof BindResponseSchema>
 
-export interface InstanceRequest {
-  id?: string
-  pid?: number
-  name?: string
-  project?: string
-}
+export type InstanceRequest = z.infer<typeof InstanceRequestSchema>
 
-/** What `styxy run` leaves to the daemon for when its connection ends (POST /v1/exit-watch). */
-export interface ExitWatchRequest {
-  /** The command's process: its leases go if it has exited by then. */
-  pid: number
-  /** The lease the run made for --service/--port, released in any case. */
-  leaseId?: string
-}
+export type ExitWatchRequest = z.infer<typeof ExitWatchRequestSchema>
 
 export interface CleanupResponse {
   released: Lease[]

@@ -89,7 +89,7 @@ describe('CLI commands against a real daemon', () => {
     const taken = await d.client.allocate({service: 'hub'})
     const port = taken.port
     try {
-      const moved = await d.client.bind({pid: holder.pid!, port, family: 'ipv4', address: '0.0.0.0', command: 'hub-server'})
+      const moved = await d.client.bind({pid: holder.pid!, port, command: 'hub-server'})
       expect(moved).to.include({action: 'remap', requestedPort: port})
       const l = await cli('log')
       // The port it moved to depends on what else is busy on this machine (TIME_WAIT from earlier tests).
@@ -214,7 +214,7 @@ describe('the kernel interface, named by status and doctor', () => {
       expect(doc.stdout).to.match(/WARN\s+kernel interface: reading \/proc\/net\/tcp for listeners, polling for exits: .*styxy_kernel\.node/)
       // Still a working daemon: the fallback decides as well, only slower on a busy host.
       const port = (await fallback.client.suggest('test', 1)).ports[0]
-      expect(await fallback.client.bind({pid: process.pid, port, family: 'ipv4', address: '0.0.0.0'})).to.include({action: 'allow', port})
+      expect(await fallback.client.bind({pid: process.pid, port})).to.include({action: 'allow', port})
     } finally {
       await Promise.all([d.stop(), fallback.stop()])
       removeHome(d.home)

@@ -98,6 +98,11 @@ describe('core: bind decision', () => {
   it('prefers the port the same project got last time, while it is free', () => {
     expect(decideBind(input(3000, {remembered: () => 3050}), view([], [3000]), limits)).to.include({action: 'remap', port: 3050})
     expect(decideBind(input(3000, {remembered: () => 3050}), view([], [3000, 3050]), limits)).to.include({action: 'remap', port: 3001})
+    // Its own predecessor's TIME_WAIT (a restarted server that had answered requests) does not move it on.
+    const busy = {...view([], [3000]), otherwiseHeld: (p: number) => p === 3050}
+    expect(decideBind(input(3000, {remembered: () => 3050}), busy, limits)).to.include({action: 'remap', port: 3050})
+    // Found taken by the caller itself (no SO_REUSEADDR): a fresh port, never busy.
+    expect(decideBind(input(3000, {remembered: () => 3050, taken: new Set([3050])}), {...busy, otherwiseHeld: (p: number) => p === 3050 || p === 3001}, limits)).to.include({action: 'remap', port: 3002})
   })
 
   it('uses the inferred service for a port outside every range', () => {

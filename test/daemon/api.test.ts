@@ -66,7 +66,7 @@ for (const via of ['unix', 'tcp'] as const) {
       const asked = Array.from({length: 300}, (_, i) => 31000 + i) // more than one piece (256)
       const ids = new Map<number, string>()
       // Made and released over the socket whatever the transport under test: only the listing is what is tested.
-      for (const port of asked) ids.set(port, (await d.client.bind({pid: holders[1].pid!, port, family: 'ipv4', address: '127.0.0.1'})).leaseId!)
+      for (const port of asked) ids.set(port, (await d.client.bind({pid: holders[1].pid!, port})).leaseId!)
       try {
         const listed = (await c.leases()).filter((l) => l.pid === holders[1].pid)
         expect(listed.map((l) => [l.port, l.id])).to.deep.equal(asked.map((p) => [p, ids.get(p)]))
@@ -116,13 +116,13 @@ for (const via of ['unix', 'tcp'] as const) {
 
     it('POST /v1/bind allows, then remaps a leased port, records the move, and repeats per process', async () => {
       const pid = holders[0].pid!
-      const first = await c.bind({pid, port: 9200, family: 'ipv4', address: '0.0.0.0'})
+      const first = await c.bind({pid, port: 9200})
       expect(first).to.include({action: 'allow', port: 9200, service: 'test', repeat: false})
-      const other = await c.bind({pid: holders[1].pid!, port: 9200, family: 'ipv4', address: '0.0.0.0', command: 'npx vitest', cwd: '/proj'})
+      const other = await c.bind({pid: holders[1].pid!, port: 9200, command: 'npx vitest', cwd: '/proj'})
       // Moved within the test type's range (9200-9299): 9201 unless this machine has a listener there.
       expect(other).to.include({action: 'remap', requestedPort: 9200, repeat: false, service: 'test'})
       expect(other.port).to.be.within(9201, 9299)
-      const again = await c.bind({pid: holders[1].pid!, port: 9200, family: 'ipv6', address: '::'})
+      const again = await c.bind({pid: holders[1].pid!, port: 9200})
       expect(again).to.include({action: 'remap', port: other.port, repeat: true, leaseId: other.leaseId})
       const trail = await c.reassignments()
       expect(trail.at(-1)).to.include({pid: holders[1].pid, from: 9200, to: other.port, service: 'test'})
@@ -134,23 +134,23 @@ for (const via of ['unix', 'tcp'] as const) {
 
     it('POST /v1/bind: newLease says the port was leased anew; after a retry the latest answer is repeated, even a lower port', async () => {
       const pid = holders[0].pid!
-      const first = await c.bind({pid, port: 9299, family: 'ipv4', address: '0.0.0.0'})
+      const first = await c.bind({pid, port: 9299})
       expect(first).to.include({action: 'allow', port: 9299, repeat: false, newLease: true})
       // The caller's real bind found 9299 in use: the move wraps to the start of the range, below it.
-      const moved = await c.bind({pid, port: 9299, family: 'ipv4', address: '0.0.0.0', taken: [9299]})
+      const moved = await c.bind({pid, port: 9299, taken: [9299]})
       expect(moved).to.include({action: 'remap', repeat: false, newLease: true})
       expect(moved.port).to.be.below(9299)
-      const again = await c.bind({pid, port: 9299, family: 'ipv6', address: '::'})
+      const again = await c.bind({pid, port: 9299})
       expect(again).to.include({action: 'remap', port: moved.port, repeat: true, newLease: false})
       // A bind of the caller's own instance allocation: its port already, so not a new lease either.
       const lease = await c.allocate({service: 'test', pid, instanceId: 'run-newlease'})
-      const own = await c.bind({pid, port: lease.port, family: 'ipv4', address: '0.0.0.0', instanceId: 'run-newlease'})
+      const own = await c.bind({pid, port: lease.port, instanceId: 'run-newlease'})
       expect(own).to.include({action: 'allow', port: lease.port, newLease: false})
       for (const id of [first.leaseId!, moved.leaseId!, lease.id]) await c.release(id)
     })
 
     it('POST /v1/bind refuses a pid that is not running', async () => {
-      expect((await rejected(c.bind({pid: 4194000, port: 3000, family: 'ipv4', address: '0.0.0.0'}))).code).to.equal('HOLDER_NOT_RUNNING')
+      expect((await rejected(c.bind({pid: 4194000, port: 3000}))).code).to.equal('HOLDER_NOT_RUNNING')
     })
 
     it('instances: register by pid, heartbeat, list, remove (and its leases go)', async () => {

@@ -20,7 +20,7 @@ describe('daemon: concurrent binds', () => {
     // A third each as the interceptor asks (its exact bytes on the Unix socket), the client on the socket, and TCP.
     const unix = {path: path.join(d.home, 'daemon.sock')}
     const answers = await Promise.all(holders.map(async (h, i): Promise<BindResponse> => {
-      const req = {pid: h.pid!, port: 3000, family: i % 2 ? 'ipv4' : 'ipv6', address: '0.0.0.0', command: 'npm run dev'} as const
+      const req = {pid: h.pid!, port: 3000, command: 'npm run dev'} as const
       if (i % 3 === 1) return d.client.bind(req)
       if (i % 3 === 2) return d.tcp.bind(req)
       const answer = await rawExchange(unix, interceptorRequest(JSON.stringify(req)), 10_000, 5000)

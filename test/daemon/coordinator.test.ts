@@ -27,9 +27,9 @@ describe('coordinator: decisions within one millisecond', () => {
       const pid = process.pid
       // The last ports of the test range: each move wraps to the range's start, below the asked port.
       for (let port = 9299; port > 9279; port--) {
-        const first = c.bind({pid, port, family: 'ipv4', address: '0.0.0.0'})
-        const moved = c.bind({pid, port, family: 'ipv4', address: '0.0.0.0', taken: [port]})
-        const again = c.bind({pid, port, family: 'ipv6', address: '::'})
+        const first = c.bind({pid, port})
+        const moved = c.bind({pid, port, taken: [port]})
+        const again = c.bind({pid, port})
         expect(first).to.include({action: 'allow', port})
         expect(moved.port).to.be.below(port)
         expect(again, `asked ${port}`).to.include({port: moved.port, repeat: true})
@@ -48,9 +48,9 @@ describe('coordinator: decisions within one millisecond', () => {
     try {
       let port = 20000
       const landed = await recycleWithinTick(
-        async (pid) => c.bind({pid, port: ++port, family: 'ipv4', address: '127.0.0.1'}),
+        async (pid) => c.bind({pid, port: ++port}),
         async (pid, first) => {
-          const again = c.bind({pid, port: first.port, family: 'ipv4', address: '127.0.0.1'})
+          const again = c.bind({pid, port: first.port})
           expect(again).to.include({action: 'allow', port: first.port, repeat: false, newLease: true})
           expect(again.leaseId).to.not.equal(first.leaseId)
           expect(store.leaseById(first.leaseId!)).to.equal(undefined)
@@ -73,8 +73,8 @@ for (const [label, env] of [['sock_diag', {}], ['/proc, the fallback', {STYXY_KE
         const [v4, v6, alloc] = c.suggest('test', 3).ports
         const servers = await Promise.all([listenOn('127.0.0.1', v4), listenOn('::1', v6).catch(() => null), listenOn('127.0.0.1', alloc)])
         try {
-          expect(c.bind({pid: process.pid, port: v4, family: 'ipv4', address: '0.0.0.0'})).to.include({action: 'remap'})
-          if (servers[1]) expect(c.bind({pid: process.pid, port: v6, family: 'ipv4', address: '0.0.0.0'})).to.include({action: 'remap'})
+          expect(c.bind({pid: process.pid, port: v4})).to.include({action: 'remap'})
+          if (servers[1]) expect(c.bind({pid: process.pid, port: v6})).to.include({action: 'remap'})
           expect(c.allocate({service: 'test', port: alloc}).port).to.not.equal(alloc)
           expect(c.portInfo(v4)).to.include({bound: true})
         } finally {
@@ -82,7 +82,7 @@ for (const [label, env] of [['sock_diag', {}], ['/proc, the fallback', {STYXY_KE
         }
         // Closed just now: free at once, no snapshot to outlive.
         expect(c.portInfo(v4)).to.include({bound: false})
-        expect(c.bind({pid: process.pid, port: alloc + 1, family: 'ipv4', address: '0.0.0.0'})).to.include({action: 'allow'})
+        expect(c.bind({pid: process.pid, port: alloc + 1})).to.include({action: 'allow'})
       } finally {
         store.close()
         removeHome(home)
@@ -94,11 +94,11 @@ for (const [label, env] of [['sock_diag', {}], ['/proc, the fallback', {STYXY_KE
       const {c, store} = coordinatorIn(home, env)
       try {
         const [port] = c.suggest('test', 1).ports
-        const answer = c.bind({pid: process.pid, port, family: 'ipv4', address: '127.0.0.1'})
+        const answer = c.bind({pid: process.pid, port})
         expect(answer).to.include({action: 'allow', port})
         const server = await listenOn('127.0.0.1', port)
         try {
-          c.release(answer.leaseId!) // its run ended (an exit watch), the server lives on
+          c.releases.release(answer.leaseId!) // its run ended (an exit watch), the server lives on
           expect(c.allocate({service: 'test', port}).port).to.not.equal(port)
         } finally {
           await closeServer(server)

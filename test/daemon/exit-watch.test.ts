@@ -62,7 +62,7 @@ for (const via of ['unix', 'tcp'] as const) {
     async function aRun(port: number) {
       const [command, runner] = [spawnHolder(), spawnHolder()]
       holders.push(command, runner)
-      const bound = await c.bind({pid: command.pid!, port, family: 'ipv4', address: '127.0.0.1'})
+      const bound = await c.bind({pid: command.pid!, port})
       const own = await c.allocate({service: 'docs', pid: runner.pid!})
       const end = await watch({pid: command.pid!, leaseId: own.id})
       return {command, bound, own, end}

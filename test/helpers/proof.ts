@@ -1,6 +1,11 @@
 import fs from 'node:fs'
 import net from 'node:net'
+import path from 'node:path'
+import {PROJECT_ROOT} from '../../src/project.js'
 import {pollUntil} from '../../src/retry.js'
+
+/** The bind exchange's contract, written by `make contract` (interceptor/contract.zig, test/contract/generate.ts). */
+export const CONTRACT_FIXTURES = path.join(PROJECT_ROOT, 'test', 'fixtures', 'contract')
 
 /**
  * The proof suites run bounded in `make test` and longer in `make soak` (STYXY_SOAK=1): the same code, scaled.
@@ -76,9 +81,23 @@ export function rawExchange(target: Target, bytes: string | Buffer, timeoutMs = 
   })
 }
 
-/** The request exactly as interceptor/ipc.zig frames it on a Unix socket, with extra header lines if given. */
+let framedHead: string | undefined
+
+/**
+ * The request exactly as interceptor/ipc.zig frames it on a Unix socket, with extra header lines if given. The
+ * head is the interceptor's own, as `make contract` wrote it out (test/fixtures/contract/request.http): its
+ * headers up to Content-Length, which comes last.
+ */
 export function interceptorRequest(body: string, extra = ''): string {
-  return `POST /v1/bind HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nConnection: close\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+  if (framedHead === undefined) {
+    const framed = fs.readFileSync(path.join(CONTRACT_FIXTURES, 'request.http'), 'latin1')
+    const at = framed.lastIndexOf('\r\nContent-Length: ') + 2
+    if (at < 2 || framed.indexOf('\r\n\r\n') !== framed.indexOf('\r\n', at)) {
+      throw new Error('request.http does not end its head with Content-Length: run `make contract`')
+    }
+    framedHead = framed.slice(0, at)
+  }
+  return `${framedHead}${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
 }
 
 export function statusOf(answer: string): number {

@@ -42,7 +42,7 @@ describe('a busy host: 20,000 TIME_WAIT sockets in the table', function () {
     try {
       const status = await d.client.status()
       expect(status.kernel).to.include({sockets: 'sock_diag', exits: 'pidfd'})
-      const bind = (daemon: TestDaemon, port: number) => () => daemon.client.bind({pid: holder.pid!, port, family: 'ipv4', address: '0.0.0.0'})
+      const bind = (daemon: TestDaemon, port: number) => () => daemon.client.bind({pid: holder.pid!, port})
       const freeBind = await examined(d, bind(d, free))
       const movedBind = await examined(d, bind(d, taken))
       const listeners = socketsInState('0A')

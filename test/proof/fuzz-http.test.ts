@@ -21,7 +21,7 @@ const BAD_NUMBER = [-1, 0, 1.5, null, [], {}, true, '80', 2 ** 53, 1e7]
 const BAD_STRING = [null, 1, [], {}, true, 'x'.repeat(5000)]
 const BAD = {
   number: BAD_NUMBER, string: BAD_STRING, bool: [null, 1, 'true', [], {}],
-  family: [...BAD_STRING, 'ipv5', 'IPV4', ''], id: [...BAD_STRING, 'has space', ''], service: [...BAD_STRING, 'Dev', '', 'no/slash'],
+  id: [...BAD_STRING, 'has space', ''], service: [...BAD_STRING, 'Dev', '', 'no/slash'],
   ports: [[1e7], 'x', {}, Array(65).fill(80), [0]],
 } as const
 type Kind = keyof typeof BAD
@@ -40,8 +40,8 @@ interface BodyRoute {
 const BODY_ROUTES = (holder: number): BodyRoute[] => [
   {method: 'POST', path: '/v1/allocations', valid: {service: 'dev', pid: holder}, strict: true, required: 'service',
     fields: {service: 'service', port: 'number', name: 'string', instanceId: 'id', pid: 'number', project: 'string'}},
-  {method: 'POST', path: '/v1/bind', valid: {pid: holder, port: 3000, family: 'ipv4', address: '0.0.0.0'}, strict: true, required: 'family',
-    fields: {pid: 'number', port: 'number', family: 'family', address: 'string', command: 'string', cwd: 'string', instanceId: 'id', taken: 'ports', reassign: 'bool'}},
+  {method: 'POST', path: '/v1/bind', valid: {pid: holder, port: 3000}, strict: true, required: 'port',
+    fields: {pid: 'number', port: 'number', command: 'string', cwd: 'string', instanceId: 'id', taken: 'ports', reassign: 'bool'}},
   {method: 'POST', path: '/v1/instances', valid: {id: 'fuzz-instance', pid: holder}, strict: true,
     fields: {id: 'id', pid: 'number', name: 'string', project: 'string'}},
   {method: 'POST', path: '/register-instance', valid: {id: 'fuzz-legacy', pid: holder}, strict: false,

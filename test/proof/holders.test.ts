@@ -62,10 +62,12 @@ describe('faults: holders that die without notice', () => {
     const other = spawnHolder()
     try {
       expect((await d.client.allocate({service: 'dev', port: Number(port), pid: other.pid})).port).to.not.equal(Number(port))
-      expect(await d.client.bind({pid: other.pid!, port: Number(port), family: 'ipv4', address: '0.0.0.0'})).to.include({action: 'remap'})
+      expect(await d.client.bind({pid: other.pid!, port: Number(port)})).to.include({action: 'remap'})
     } finally {
       await killAll([other])
-      for (const pid of [...pipeline, shell]) process.kill(pid, 'SIGKILL')
+      for (const pid of [...pipeline, shell]) {
+        try { process.kill(pid, 'SIGKILL') } catch { /* already gone: the pipeline ends when one side does */ }
+      }
     }
   })
 
@@ -91,7 +93,7 @@ describe('faults: holders that die without notice', () => {
     if (process.getuid?.() !== 0) this.skip()
     const holder = spawnHolder()
     const port = 20000 + Math.floor(Math.random() * 5000)
-    const first = await d.client.bind({pid: holder.pid!, port, family: 'ipv4', address: '0.0.0.0'})
+    const first = await d.client.bind({pid: holder.pid!, port})
     expect(first.action).to.equal('allow')
     // Freeze the reaper so the lease is still there when the pid comes back with someone else.
     process.kill(d.pid, 'SIGSTOP')
@@ -110,7 +112,7 @@ describe('faults: holders that die without notice', () => {
     if (!heir) this.skip() // another process on the machine kept taking the pid first
     try {
       figures.recycledReleasedMs = await within(RELEASE_BOUND_MS, async () => !(await d.client.leases()).some((l) => l.id === first.leaseId), 'the old lease released though its pid is alive')
-      const again = await d.client.bind({pid: heir!.pid!, port, family: 'ipv4', address: '0.0.0.0'})
+      const again = await d.client.bind({pid: heir!.pid!, port})
       expect(again).to.include({action: 'allow', port, repeat: false})
       expect(again.leaseId).to.not.equal(first.leaseId)
     } finally {

@@ -40,7 +40,7 @@ describe('load: sustained concurrent traffic with 20 live tails', () => {
     const binds = async (holder: number) => {
       while (!stop) {
         try {
-          const b = await timed(bindMs, () => d.client.bind({pid: holder, port: 20000 + rand(10000), family: 'ipv4', address: '0.0.0.0', command: 'node server.js'}))
+          const b = await timed(bindMs, () => d.client.bind({pid: holder, port: 20000 + rand(10000), command: 'node server.js'}))
           await timed(releaseMs, () => d.client.release(b.leaseId!))
         } catch (error) { errors.push(String(error)) }
       }
@@ -101,7 +101,7 @@ describe('scale: 10,000 active leases and 1,000 listening sockets', () => {
 
   it('decision p50 within 1.2x of an empty table, observation steady, RSS < 100 MB', async function () {
     this.timeout(scaled(120_000, 900_000))
-    const decide = (d: TestDaemon, h: number, port: number) => d.client.bind({pid: holders[h].pid!, port, family: 'ipv4', address: '0.0.0.0'})
+    const decide = (d: TestDaemon, h: number, port: number) => d.client.bind({pid: holders[h].pid!, port})
     const observe = (d: TestDaemon, port: number) => d.client.port(port)
     // Interleaved, so both daemons see the same machine at the same moments.
     const measure = async (n: number) => {
@@ -121,7 +121,7 @@ describe('scale: 10,000 active leases and 1,000 listening sockets', () => {
     // Filling is set-up, not the measurement: real bind requests, on kept-alive connections to go faster.
     const agent = new http.Agent({keepAlive: true, maxSockets: 8})
     const fill = (w: number, port: number) => new Promise<void>((resolve, reject) => {
-      const body = JSON.stringify({pid: holders[w].pid, port, family: 'ipv4', address: '0.0.0.0'})
+      const body = JSON.stringify({pid: holders[w].pid, port})
       const req = http.request({socketPath: path.join(full.home, 'daemon.sock'), agent, method: 'POST', path: Routes.bind.path,
         headers: {host: 'localhost', 'content-type': 'application/json', 'content-length': Buffer.byteLength(body)}}, (res) => {
         res.resume()

@@ -60,7 +60,7 @@ describe('faults: the state directory', () => {
         try {
           const a = i % 2
             ? await d!.client.allocate({service: ['dev', 'api', 'ui', 'docs'][i % 4], pid: holder.pid, name: 'x'.repeat(200)})
-            : await d!.client.bind({pid: holder.pid!, port: 20000 + i, family: 'ipv4', address: '0.0.0.0', command: 'y'.repeat(1000)})
+            : await d!.client.bind({pid: holder.pid!, port: 20000 + i, command: 'y'.repeat(1000)})
               .then((b) => ({id: b.leaseId!, port: b.port}))
           answered.set(a.id, a.port)
           return 'ok'

@@ -19,7 +19,7 @@ export const mountAllocations: Mount = (router, {coordinator}) => {
     ctx.body = Readable.from(jsonArrayChunks(rows, toLease), {objectMode: false})
   })
   router.delete(Routes.release.path, async (ctx) => {
-    ctx.body = coordinator.release(ctx.params.id)
+    ctx.body = coordinator.releases.release(ctx.params.id)
   })
   router.get(Routes.port.path, async (ctx) => {
     ctx.body = await coordinator.portInfo(validate(PortParamSchema, ctx.params.port, 'port'))

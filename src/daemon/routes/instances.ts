@@ -27,10 +27,10 @@ export const mountInstances: Mount = (router, {coordinator, hub}) => {
   })
   router.post(Routes.cleanup.path, async (ctx) => {
     if (ctx.query.pid !== undefined) {
-      ctx.body = coordinator.releaseExited(validate(PidQuerySchema, ctx.query.pid, 'pid'))
+      ctx.body = coordinator.releases.releaseExited(validate(PidQuerySchema, ctx.query.pid, 'pid'))
       return
     }
-    ctx.body = await coordinator.reap(ctx.query.force === 'true' || ctx.query.force === '1')
+    ctx.body = await coordinator.releases.reap(ctx.query.force === 'true' || ctx.query.force === '1')
   })
   router.post(Routes.legacyRegister.path, async (ctx) => {
     const b = validate(LegacyInstanceRequestSchema, bodyOf(ctx))
