@@ -210,13 +210,11 @@ fn sendAll(fd: c_int, data: []const u8, deadline: Deadline) bool {
 
 const Received = union(enum) { ok: []const u8, fail: []const u8 };
 
-/// How long a caller keeps its CPU while its answer is on the way, before it sleeps in poll(). A typical
-/// answer takes ~300 µs; a caller asleep by then costs the daemon's side a wake-up of the caller's CPU, which
-/// a virtual machine pays dearly (~60 µs of a bind's p50 on the development VM). At most this much CPU per
-/// bind, and never past the caller's deadline.
-/// sched_yield() in the loop hands the CPU to the daemon whenever it waits for it: a loop of
-/// recv() and a pause instruction answered a lone bind ~40 µs sooner, but halved the rate of 4 or 16
-/// programs binding at once (A/B); with sched_yield() that rate is the same as without spinning.
+/// How long a caller keeps its CPU while its answer is on the way, before it sleeps in poll(): an answer
+/// that finds the caller asleep pays for waking it, which virtual machines charge dearly. At most this much
+/// CPU per bind, and never past the caller's deadline. sched_yield() in the loop hands the CPU to the daemon
+/// whenever it waits for it: a spin without it is a little faster alone and much slower when several
+/// programs bind at once (figures: docs/performance-history.md).
 pub const spin_ns: i128 = 500 * std.time.ns_per_us;
 
 /// Reads until the response is complete (by Content-Length) or EOF.

@@ -17,8 +17,8 @@ export interface Choice {
 
 /** What execvp would run: a name with a slash as given, otherwise the first executable file on PATH. */
 export function resolveCommand(name: string, env: NodeJS.ProcessEnv, cwd = process.cwd()): string | null {
-  // Most PATH entries do not hold the command: a throwing stat per miss (an Error with its stack each) cost
-  // ~1 ms on a long PATH, on every `styxy run`; existsSync builds nothing for a miss.
+  // Most PATH entries do not hold the command: a throwing stat per miss (an Error with its stack each) adds up
+  // on a long PATH, on every `styxy run`; existsSync builds nothing for a miss.
   const executable = (p: string) => {
     try {
       return fs.existsSync(p) && fs.statSync(p).isFile() && (fs.accessSync(p, fs.constants.X_OK), true)

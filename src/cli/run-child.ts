@@ -111,7 +111,7 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
     commandPid = Promise.resolve(child.pid)
   }
   // The daemon releases the command's leases (and the run's own) when this request's connection ends: at our
-  // exit, or when we are killed. Nothing to wait for at exit, where a request of our own cost ~8 ms.
+  // exit, or when we are killed. Nothing to wait for at exit, where a request of our own would cost milliseconds.
   const ownLease = lease && !lease.joined ? lease.id : undefined
   const watcher = client
   const watch = commandPid.then((pid) => {

@@ -91,7 +91,7 @@ export async function startDetached(env: NodeJS.ProcessEnv = process.env, timeou
  * it sits in the user's private state directory, and a daemon that accepts but does not answer (stopped) is
  * the interceptor's to handle (it fails open). Otherwise the full check, and a start if need be.
  * Returns that first connection when it was accepted, for the caller's one request (its exit watch): a second
- * connection cost `styxy run` ~2 ms. The caller must use it or destroy it.
+ * connection costs `styxy run` milliseconds. The caller must use it or destroy it.
  */
 export async function ensureRunning(env: NodeJS.ProcessEnv): Promise<net.Socket | undefined> {
   const accepted = await connectUnix(resolvePaths(env).socket)

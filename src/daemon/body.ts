@@ -2,8 +2,9 @@ import type {IncomingMessage} from 'node:http'
 import type Koa from 'koa'
 import {StyxyError} from '../protocol/errors.js'
 
-// Request bodies are small JSON objects. @koa/bodyparser (co-body, raw-body, type-is, a safe JSON parser)
-// cost ~100 µs per request on the bind route; this reads the bytes with a hard limit and JSON.parse does the rest.
+// Request bodies are small JSON objects. @koa/bodyparser (co-body, raw-body, type-is, a safe JSON parser) was a
+// large share of a bind's time (docs/performance-history.md); this reads the bytes with a hard limit and
+// JSON.parse does the rest.
 // JSON.parse never assigns through __proto__ (it creates an own key), and every schema refuses unknown keys.
 
 function hasBody(req: IncomingMessage): boolean {

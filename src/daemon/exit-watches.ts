@@ -3,7 +3,7 @@ import type {CleanupResponse, ExitWatchRequest} from '../protocol/types.js'
 
 // `styxy run` holds one request open for the life of its command (POST /v1/exit-watch) and lets the end of that
 // connection say the run is over. The release then costs the run no round trip at exit (a cold Node process
-// paid ~8 ms for it, on every dev server's stop), and it still happens when the run itself is killed.
+// pays milliseconds for one, on every dev server's stop), and it still happens when the run itself is killed.
 //
 // Ordering: the release runs on the connection's EOF, in the read callback that sees it. `styxy run` closes
 // the Unix socket outright (by exiting, or destroy()), and the kernel then flags a hang-up with the last data,

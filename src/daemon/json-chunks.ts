@@ -1,6 +1,6 @@
 // A long JSON array answered in pieces, so a daemon asked for every one of its leases (up to one per port)
-// never holds the whole text, and the objects it is made of, at once: with ~17,000 leases that peak was
-// ~20 MB and stayed in the daemon's resident memory long after the answer was gone.
+// never holds the whole text, and the objects it is made of, at once: with many thousands of leases that peak
+// stayed in the daemon's resident memory long after the answer was gone (docs/performance-history.md).
 
 const PER_CHUNK = 256
 

@@ -107,7 +107,7 @@ describe('styxy run', () => {
 
   it("a run outlives the daemon's connection timeouts (5 s idle, 10 s per request): its watch holds, over the socket and over TCP", async function () {
     // The wait is the point: past every timeout the daemon puts on a connection or a request, the run's exit
-    // watch (answered by the socket's lane, or by the app over TCP) must still hold its lease.
+    // watch (held by the one app, over the socket or over TCP) must still hold its lease.
     this.timeout(30_000)
     const start = (env: NodeJS.ProcessEnv) => spawn(process.execPath, [CLI, 'run', '--service', 'docs', '--', 'sh', '-c', 'echo "PORT=$PORT"; read x'], {env, stdio: ['pipe', 'pipe', 'inherit']})
     // A socket path that does not exist: the CLI falls back to TCP, with the token.
