@@ -180,7 +180,7 @@ test "fuzz: generated garbage never crashes and always decides or fails open" {
     var buf: [response_max]u8 = undefined;
     var decided: usize = 0;
     for (0..20_000) |_| {
-        var b = json.Buf.init(&buf);
+        var b = @import("request_body.zig").Buf.init(&buf);
         // Mix structured fragments with raw random bytes.
         const parts = rnd.uintLessThan(usize, 40);
         for (0..parts) |_| {
