@@ -51,6 +51,11 @@ export class Releases {
       out.expiredInstances.push(instance)
       out.released.push(...leases.map(toLease))
     }
+    // The pid may already be a newcomer's, one that asked while the old watch stood (which made its own watch a
+    // no-op): whatever still holds under this pid is watched afresh.
+    if (this.store.holders().some((h) => h.pid === pid) || this.store.instances().some((i) => i.pid === pid)) {
+      try { this.exits?.watch(pid) } catch { /* the reaper's rounds cover it */ }
+    }
     return out
   }
 
