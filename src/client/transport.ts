@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import net from 'node:net'
 import {DAEMON_HOST, daemonPort, resolvePaths} from '../paths.js'
-import {tcpListenerIsOurs} from '../shared/proc-net.js'
+import {tcpListenerIsOurs} from '../kernel/owner.js'
 
 export interface Endpoint {
   socket: string

@@ -52,7 +52,8 @@ describe('a busy host: 20,000 TIME_WAIT sockets in the table', function () {
       expect(movedBind, 'sockets examined for a bind that is moved').to.be.at.most(listeners + 10)
       expect(movedBind).to.be.below(tw / 10)
       const procBind = await examined(proc, bind(proc, free + 1))
-      expect(procBind, 'the /proc fallback reads every line').to.be.at.least(tw)
+      // Every line, give or take the TIME_WAIT sockets that expired since they were counted (they last a minute).
+      expect(procBind, 'the /proc fallback reads every line').to.be.at.least(tw * 0.9)
       expect((await proc.client.status()).kernel).to.include({sockets: 'proc', exits: 'poll', reason: 'STYXY_KERNEL=proc'})
       report('busy-table', {timeWait: tw, listeners, examined: {sockDiagFreeBind: freeBind, sockDiagMovedBind: movedBind, procFreeBind: procBind}})
     } finally {
