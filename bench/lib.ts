@@ -274,5 +274,5 @@ export function machineSince(from: {steal: number; idle: number; total: number})
   const now = cpuTimes()
   const total = Math.max(1, now.total - from.total)
   const load = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
-  return `meanwhile: both CPUs ${f((100 * (total - (now.idle - from.idle))) / total, 0)}% busy (everyone's), ${f((100 * (now.steal - from.steal)) / total, 1)}% stolen by the hypervisor; loadavg now ${load}`
+  return `meanwhile: both CPUs ${f((100 * (total - (now.idle - from.idle))) / total, 0)}% busy (everyone's, this bench's included), ${f((100 * (now.steal - from.steal)) / total, 1)}% stolen by the hypervisor; loadavg now ${load}`
 }
