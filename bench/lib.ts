@@ -173,7 +173,7 @@ export function track<T extends ChildProcess>(c: T): T {
   return c
 }
 function stopStarted(code: number): never {
-  for (const c of ours) c.kill('SIGKILL')
+  for (const c of ours) c.kill('SIGTERM')
   process.exit(code)
 }
 for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, () => stopStarted(130))
