@@ -1,10 +1,10 @@
 // bind() as a program sees it (zig-out/bin/bindbench), binds back to back: without the library, with it (daemon
 // warm, down, killed -9), under the seccomp supervisor, and a lone round trip to bare node:http, all in the
 // same rounds, so a slow stretch of this shared machine falls on every row.
-import {isolatedEnv, tempHome, removeHome} from '../test/helpers/daemon.js'
+import {isolatedEnv, removeHome} from '../test/helpers/daemon.js'
 import {spawnHolder, killAll, freePort} from '../test/helpers/processes.js'
 import {LIB, SUPERVISOR} from '../test/helpers/programs.js'
-import {askLone, benchDaemon, bindbench, combine, cpuTimes, f, machineSince, note, quick, row, schedstat, section, startBaseline, stopDaemon, target, track, type Bench} from './lib.js'
+import {askLone, benchDaemon, benchHome, bindbench, combine, cpuTimes, f, machineSince, note, quick, row, schedstat, section, startBaseline, stopDaemon, target, track, type Bench} from './lib.js'
 
 export async function interceptor(): Promise<void> {
   const n = quick ? 200 : 1000
@@ -13,7 +13,7 @@ export async function interceptor(): Promise<void> {
   const holder = track(spawnHolder())
   const base = await startBaseline()
   const di = await benchDaemon()
-  const downHome = tempHome('styxy-bench-down-')
+  const downHome = benchHome('styxy-bench-down-')
   const downEnv = isolatedEnv(downHome, await freePort())
   // Down another way: killed with -9, which leaves its socket file and token behind.
   const dk9 = await benchDaemon()

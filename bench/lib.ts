@@ -167,13 +167,21 @@ export function timeCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv,
 // What this bench started is stopped however it ends: Ctrl-C, or `| head` closing stdout, used to leave its
 // daemon running with nobody to stop it.
 const ours = new Set<ChildProcess>()
+const homes = new Set<string>()
 export function track<T extends ChildProcess>(c: T): T {
   ours.add(c)
   c.once('exit', () => ours.delete(c))
   return c
 }
+/** A temporary directory removed however the bench ends (removeHome removes it sooner). */
+export function benchHome(prefix: string): string {
+  const home = tempHome(prefix)
+  homes.add(home)
+  return home
+}
 function stopStarted(code: number): never {
   for (const c of ours) c.kill('SIGTERM')
+  for (const home of homes) removeHome(home)
   process.exit(code)
 }
 for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, () => stopStarted(130))
@@ -187,12 +195,14 @@ process.stdout.on('error', () => stopStarted(1))
 export async function benchDaemon(env: Record<string, string> = {}): Promise<TestDaemon> {
   const d = await startDaemon({env: {STYXY_REAP_INTERVAL_MS: undefined, ...env}})
   track(d.child)
+  homes.add(d.home)
   return d
 }
 
 export async function stopDaemon(d: TestDaemon): Promise<void> {
   await d.stop()
   removeHome(d.home)
+  homes.delete(d.home)
 }
 
 export interface Baseline {
@@ -205,7 +215,7 @@ export interface Baseline {
 
 /** bench/baseline-server.ts: a bare node:http server doing the least the bind route must do, on a Unix socket and TCP. */
 export async function startBaseline(nodeFlags: string[] = []): Promise<Baseline> {
-  const home = tempHome('styxy-bench-')
+  const home = benchHome('styxy-bench-')
   const socketPath = path.join(home, 'b.sock')
   const child = track(spawn(process.execPath, [...nodeFlags, path.join(PROJECT_ROOT, 'dist', 'bench', 'baseline-server.js'), socketPath], {stdio: ['ignore', 'pipe', 'inherit']}))
   const port = await new Promise<number>((resolve, reject) => {
@@ -219,6 +229,7 @@ export async function startBaseline(nodeFlags: string[] = []): Promise<Baseline>
       child.kill('SIGTERM')
       await exited
       removeHome(home)
+      homes.delete(home)
     },
   }
 }
