@@ -27,6 +27,14 @@ export class Releases {
     readonly exits?: ExitWatcher,
   ) {}
 
+  /** Holders whose exit no pidfd reports (opening one failed): the reaper's rounds look at these. */
+  private readonly unwatched = new Set<number>()
+
+  /** Whether the reaper must look at this holder itself: exits are not events here, or its watch failed. */
+  private polled(pid: number): boolean {
+    return this.exits?.name !== 'pidfd' || this.unwatched.has(pid)
+  }
+
   /**
    * A holder's exit is an event (pidfd): watched from its first lease on. The watch is opened before the start
    * time is read again, so a pid that passed to another process in between is caught here, not watched.
@@ -37,13 +45,15 @@ export class Releases {
     try {
       watched = this.exits.watch(pid)
     } catch {
-      return // out of fds, say: the reaper's rounds still find this holder's exit, later
+      this.unwatched.add(pid) // out of fds, say: the reaper's rounds find this holder's exit, later
+      return
     }
     if (!watched || !isSameProcessAlive(pid, pidStart)) this.holderExited(pid)
   }
 
   /** A watched process has exited: its leases and instances go now, not at the next reaper tick. */
   holderExited(pid: number): CleanupResponse {
+    this.unwatched.delete(pid)
     const out = this.releaseExited(pid)
     for (const inst of this.store.instances()) {
       if (inst.pid !== pid || isSameProcessAlive(inst.pid, inst.pid_start)) continue
@@ -157,16 +167,18 @@ export class Releases {
     const expired: Instance[] = []
     const ofInstances: LeaseRow[] = []
     for (const inst of this.store.instances()) {
-      const dead = inst.pid !== null && !isSameProcessAlive(inst.pid, inst.pid_start)
+      const dead = inst.pid !== null && this.polled(inst.pid) && !isSameProcessAlive(inst.pid, inst.pid_start)
       if (!dead && now - inst.last_heartbeat <= this.options.instanceTtlMs) continue
       const {instance, leases} = this.expireInstance(inst, dead ? 'holder exited' : 'heartbeat stopped')
       expired.push(instance)
       ofInstances.push(...leases)
     }
     this.store.transaction(() => {
-      // One /proc read per holding process, however many leases it holds.
+      // The dead the exit events cannot report: one /proc read per such holder, however many leases it holds.
+      // (Reading all of them every round was most of an idle daemon's CPU with 500 holders.)
       for (const h of this.store.holders()) {
-        if (isSameProcessAlive(h.pid, h.pid_start)) continue
+        if (!this.polled(h.pid) || isSameProcessAlive(h.pid, h.pid_start)) continue
+        this.unwatched.delete(h.pid)
         for (const l of this.store.leasesOfHolder(h.pid, h.pid_start)) {
           this.store.deleteLease(l)
           released.push({row: l, reason: 'holder-exited'})
@@ -174,7 +186,7 @@ export class Releases {
       }
       // Written at most a few times per grace period: an idle daemon with many listening leases must not write
       // the database on every tick.
-      for (const port of listening.keys()) this.store.touchListening(port, seenAt, this.options.listenGraceMs / 4)
+      for (const port of listening.keys()) this.store.touchListening(port, seenAt, this.options.listenGraceMs / 2)
       // Forced: everything not listening now, except leases of live holders that have not listened yet (between
       // their bind() and listen(), or an allocation waiting for its server); dead holders went above.
       const quiet = force ? this.store.leases().filter((l) => l.last_listening !== null || l.pid === null) : this.store.quietSince(seenAt - this.options.listenGraceMs)

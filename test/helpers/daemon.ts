@@ -19,7 +19,7 @@ export function removeHome(dir: string): void {
 }
 
 /** An environment that can never reach the user's daemon, ~/.config or port 9876. */
-export function isolatedEnv(home: string, port: number, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+export function isolatedEnv(home: string, port: number, extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {...process.env}
   for (const k of Object.keys(env)) if (k.startsWith('STYXY_') || k === 'LD_PRELOAD') delete env[k]
   return {
@@ -45,7 +45,8 @@ export interface TestDaemon {
 
 export interface StartOptions {
   home?: string
-  env?: Record<string, string>
+  /** Added to the daemon's environment; a name given as undefined is left out (spawn skips it), e.g. the reaper interval for production timings. */
+  env?: Record<string, string | undefined>
   /** A fixed TCP port (restarts reuse the previous daemon's); 0 picks a free one. */
   port?: number
 }
