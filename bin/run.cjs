@@ -2,7 +2,7 @@
 ":" //; if [ -n "${NODE_EXTRA_CA_CERTS+set}" ]; then export STYXY_CALLER_CA_CERTS="$NODE_EXTRA_CA_CERTS"; unset NODE_EXTRA_CA_CERTS; fi; exec node "$0" "$@"
 // Lines 1-2 are a shell script and, to Node, a comment: run as a command (`styxy`, or bin/run.cjs), the file
 // starts under sh, which starts Node on it without NODE_EXTRA_CA_CERTS. Node 20 reads and parses that bundle
-// while it starts, before any JavaScript (most of a `styxy run` where it is set: docs/performance-history.md), and this
+// while it starts, before any JavaScript (most of a `styxy run` where it is set: docs/performance.md, History), and this
 // CLI never speaks TLS: it talks to its daemon over a Unix socket or loopback HTTP. The variable is put back
 // below, so everything the CLI starts (the command under `styxy run`, the daemon) gets it exactly as it was.
 if (process.env.STYXY_CALLER_CA_CERTS !== undefined) {

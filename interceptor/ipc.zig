@@ -214,7 +214,7 @@ const Received = union(enum) { ok: []const u8, fail: []const u8 };
 /// that finds the caller asleep pays for waking it, which virtual machines charge dearly. At most this much
 /// CPU per bind, and never past the caller's deadline. sched_yield() in the loop hands the CPU to the daemon
 /// whenever it waits for it: a spin without it is a little faster alone and much slower when several
-/// programs bind at once (figures: docs/performance-history.md).
+/// programs bind at once (figures: docs/performance.md, History).
 pub const spin_ns: i128 = 500 * std.time.ns_per_us;
 
 /// Reads until the response is complete (by Content-Length) or EOF.

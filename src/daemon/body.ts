@@ -3,7 +3,7 @@ import type Koa from 'koa'
 import {StyxyError} from '../protocol/errors.js'
 
 // Request bodies are small JSON objects. @koa/bodyparser (co-body, raw-body, type-is, a safe JSON parser) was a
-// large share of a bind's time (docs/performance-history.md); this reads the bytes with a hard limit and
+// large share of a bind's time (docs/performance.md, History); this reads the bytes with a hard limit and
 // JSON.parse does the rest.
 // JSON.parse never assigns through __proto__ (it creates an own key), and every schema refuses unknown keys.
 

@@ -1,6 +1,6 @@
 // A long JSON array answered in pieces, so a daemon asked for every one of its leases (up to one per port)
 // never holds the whole text, and the objects it is made of, at once: with many thousands of leases that peak
-// stayed in the daemon's resident memory long after the answer was gone (docs/performance-history.md).
+// stayed in the daemon's resident memory long after the answer was gone (docs/performance.md, History).
 
 const PER_CHUNK = 256
 

@@ -10,7 +10,7 @@ const buffer = Buffer.alloc(4096)
 // A process seen once keeps an open /proc/<pid>/statm, with its start time read once. The open file stays
 // tied to that very process: a read fails (ESRCH) once it is gone, even if its pid now belongs to another,
 // and shows no memory (all zeros) once it is a zombie. So a later check is one pread of a short file instead
-// of opening and parsing stat, a tenth of the cost (docs/performance-history.md). Bounded: the oldest is closed first.
+// of opening and parsing stat, a tenth of the cost (docs/performance.md, History). Bounded: the oldest is closed first.
 const MAX_PINNED = 128
 const pinned = new Map<number, {fd: number; start: number}>()
 

@@ -58,7 +58,7 @@ export const MIGRATIONS: readonly {version: number; sql: string}[] = [
   },
   {
     version: 2,
-    // The UNIQUE index on id was one more page written by every decision's commit (docs/performance-history.md). Ids
+    // The UNIQUE index on id was one more page written by every decision's commit (docs/performance.md, History). Ids
     // made from now on carry their port ("l-3001-…"), so a lookup by id is a lookup by port; older ids are
     // found by a scan (release by id is rare). SQLite cannot drop a constraint: the table is rebuilt.
     sql: `

@@ -42,7 +42,7 @@ interface ReassignmentRow {
 }
 
 // Lease rows are read as arrays and built here: better-sqlite3 makes each row object through V8's API, one
-// property at a time with its name interned afresh, which costs more than twice as much (docs/performance-history.md).
+// property at a time with its name interned afresh, which costs more than twice as much (docs/performance.md, History).
 const LEASE_COLUMNS = 'id, port, service, kind, requested_port, pid, pid_start, instance_id, name, project, command, created_at, last_listening'
 
 type Raw = unknown[]
@@ -117,7 +117,7 @@ export class Store {
     // Before anything that writes: a database from a newer Styxy is refused untouched (WAL mode rewrites the header).
     checkNotTooNew(this.db, file)
     // Every decision's commit appends its pages to the WAL: at 1 KB a page instead of 4 KB it writes a quarter of
-    // the bytes, a shorter transaction for every new lease (docs/performance-history.md).
+    // the bytes, a shorter transaction for every new lease (docs/performance.md, History).
     // Only a new file can take it; an existing one keeps its size.
     if (this.db.pragma('page_count', {simple: true}) === 0) this.db.pragma(`page_size = ${PAGE_SIZE}`)
     // WAL + NORMAL: a commit survives a process crash (kill -9), which is the durability a lease needs.
