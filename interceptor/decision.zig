@@ -11,9 +11,6 @@ pub const Decision = struct {
     /// Only meaningful for remap; validated to be 1..65535 there.
     port: u16 = 0,
     repeat: bool = false,
-    /// This answer created the lease: the port was not the caller's before it asked (absent from older
-    /// daemons: false).
-    new_lease: bool = false,
 };
 
 pub const ParseError = error{
@@ -23,7 +20,7 @@ pub const ParseError = error{
     BadPort,
 };
 
-/// Extracts action/port/repeat/newLease from the top-level object, in any order,
+/// Extracts action/port/repeat from the top-level object, in any order,
 /// skipping every other field whatever its type.
 pub fn parseDecision(body: []const u8) ParseError!Decision {
     var sc = Scanner{ .s = body };
@@ -32,7 +29,6 @@ pub fn parseDecision(body: []const u8) ParseError!Decision {
     var port: ?u16 = null;
     var port_bad = false;
     var repeat = false;
-    var new_lease = false;
 
     sc.skipWs();
     try sc.expect('{');
@@ -62,9 +58,6 @@ pub fn parseDecision(body: []const u8) ParseError!Decision {
         } else if (std.mem.eql(u8, key, "repeat")) {
             const tok = try sc.scalar();
             repeat = std.mem.eql(u8, tok, "true");
-        } else if (std.mem.eql(u8, key, "newLease")) {
-            const tok = try sc.scalar();
-            new_lease = std.mem.eql(u8, tok, "true");
         } else {
             try sc.skipValue();
         }
@@ -82,9 +75,9 @@ pub fn parseDecision(body: []const u8) ParseError!Decision {
         if (port_bad) return error.BadPort;
         const p = port orelse return error.BadPort;
         if (p == 0) return error.BadPort;
-        return .{ .action = a, .port = p, .repeat = repeat, .new_lease = new_lease };
+        return .{ .action = a, .port = p, .repeat = repeat };
     }
-    return .{ .action = a, .port = port orelse 0, .repeat = repeat, .new_lease = new_lease };
+    return .{ .action = a, .port = port orelse 0, .repeat = repeat };
 }
 
 /// Plain decimal integer within u16, no sign, fraction or exponent.
@@ -223,7 +216,7 @@ test "decision: valid, reordered, extra fields, escaped strings" {
     try expectDecision("{\"action\":\"allow\"}\r\n", .{ .action = .allow });
     try expectDecision(
         \\{"action":"allow","port":3000,"leaseId":"l-3000-9f2c4a1b","repeat":false,"newLease":true}
-    , .{ .action = .allow, .port = 3000, .new_lease = true });
+    , .{ .action = .allow, .port = 3000 });
     try expectDecision(
         \\{"newLease":false,"action":"allow","port":3000,"repeat":false}
     , .{ .action = .allow, .port = 3000 });
