@@ -147,7 +147,7 @@ describe('daemon lifecycle', () => {
 
 describe('daemon: leases follow their holders', () => {
   let d: TestDaemon
-  before(async () => { d = await startDaemon({env: {STYXY_LISTEN_GRACE_MS: '400', STYXY_INSTANCE_TTL_MS: '400', STYXY_SCAN_TTL_MS: '0'}}) })
+  before(async () => { d = await startDaemon({env: {STYXY_LISTEN_GRACE_MS: '400', STYXY_INSTANCE_TTL_MS: '400'}}) })
   after(async () => {
     await d.stop()
     removeHome(d.home)
