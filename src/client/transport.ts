@@ -14,7 +14,16 @@ export interface Endpoint {
 
 export function endpointFromEnv(env: NodeJS.ProcessEnv = process.env): Endpoint {
   const paths = resolvePaths(env)
-  return {socket: paths.socket, host: env.STYXY_DAEMON_HOST || DAEMON_HOST, port: daemonPort(env), tokenFile: paths.token}
+  return {socket: paths.socket, host: daemonHost(env), port: daemonPort(env), tokenFile: paths.token}
+}
+
+/**
+ * STYXY_DAEMON_HOST: the daemon listens on 127.0.0.1 only, so `localhost` is taken as 127.0.0.1 (it may resolve
+ * to ::1 first, where nothing listens); any other value is used as given (a numeric IPv4 address).
+ */
+export function daemonHost(env: NodeJS.ProcessEnv = process.env): string {
+  const raw = (env.STYXY_DAEMON_HOST ?? '').trim()
+  return raw === '' || raw.toLowerCase() === 'localhost' ? DAEMON_HOST : raw
 }
 
 /** Transport-level failures, named so callers can say what to do (start the daemon, wait, report a bug). */

@@ -176,7 +176,11 @@ export class Coordinator {
     appendAudit(this.auditFile, now, r)
   }
 
-  allocate(req: AllocationRequest): AllocationResponse {
+  /**
+   * `id` names the new lease (the legacy routes use a uuid v4, their lock id); `dryRun` decides and writes
+   * nothing (the answer is the lease that would have been made).
+   */
+  allocate(req: AllocationRequest, opts: {id?: string; dryRun?: boolean} = {}): AllocationResponse {
     const type = this.serviceType(req.service)
     if (req.port !== undefined && (req.port < this.limits.minPort || isBrowserBlocked(req.port) || this.limits.reserved.has(req.port))) {
       throw new StyxyError('PORT_OUT_OF_RANGE', `port ${req.port} cannot be handed out (below ${this.limits.minPort}, browser-blocked or the daemon's own)`)
@@ -190,14 +194,14 @@ export class Coordinator {
       const port = firstFree(allocationCandidates(type, req.port), this.view(), this.limits)
       if (port === undefined) throw new StyxyError('RANGE_EXHAUSTED', `no free port left for ${type.name} (${type.range[0]}-${type.range[1]})`)
       const row: LeaseRow = {
-        id: newLeaseId(port), port, service: type.name, kind: 'allocation', requested_port: req.port ?? null, pid: req.pid ?? null,
+        id: opts.id ?? newLeaseId(port), port, service: type.name, kind: 'allocation', requested_port: req.port ?? null, pid: req.pid ?? null,
         pid_start: pidStart, instance_id: req.instanceId ?? null, name: req.name ?? null, project: req.project ?? null,
         command: null, created_at: this.stamp(), last_listening: null,
       }
-      this.store.insertLease(row)
+      if (!opts.dryRun) this.store.insertLease(row)
       return {...toLease(row), joined: false}
     })
-    if (!result.joined) {
+    if (!result.joined && !opts.dryRun) {
       this.hub.publish({type: 'lease.created', data: result})
       this.releases.watchHolder(result.pid, pidStart)
     }

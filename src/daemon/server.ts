@@ -18,6 +18,8 @@ import {mountAllocations} from './routes/allocations.js'
 import {mountBind} from './routes/bind.js'
 import {mountInstances} from './routes/instances.js'
 import {mountExitWatch} from './routes/exit-watch.js'
+import {mountLegacy} from './routes/legacy.js'
+import {refreshTokenCopy} from '../compat.js'
 import type {RouteDeps} from './routes/deps.js'
 
 export interface DaemonOptions {
@@ -60,7 +62,7 @@ class Teardown {
 }
 
 /** Step 1: the state directory, its lock (one daemon per directory), the store and the token. */
-function openState(paths: StyxyPaths, teardown: Teardown): {store: Store; token: string} {
+function openState(paths: StyxyPaths, teardown: Teardown, env: NodeJS.ProcessEnv, log: (msg: string) => void): {store: Store; token: string} {
   // Everything the daemon creates (database, WAL, logs) is private to its user.
   process.umask(0o077)
   try {
@@ -75,11 +77,16 @@ function openState(paths: StyxyPaths, teardown: Teardown): {store: Store; token:
   }
   const store = new Store(paths.database)
   teardown.add(() => store.close())
+  let token: string
   try {
-    return {store, token: ensureToken(paths.token)}
+    token = ensureToken(paths.token)
   } catch (error) {
     throw storageFailure(error, paths.token) ?? error
   }
+  // `styxy compat on`: the first Styxy's clients read ~/.styxy/auth.token; it follows the token (src/compat.ts).
+  const compat = refreshTokenCopy(paths, token, env)
+  if (compat) log(compat)
+  return {store, token}
 }
 
 /** Step 2: the one app, the same middleware and routes whichever listener a request came in on. */
@@ -87,7 +94,7 @@ function buildApp(deps: RouteDeps, token: string, log: (msg: string) => void): K
   const app = new Koa()
   app.proxy = false
   const router = new Router()
-  for (const mount of [mountHealth, mountAllocations, mountBind, mountInstances, mountExitWatch]) mount(router, deps)
+  for (const mount of [mountHealth, mountAllocations, mountBind, mountInstances, mountExitWatch, mountLegacy]) mount(router, deps)
   app.use(errors(log, deps.metrics, (error) => storageFailure(error, deps.paths.database)))
   app.use(localOnly(deps.tcpPort, token))
   app.use(jsonBody(64 * 1024))
@@ -127,7 +134,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   const paths = resolvePaths(env)
   const teardown = new Teardown()
   try {
-    const {store, token} = openState(paths, teardown)
+    const {store, token} = openState(paths, teardown, env, log)
     const config = loadConfig(paths.configFile)
     const hub = new EventHub()
     const metrics = new Metrics()

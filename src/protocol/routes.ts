@@ -20,13 +20,39 @@ export const Routes = {
   cleanup: {method: 'POST', path: '/v1/cleanup', summary: 'Release what is stale now (force=1: also what is not listening; pid=N: only that exited process)'},
   metrics: {method: 'GET', path: '/v1/metrics', summary: 'Prometheus text: leases, binds, latency, events'},
   events: {method: 'GET', path: '/v1/events', summary: 'WebSocket upgrade: every event as JSON'},
-  // The first design's routes, kept for existing scripts.
-  legacyObserve: {method: 'GET', path: '/observe/:port', summary: 'Legacy alias of GET /v1/ports/:port'},
-  legacySuggest: {method: 'GET', path: '/suggest/:serviceType', summary: 'Legacy alias of GET /v1/suggest/:service'},
-  legacyRegister: {method: 'POST', path: '/register-instance', summary: 'Legacy alias of POST /v1/instances'},
 } as const
 
 export type RouteName = keyof typeof Routes
+
+// The first Styxy's routes, for its clients only (a C bind() shim, agent hooks, scripts): their paths, their
+// snake_case shapes and their {"success":false,"error"} errors, served with this daemon's semantics. Nothing
+// new speaks them; docs/api.md documents them as compatibility only.
+export const LegacyRoutes = {
+  observe: {method: 'GET', path: '/observe/:port', summary: 'Whether a port is bound, and by whom'},
+  suggest: {method: 'GET', path: '/suggest/:serviceType', summary: 'Free ports of a type (count=N; unknown types fall back to dev)'},
+  registerShim: {method: 'POST', path: '/register-instance', summary: "The shim's registration: a pid alone makes ldpreload-<pid>"},
+  status: {method: 'GET', path: '/status', summary: 'Counts and uptime; the one route that needs no token'},
+  allocate: {method: 'POST', path: '/allocate', summary: 'Lease a port; the lock id is the lease id (a uuid v4)'},
+  release: {method: 'DELETE', path: '/allocate/:lockId', summary: 'Release a lease by its lock id'},
+  check: {method: 'GET', path: '/check/:port', summary: 'Whether a port is free: its lease and its listener'},
+  allocations: {method: 'GET', path: '/allocations', summary: 'Every active lease'},
+  config: {method: 'GET', path: '/config', summary: 'The service types'},
+  registerInstance: {method: 'POST', path: '/instance/register', summary: 'Register an instance by id'},
+  heartbeat: {method: 'PUT', path: '/instance/:id/heartbeat', summary: 'Keep an instance alive'},
+  instances: {method: 'GET', path: '/instance/list', summary: 'Registered instances and their leases'},
+  cleanup: {method: 'POST', path: '/cleanup', summary: 'Release what is stale now (force: also what is not listening)'},
+  scan: {method: 'GET', path: '/scan', summary: 'Ports in use between start and end'},
+  health: {method: 'GET', path: '/health', summary: 'healthy, warning or degraded (503)'},
+} as const
+
+export type LegacyRouteName = keyof typeof LegacyRoutes
+
+const legacyPatterns = Object.values(LegacyRoutes).map((r) => new RegExp(`^${r.path.replace(/:\w+/g, '[^/]+')}/?$`))
+
+/** Whether a request path belongs to the legacy group (its errors take the first API's shape). */
+export function isLegacyPath(path: string): boolean {
+  return legacyPatterns.some((re) => re.test(path))
+}
 
 /** Fill `:param` placeholders; values are URI-encoded. */
 export function routePath(name: RouteName, params: Record<string, string | number> = {}): string {

@@ -67,16 +67,6 @@ export const InstanceRequestSchema = z.strictObject({
   project: text(4096).optional(),
 })
 
-// The first design's register-instance body: camelCase fields it used, all optional.
-export const LegacyInstanceRequestSchema = z.object({
-  instanceId: id.optional(),
-  id: id.optional(),
-  pid: pid.optional(),
-  name: text(200).optional(),
-  workingDirectory: text(4096).optional(),
-  project: text(4096).optional(),
-})
-
 export const PortParamSchema = z.coerce.number().int().min(1).max(65535)
 export const ScanQuerySchema = z.strictObject({
   start: z.coerce.number().int().min(1).max(65535),

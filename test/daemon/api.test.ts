@@ -172,17 +172,6 @@ for (const via of ['unix', 'tcp'] as const) {
       expect(r.released.map((l) => l.id)).to.include(lease.id)
     })
 
-    it('the legacy routes still answer', async () => {
-      const observe = await c.raw('GET', '/observe/3000')
-      expect(observe.status).to.equal(200)
-      expect(JSON.parse(observe.body)).to.include({port: 3000})
-      const suggest = await c.raw('GET', '/suggest/storybook')
-      expect(JSON.parse(suggest.body).ports[0]).to.be.within(6006, 6029)
-      const reg = await c.raw('POST', '/register-instance', {instanceId: 'legacy-1', pid: holders[0].pid})
-      expect(reg.status).to.equal(201)
-      expect(JSON.parse(reg.body)).to.include({id: 'legacy-1'})
-    })
-
     it('GET /v1/metrics speaks Prometheus text', async () => {
       const text = await c.metrics()
       expect(text).to.match(/^styxy_binds_total\{action="remapped"\} \d+$/m)

@@ -108,7 +108,9 @@ export function statusOf(answer: string): number {
 export function errorCodeOf(answer: string): string | undefined {
   const body = answer.slice(answer.indexOf('\r\n\r\n') + 4)
   try {
-    return (JSON.parse(body) as {error?: {code?: string}}).error?.code
+    // The legacy routes answer {"success":false,"error":"<message>","code"}; v1 {"error":{"code","message"}}.
+    const parsed = JSON.parse(body) as {error?: {code?: string} | string; code?: string}
+    return typeof parsed.error === 'string' ? parsed.code : parsed.error?.code
   } catch {
     return undefined
   }

@@ -44,8 +44,12 @@ const BODY_ROUTES = (holder: number): BodyRoute[] => [
     fields: {pid: 'number', port: 'number', command: 'string', cwd: 'string', instanceId: 'id', taken: 'ports', reassign: 'bool'}},
   {method: 'POST', path: '/v1/instances', valid: {id: 'fuzz-instance', pid: holder}, strict: true,
     fields: {id: 'id', pid: 'number', name: 'string', project: 'string'}},
-  {method: 'POST', path: '/register-instance', valid: {id: 'fuzz-legacy', pid: holder}, strict: false,
-    fields: {id: 'id', instanceId: 'id', pid: 'number', name: 'string', project: 'string', workingDirectory: 'string'}},
+  {method: 'POST', path: '/register-instance', valid: {instance_id: 'fuzz-legacy', pid: holder}, strict: false,
+    fields: {instance_id: 'id', pid: 'number', project_path: 'string', port: 'number', service_type: 'string'}},
+  {method: 'POST', path: '/allocate', valid: {service_type: 'dev'}, strict: false, required: 'service_type',
+    fields: {service_type: 'service', service_name: 'string', preferred_port: 'number', instance_id: 'id', project_path: 'string', dry_run: 'bool'}},
+  {method: 'POST', path: '/instance/register', valid: {instance_id: 'fuzz-legacy-2'}, strict: false, required: 'instance_id',
+    fields: {instance_id: 'id', working_directory: 'string'}},
 ]
 
 /** A body for `route` that must be refused: malformed text, a non-object, a wrong field, an unknown or missing one. */

@@ -31,11 +31,4 @@ export const mountAllocations: Mount = (router, {coordinator}) => {
   router.get(Routes.suggest.path, async (ctx) => {
     ctx.body = await coordinator.suggest(ctx.params.service, validate(CountQuerySchema, ctx.query.count, 'count'))
   })
-  // The first design's routes, kept so existing scripts keep working.
-  router.get(Routes.legacyObserve.path, async (ctx) => {
-    ctx.body = await coordinator.portInfo(validate(PortParamSchema, ctx.params.port, 'port'))
-  })
-  router.get(Routes.legacySuggest.path, async (ctx) => {
-    ctx.body = await coordinator.suggest(ctx.params.serviceType, validate(CountQuerySchema, ctx.query.count, 'count'))
-  })
 }

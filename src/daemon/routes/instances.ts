@@ -1,5 +1,5 @@
 import {Routes} from '../../protocol/routes.js'
-import {InstanceRequestSchema, LegacyInstanceRequestSchema, PidQuerySchema} from '../../protocol/schemas.js'
+import {InstanceRequestSchema, PidQuerySchema} from '../../protocol/schemas.js'
 import {StyxyError} from '../../protocol/errors.js'
 import {bodyOf, validate} from '../middleware.js'
 import {Instances} from '../instances.js'
@@ -31,10 +31,5 @@ export const mountInstances: Mount = (router, {coordinator, hub}) => {
       return
     }
     ctx.body = await coordinator.releases.reap(ctx.query.force === 'true' || ctx.query.force === '1')
-  })
-  router.post(Routes.legacyRegister.path, async (ctx) => {
-    const b = validate(LegacyInstanceRequestSchema, bodyOf(ctx))
-    ctx.status = 201
-    ctx.body = instances.register({id: b.instanceId ?? b.id, pid: b.pid, name: b.name, project: b.project ?? b.workingDirectory})
   })
 }
