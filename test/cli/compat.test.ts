@@ -3,6 +3,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import {startDaemon, removeHome, runCli, tempHome, type TestDaemon} from '../helpers/daemon.js'
 import {legacyRequest, tokenOf} from '../helpers/legacy.js'
+import {daemonHost} from '../../src/client/transport.js'
 
 // The first Styxy's hooks have only what it gave them: GET /status without a token, and the token at
 // ~/.styxy/auth.token sent as X-API-Key. HOME is a temp directory throughout: the real ~ is never touched.
@@ -97,5 +98,13 @@ describe('styxy compat: the first Styxy\'s clients get their token', function ()
     await d.stop()
     d = await startDaemon({home: d.home, env: {HOME: userHome}})
     expect(fs.existsSync(tokenCopy())).to.equal(false)
+  })
+
+  it('STYXY_DAEMON_HOST=localhost reaches the daemon over TCP (taken as 127.0.0.1)', async () => {
+    expect(daemonHost({STYXY_DAEMON_HOST: 'localhost'})).to.equal('127.0.0.1')
+    expect(daemonHost({})).to.equal('127.0.0.1')
+    const r = await runCli(['status', '--json'], {...d.env, STYXY_SOCKET: path.join(d.home, 'no-such.sock'), STYXY_DAEMON_HOST: 'localhost'})
+    expect(r.code, r.stderr).to.equal(0)
+    expect(JSON.parse(r.stdout)).to.include({running: true, pid: d.pid})
   })
 })
