@@ -129,6 +129,13 @@ fn bindAndAnnounce(b: *const Bind, cfg: *const settings.Config, d: decision.Deci
         .deny => return .{ .done = original(b) },
         .allow => .{ b.parsed.port, original(b) },
         .remap => blk: {
+            // Whoever answers on the socket is our user, but not necessarily a sane daemon: a move below the
+            // floor (22, 80) or onto the daemon's own port would hand a privileged or reserved port to the
+            // program. Fail open instead.
+            if (d.port < cfg.min_port or d.port == cfg.daemon_port) {
+                debug.line(cfg, "port {d}: refusing a move to {d} (below {d} or the daemon's port)", .{ b.parsed.port, d.port, cfg.min_port });
+                return .{ .done = original(b) };
+            }
             const moved = sockaddr.withPort(b.original, d.port) orelse return .{ .done = original(b) };
             break :blk .{ d.port, real.callBytes(b.fd, moved.bytes()) };
         },
@@ -231,4 +238,38 @@ test "unreachable daemon binds the original address" {
     var len: std.posix.socklen_t = @sizeOf(@TypeOf(got));
     try std.posix.getsockname(fd, @ptrCast(&got), &len);
     try t.expectEqual(port, std.mem.bigToNative(u16, got.port));
+}
+
+test "a move below the floor or onto the daemon's port is refused: the original bind goes ahead" {
+    var tmp = t.tmpDir(.{});
+    defer tmp.cleanup();
+    var pbuf: [std.fs.max_path_bytes]u8 = undefined;
+    const dir = try tmp.dir.realpath(".", &pbuf);
+    var sock_path_buf: [300]u8 = undefined;
+    const sock_path = try std.fmt.bufPrintZ(&sock_path_buf, "{s}/daemon.sock", .{dir});
+    const lfd = try testing.listenUnix(sock_path);
+    defer std.posix.close(lfd);
+    try t.expectEqual(@as(c_int, 0), setenv("STYXY_SOCKET", sock_path.ptr, 1));
+    defer _ = unsetenv("STYXY_SOCKET");
+
+    for ([_]u16{ 22, 9876 }) |target| {
+        var body: [96]u8 = undefined;
+        var reply: [160]u8 = undefined;
+        const replies = [_][]const u8{try testing.answer(&reply, try std.fmt.bufPrint(&body, "{{\"action\":\"remap\",\"port\":{d}}}", .{target}))};
+        var daemon = testing.StandIn{ .fd = lfd, .replies = &replies };
+        const th = try std.Thread.spawn(.{}, testing.StandIn.serve, .{&daemon});
+        const asked = try testing.freePort();
+        const fd = try std.posix.socket(std.posix.AF.INET, std.posix.SOCK.STREAM | std.posix.SOCK.CLOEXEC, 0);
+        defer std.posix.close(fd);
+        const want = try std.net.Address.parseIp4("127.0.0.1", asked);
+        const bytes = std.mem.asBytes(&want.in.sa);
+        const b: Bind = .{ .fd = fd, .original = bytes, .parsed = sockaddr.parse(bytes).?, .pid = c.getpid(), .command = "test", .cwd = null };
+        const res = run(&b, &.{ .notify = .off, .daemon_host = null, .timeout_ms = 2000 });
+        th.join();
+        try t.expect(res.ok());
+        var got: std.posix.sockaddr.in = undefined;
+        var len: std.posix.socklen_t = @sizeOf(@TypeOf(got));
+        try std.posix.getsockname(fd, @ptrCast(&got), &len);
+        try t.expectEqual(asked, std.mem.bigToNative(u16, got.port));
+    }
 }
