@@ -12,7 +12,7 @@ import {EventHub} from './hub.js'
 import {describeListeners, ownersOf, type RawListener} from './socket-table.js'
 import {Moment, type KernelTables} from '../kernel/tables.js'
 import type {ExitWatcher} from '../kernel/exits.js'
-import {inOtherNetwork, isSameProcessAlive, processStartTime} from './proc.js'
+import {inOtherNetwork, isSameProcessAlive, ownerOf, processStartTime} from './proc.js'
 import type {Metrics} from './metrics.js'
 import {appendAudit} from './audit.js'
 import type {LeaseRules} from './instances.js'
@@ -94,11 +94,16 @@ export class Coordinator {
     const start = processStartTime(pid)
     this.releases.releaseDied()
     if (start === null) throw new StyxyError('HOLDER_NOT_RUNNING', `no running process has pid ${pid}`)
+    // Another user's process (pid 1, a stranger's server) would hold a lease this user can never see end.
+    const owner = ownerOf(pid)
+    if (owner !== null && owner !== process.geteuid?.()) throw new StyxyError('HOLDER_NOT_OURS', `pid ${pid} belongs to uid ${owner}, not to this daemon's user`)
     return start
   }
 
   /** Asked, decided and written in one synchronous turn: the kernel's answer is as of this moment. */
   bind(req: BindRequest): BindResponse {
+    // Below the floor is not Styxy's to manage: the interceptor never asks there, and no lease may be made there.
+    if (req.port < this.limits.minPort) throw new StyxyError('PORT_OUT_OF_RANGE', `port ${req.port} is below ${this.limits.minPort}: ports under the floor are not managed`)
     if (inOtherNetwork(req.pid)) {
       return {action: 'allow', port: req.port, requestedPort: req.port, service: DEFAULT_SERVICE, leaseId: null, repeat: false, newLease: false}
     }

@@ -137,3 +137,16 @@ export function inOtherNetwork(pid: number): boolean {
   const theirs = netns(`/proc/${pid}/ns/net`)
   return theirs !== null && ownNetns !== null && theirs !== ownNetns
 }
+
+/**
+ * The effective uid a process runs as, or null when it is gone. From the Uid line of /proc/<pid>/status, not
+ * the owner of /proc/<pid>: a process that made itself non-dumpable shows that directory as root's.
+ */
+export function ownerOf(pid: number): number | null {
+  try {
+    const m = /^Uid:\s+\d+\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'latin1'))
+    return m ? Number(m[1]) : null
+  } catch {
+    return null
+  }
+}

@@ -7,6 +7,8 @@ export const ErrorCodes = {
   PORT_OUT_OF_RANGE: 422,
   RANGE_EXHAUSTED: 409,
   HOLDER_NOT_RUNNING: 422,
+  /** The holder is another user's process. */
+  HOLDER_NOT_OURS: 422,
   UNAUTHORIZED: 401,
   FORBIDDEN_ORIGIN: 403,
   FORBIDDEN_HOST: 403,
