@@ -171,18 +171,50 @@ const testing = @import("testing.zig");
 extern "c" fn setenv(name: [*:0]const u8, value: [*:0]const u8, overwrite: c_int) c_int;
 extern "c" fn unsetenv(name: [*:0]const u8) c_int;
 
-test "remap, retry past an unknown listener, notice suppressed, errno-free result" {
-    var tmp = t.tmpDir(.{});
-    defer tmp.cleanup();
-    var pbuf: [std.fs.max_path_bytes]u8 = undefined;
-    const dir = try tmp.dir.realpath(".", &pbuf);
-    var sock_path_buf: [300]u8 = undefined;
-    const sock_path = try std.fmt.bufPrintZ(&sock_path_buf, "{s}/daemon.sock", .{dir});
+/// A stand-in daemon's socket in a temp dir of its own, named by STYXY_SOCKET while it lives.
+const DaemonSocket = struct {
+    tmp: std.testing.TmpDir,
+    path_buf: [300]u8,
+    fd: std.posix.socket_t,
 
-    const lfd = try testing.listenUnix(sock_path);
-    defer std.posix.close(lfd);
-    try t.expectEqual(@as(c_int, 0), setenv("STYXY_SOCKET", sock_path.ptr, 1));
-    defer _ = unsetenv("STYXY_SOCKET");
+    fn open(self: *DaemonSocket) !void {
+        self.tmp = t.tmpDir(.{});
+        errdefer self.tmp.cleanup();
+        var pbuf: [std.fs.max_path_bytes]u8 = undefined;
+        const dir = try self.tmp.dir.realpath(".", &pbuf);
+        const path = try std.fmt.bufPrintZ(&self.path_buf, "{s}/daemon.sock", .{dir});
+        self.fd = try testing.listenUnix(path);
+        try t.expectEqual(@as(c_int, 0), setenv("STYXY_SOCKET", path.ptr, 1));
+    }
+
+    fn close(self: *DaemonSocket) void {
+        _ = unsetenv("STYXY_SOCKET");
+        std.posix.close(self.fd);
+        self.tmp.cleanup();
+    }
+};
+
+/// A program's bind of 127.0.0.1:`asked` through `run`, answered by `daemon`: the port it ends on.
+fn bindThrough(daemon: *testing.StandIn, asked: u16) !u16 {
+    const th = try std.Thread.spawn(.{}, testing.StandIn.serve, .{daemon});
+    const fd = try std.posix.socket(std.posix.AF.INET, std.posix.SOCK.STREAM | std.posix.SOCK.CLOEXEC, 0);
+    defer std.posix.close(fd);
+    const want = try std.net.Address.parseIp4("127.0.0.1", asked);
+    const bytes = std.mem.asBytes(&want.in.sa);
+    const b: Bind = .{ .fd = fd, .original = bytes, .parsed = sockaddr.parse(bytes).?, .pid = c.getpid(), .command = "test", .cwd = null };
+    const res = run(&b, &.{ .notify = .off, .daemon_host = null, .timeout_ms = 2000 });
+    th.join();
+    try t.expect(res.ok());
+    var got: std.posix.sockaddr.in = undefined;
+    var len: std.posix.socklen_t = @sizeOf(@TypeOf(got));
+    try std.posix.getsockname(fd, @ptrCast(&got), &len);
+    return std.mem.bigToNative(u16, got.port);
+}
+
+test "remap, retry past an unknown listener, notice suppressed, errno-free result" {
+    var sock: DaemonSocket = undefined;
+    try sock.open();
+    defer sock.close();
 
     // A listener the daemon doesn't know about sits on the first port it offers.
     const busy_addr = try std.net.Address.parseIp4("127.0.0.1", 0);
@@ -200,22 +232,8 @@ test "remap, retry past an unknown listener, notice suppressed, errno-free resul
         try testing.answer(&r1, try std.fmt.bufPrint(&b1, "{{\"action\":\"remap\",\"port\":{d},\"repeat\":true}}", .{busy_port})),
         try testing.answer(&r2, try std.fmt.bufPrint(&b2, "{{\"repeat\":true,\"port\":{d},\"action\":\"remap\"}}", .{good_port})),
     };
-    var daemon = testing.StandIn{ .fd = lfd, .replies = &replies };
-    const th = try std.Thread.spawn(.{}, testing.StandIn.serve, .{&daemon});
-
-    const fd = try std.posix.socket(std.posix.AF.INET, std.posix.SOCK.STREAM | std.posix.SOCK.CLOEXEC, 0);
-    defer std.posix.close(fd);
-    const want = try std.net.Address.parseIp4("127.0.0.1", asked_port);
-    const bytes = std.mem.asBytes(&want.in.sa);
-    const b: Bind = .{ .fd = fd, .original = bytes, .parsed = sockaddr.parse(bytes).?, .pid = c.getpid(), .command = "test", .cwd = null };
-    const res = run(&b, &.{ .notify = .off, .daemon_host = null, .timeout_ms = 2000 });
-    th.join();
-
-    try t.expect(res.ok());
-    var got: std.posix.sockaddr.in = undefined;
-    var len: std.posix.socklen_t = @sizeOf(@TypeOf(got));
-    try std.posix.getsockname(fd, @ptrCast(&got), &len);
-    try t.expectEqual(good_port, std.mem.bigToNative(u16, got.port));
+    var daemon = testing.StandIn{ .fd = sock.fd, .replies = &replies };
+    try t.expectEqual(good_port, try bindThrough(&daemon, asked_port));
 
     const second = daemon.request(1);
     var expect_taken: [32]u8 = undefined;
@@ -241,35 +259,15 @@ test "unreachable daemon binds the original address" {
 }
 
 test "a move below the floor or onto the daemon's port is refused: the original bind goes ahead" {
-    var tmp = t.tmpDir(.{});
-    defer tmp.cleanup();
-    var pbuf: [std.fs.max_path_bytes]u8 = undefined;
-    const dir = try tmp.dir.realpath(".", &pbuf);
-    var sock_path_buf: [300]u8 = undefined;
-    const sock_path = try std.fmt.bufPrintZ(&sock_path_buf, "{s}/daemon.sock", .{dir});
-    const lfd = try testing.listenUnix(sock_path);
-    defer std.posix.close(lfd);
-    try t.expectEqual(@as(c_int, 0), setenv("STYXY_SOCKET", sock_path.ptr, 1));
-    defer _ = unsetenv("STYXY_SOCKET");
-
+    var sock: DaemonSocket = undefined;
+    try sock.open();
+    defer sock.close();
     for ([_]u16{ 22, 9876 }) |target| {
         var body: [96]u8 = undefined;
         var reply: [160]u8 = undefined;
         const replies = [_][]const u8{try testing.answer(&reply, try std.fmt.bufPrint(&body, "{{\"action\":\"remap\",\"port\":{d}}}", .{target}))};
-        var daemon = testing.StandIn{ .fd = lfd, .replies = &replies };
-        const th = try std.Thread.spawn(.{}, testing.StandIn.serve, .{&daemon});
+        var daemon = testing.StandIn{ .fd = sock.fd, .replies = &replies };
         const asked = try testing.freePort();
-        const fd = try std.posix.socket(std.posix.AF.INET, std.posix.SOCK.STREAM | std.posix.SOCK.CLOEXEC, 0);
-        defer std.posix.close(fd);
-        const want = try std.net.Address.parseIp4("127.0.0.1", asked);
-        const bytes = std.mem.asBytes(&want.in.sa);
-        const b: Bind = .{ .fd = fd, .original = bytes, .parsed = sockaddr.parse(bytes).?, .pid = c.getpid(), .command = "test", .cwd = null };
-        const res = run(&b, &.{ .notify = .off, .daemon_host = null, .timeout_ms = 2000 });
-        th.join();
-        try t.expect(res.ok());
-        var got: std.posix.sockaddr.in = undefined;
-        var len: std.posix.socklen_t = @sizeOf(@TypeOf(got));
-        try std.posix.getsockname(fd, @ptrCast(&got), &len);
-        try t.expectEqual(asked, std.mem.bigToNative(u16, got.port));
+        try t.expectEqual(asked, try bindThrough(&daemon, asked));
     }
 }

@@ -3,17 +3,7 @@ import type {Listener} from '../protocol/types.js'
 import {commandLine} from './proc.js'
 import type {RawListener} from '../shared/proc-net.js'
 
-// The /proc/net/tcp parser lives in src/shared (the client reads the table too); still importable from here.
-export {parseProcNet, type RawListener} from '../shared/proc-net.js'
-
-// The kernel's TCP tables as /proc prints them (the fallback when sock_diag is unavailable, see
-// src/kernel/tables.ts), and who owns a socket. Only listeners on loopback or wildcard addresses count:
-// `localhost` is one namespace, so [::1]:5173 makes 127.0.0.1:5173 taken.
-
-export function isLocalAddress(address: string): boolean {
-  return address === '0.0.0.0' || address.startsWith('127.') || address === '::' || address === '::1' ||
-    address === '0:0:0:0:0:0:0:0' || address.startsWith('::ffff:127.') || address === '::ffff:0.0.0.0'
-}
+// Who owns a socket: its process, from the inode, asked only when someone asks who (check, scan, observe).
 
 /** Which of our user's processes own these socket inodes (other users' /proc/<pid>/fd is unreadable). */
 export function ownersOf(inodes: number[]): Map<number, {pid: number; command: string | null}> {

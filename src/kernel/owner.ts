@@ -1,6 +1,6 @@
 import {decodeSockets} from './decode.js'
 import {kernelAddonPath, loadKernelAddon, type KernelAddon} from './native.js'
-import {tcpListenerIsOurs as fromProcTable} from '../shared/proc-net.js'
+import {isOurListener, tcpListenerIsOurs as fromProcTable} from '../shared/proc-net.js'
 
 let addon: KernelAddon | null | undefined
 
@@ -14,10 +14,8 @@ export function tcpListenerIsOurs(host: string, port: number, env: NodeJS.Proces
   if (addon === undefined) addon = loadKernelAddon(kernelAddonPath(env)).addon
   if (addon !== null) {
     try {
-      const uid = process.geteuid?.() ?? -1
-      const address = host === 'localhost' ? '127.0.0.1' : host
-      return decodeSockets(addon.sockets(port, true))
-        .some((s) => s.family === 'ipv4' && (s.address === address || s.address === '0.0.0.0') && s.uid === uid)
+      const ours = isOurListener(host, port)
+      return decodeSockets(addon.sockets(port, true)).some((s) => s.family === 'ipv4' && ours(s))
     } catch {
       // The kernel refused netlink: the table it is.
     }

@@ -1,5 +1,5 @@
 import fs from 'node:fs'
-import {isLocalAddress, parseProcNet, type RawListener} from '../daemon/socket-table.js'
+import {parseProcNet, type RawListener} from '../shared/proc-net.js'
 import type {KernelAddon} from './native.js'
 import type {KernelSocket} from './decode.js'
 
@@ -23,6 +23,12 @@ export interface KernelTables {
   /** Sockets the kernel described to us, over the daemon's life: a decision's cost in sockets examined. */
   readonly examined: number
   readonly queries: number
+}
+
+/** Only listeners on loopback or wildcard addresses count: `localhost` is one namespace, so [::1]:5173 makes 127.0.0.1:5173 taken. */
+export function isLocalAddress(address: string): boolean {
+  return address === '0.0.0.0' || address.startsWith('127.') || address === '::' || address === '::1' ||
+    address === '0:0:0:0:0:0:0:0' || address.startsWith('::ffff:127.') || address === '::ffff:0.0.0.0'
 }
 
 export function byPort(list: Iterable<RawListener>): Map<number, RawListener[]> {
@@ -70,9 +76,7 @@ export class ProcTables implements KernelTables {
   }
 
   otherwiseHeld(port: number): boolean {
-    const busy = new Set<number>()
-    this.read(busy)
-    return busy.has(port)
+    return this.snapshot().busy.has(port)
   }
 
   /** One read for a whole decision: the listeners, and the ports other sockets hold. */

@@ -77,7 +77,12 @@ export function tcpListenerIsOurs(host: string, port: number): boolean {
   } catch {
     return false
   }
+  return parseProcNet(text, 'ipv4').some(isOurListener(host, port))
+}
+
+/** The test both ways of asking apply: an IPv4 listener on host:port, or on the wildcard, of this user. */
+export function isOurListener(host: string, port: number): (l: {address: string; port: number; uid: number}) => boolean {
   const uid = process.geteuid?.() ?? -1
   const address = host === 'localhost' ? '127.0.0.1' : host
-  return parseProcNet(text, 'ipv4').some((l) => l.port === port && (l.address === address || l.address === '0.0.0.0') && l.uid === uid)
+  return (l) => l.port === port && (l.address === address || l.address === '0.0.0.0') && l.uid === uid
 }
