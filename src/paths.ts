@@ -12,6 +12,8 @@ export interface StyxyPaths {
   log: string
   audit: string
   lock: string
+  /** The moves clients follow (docs/follow-table.md); interceptor/paths.zig finds it by the same rule. */
+  follow: string
   configFile: string
 }
 
@@ -32,6 +34,7 @@ export function resolvePaths(env: NodeJS.ProcessEnv = process.env): StyxyPaths {
     log: path.join(stateDir, 'daemon.log'),
     audit: path.join(stateDir, 'reassignments.log'),
     lock: path.join(stateDir, 'daemon.lock'),
+    follow: path.join(stateDir, 'follow'),
     configFile: env.STYXY_CONFIG ? path.resolve(env.STYXY_CONFIG) : path.join(configDir, 'config.json'),
   }
 }

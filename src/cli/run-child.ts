@@ -2,10 +2,12 @@ import {spawn, type ChildProcess} from 'node:child_process'
 import type {Socket} from 'node:net'
 import fs from 'node:fs'
 import os from 'node:os'
+import path from 'node:path'
 import {StyxyClient, TransportError} from '../client/client.js'
 import {ensureRunning} from '../client/ensure-daemon.js'
 import {preloadLibraryPath, supervisorPath} from '../project.js'
 import type {AllocationResponse} from '../protocol/types.js'
+import {projectOf} from '../shared/project.js'
 import {BACKEND_FLAGS, chooseBackend, type Backend, type BackendFlag} from './backend.js'
 
 export interface RunOptions {
@@ -17,6 +19,8 @@ export interface RunOptions {
   backend?: BackendFlag
   /** Say which backend was chosen and why, before the command starts. */
   explain?: boolean
+  /** `--project DIR`: the command's project, whatever its working directory (exported as STYXY_PROJECT). */
+  project?: string
   /** One-line warnings (daemon not startable, library missing): the child runs anyway. */
   warn: (line: string) => void
 }
@@ -47,6 +51,8 @@ const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
  */
 export async function runUnderStyxy(opts: RunOptions): Promise<number> {
   const env = {...(opts.env ?? process.env)}
+  // Absolute, so the command and everything it starts name the same project from any directory.
+  if (opts.project !== undefined) env.STYXY_PROJECT = path.resolve(opts.project)
   let client: StyxyClient | undefined
   // The probe's connection, kept for the exit watch.
   let probe: Socket | undefined
@@ -60,7 +66,7 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
   if (client && (opts.service || opts.port !== undefined)) {
     const instanceId = `run-${process.pid}`
     try {
-      lease = await client.allocate({service: opts.service ?? 'dev', port: opts.port, pid: process.pid, instanceId, project: process.cwd()})
+      lease = await client.allocate({service: opts.service ?? 'dev', port: opts.port, pid: process.pid, instanceId, project: projectOf(process.cwd(), env)})
     } catch (error) {
       // A refusal (an unknown service type, a port that cannot be handed out) is the user's to fix: say it and
       // stop. A daemon that accepts but does not answer (stopped, hung) must not keep the command from running.

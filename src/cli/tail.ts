@@ -29,6 +29,7 @@ export function formatEvent(e: StyxyEvent, color: boolean): string {
   else if (d.service) parts.push(String(d.service))
   if (d.reason) parts.push(`[${d.reason}]`)
   if (d.command) parts.push(String(d.command))
+  if (d.project && e.type.startsWith('bind.')) parts.push(`in ${d.project}`)
   if (d.id && e.type.startsWith('instance.')) parts.push(String(d.id))
   return parts.join('  ')
 }

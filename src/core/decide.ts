@@ -57,9 +57,13 @@ export function* remapCandidates(requested: number, types: readonly ServiceType[
   }
 }
 
-/** The type's free ports in the order an allocation tries them: preferred ports first, then the range. */
-export function* allocationCandidates(type: ServiceType, preferred?: number): Generator<number> {
+/**
+ * The type's free ports in the order an allocation tries them: the port asked for, then the one its project was
+ * given last time it could not have it (`remembered`), then the type's preferred ports and its range.
+ */
+export function* allocationCandidates(type: ServiceType, preferred?: number, remembered?: number): Generator<number> {
   if (preferred !== undefined) yield preferred
+  if (remembered !== undefined) yield remembered
   for (const p of type.preferredPorts) yield p
   for (let p = type.range[0]; p <= type.range[1]; p++) yield p
 }

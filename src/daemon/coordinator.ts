@@ -18,6 +18,7 @@ import type {Metrics} from './metrics.js'
 import {appendAudit} from './audit.js'
 import type {LeaseRules} from './instances.js'
 import {Releases, type ReleaseOptions} from './releases.js'
+import {bindProject, namedProject} from './projects.js'
 
 export interface CoordinatorOptions extends ReleaseOptions {
   daemonPort: number
@@ -115,18 +116,23 @@ export class Coordinator {
     const created: Lease[] = []
     let moved: Reassignment | undefined
 
+    const project = bindProject(req.cwd, req.project)
     const released: LeaseRow[] = []
-    const {decision, leaseId} = this.store.transaction(() => {
-      // A restarted server (nodemon, --watch) asks within the reaper's interval: its predecessor's lease is
-      // gone with its process, so release it now rather than move the newcomer.
-      const onTarget = this.store.leaseByPort(req.port)
+    // A restarted server (nodemon, --watch) asks within the reaper's interval: its predecessor's lease is gone
+    // with its process, so release it now rather than move the newcomer (from the port it asked for, or from
+    // the port its project was moved to last time).
+    const dropIfHolderDead = (port: number) => {
+      const row = this.store.leaseByPort(port)
       // The caller's own lease needs no second read of /proc: its start time was read just above.
-      const holderAlive = onTarget?.pid === req.pid ? onTarget.pid_start === null || onTarget.pid_start === pidStart
-        : onTarget?.pid == null || isSameProcessAlive(onTarget.pid, onTarget.pid_start)
-      if (onTarget && !holderAlive) {
-        this.store.deleteLease(onTarget)
-        released.push(onTarget)
+      const holderAlive = row?.pid === req.pid ? row.pid_start === null || row.pid_start === pidStart
+        : row?.pid == null || isSameProcessAlive(row.pid, row.pid_start)
+      if (row && !holderAlive) {
+        this.store.deleteLease(row)
+        released.push(row)
       }
+    }
+    const {decision, leaseId} = this.store.transaction(() => {
+      dropIfHolderDead(req.port)
       const priorRow = this.store.leaseByHolderRequest(req.pid, pidStart, req.port)
       const decision = decideBind({
         holder: {pid: req.pid, pidStart, instanceId: req.instanceId ?? null},
@@ -135,7 +141,11 @@ export class Coordinator {
         reassign: req.reassign !== false,
         inferredService: inferred,
         prior: priorRow && toLeaseView(priorRow),
-        remembered: () => (req.cwd ? this.store.remembered(req.cwd, req.port) : undefined),
+        remembered: () => {
+          const port = project === null ? undefined : this.store.remembered(project, req.port)
+          if (port !== undefined) dropIfHolderDead(port)
+          return port
+        },
       }, this.view(), this.limits)
       if (decision.action === 'deny') return {decision, leaseId: null}
       let leaseId: string
@@ -145,16 +155,16 @@ export class Coordinator {
         leaseId = newLeaseId(decision.port)
         const row: LeaseRow = {
           id: leaseId, port: decision.port, service: decision.service, kind: 'bind', requested_port: req.port,
-          pid: req.pid, pid_start: pidStart, instance_id: req.instanceId ?? null, name: null, project: req.cwd ?? null,
+          pid: req.pid, pid_start: pidStart, instance_id: req.instanceId ?? null, name: null, project,
           command: req.command ?? null, created_at: this.stamp(), last_listening: null,
         }
         this.store.insertLease(row)
         created.push(toLease(row))
       }
       if (decision.action === 'remap' && !decision.repeat) {
-        moved = {at: new Date(now).toISOString(), pid: req.pid, from: req.port, to: decision.port, service: decision.service, command: req.command ?? null, project: req.cwd ?? null}
-        this.store.addReassignment({at: now, pid: req.pid, from_port: req.port, to_port: decision.port, service: decision.service, command: req.command ?? null, project: req.cwd ?? null})
-        if (req.cwd) this.store.remember(req.cwd, req.port, decision.port, now)
+        moved = {at: new Date(now).toISOString(), pid: req.pid, from: req.port, to: decision.port, service: decision.service, command: req.command ?? null, project}
+        this.store.addReassignment({at: now, pid: req.pid, from_port: req.port, to_port: decision.port, service: decision.service, command: req.command ?? null, project})
+        this.remember(project, req.port, decision.port, now)
       }
       return {decision, leaseId}
     })
@@ -162,7 +172,7 @@ export class Coordinator {
     for (const l of released) this.hub.publish({type: 'lease.released', data: {...toLease(l), reason: 'holder-exited'}})
     for (const l of created) this.hub.publish({type: 'lease.created', data: l})
     if (created.length) this.releases.watchHolder(req.pid, pidStart)
-    const base = {pid: req.pid, requestedPort: req.port, port: decision.port, service: decision.service, command: req.command, leaseId: leaseId ?? undefined}
+    const base = {pid: req.pid, requestedPort: req.port, port: decision.port, service: decision.service, command: req.command, leaseId: leaseId ?? undefined, project}
     if (decision.action === 'deny') {
       this.hub.publish({type: 'bind.denied', data: {...base, reason: decision.reason}})
     } else if (moved) {
@@ -176,6 +186,18 @@ export class Coordinator {
       action: decision.action, port: decision.port, requestedPort: req.port, service: decision.service, leaseId,
       repeat: decision.repeat, newLease: created.length > 0, ...(decision.action === 'deny' ? {reason: decision.reason} : {}),
     }
+  }
+
+  /**
+   * The port a project's server was moved to, for its next ask of the same port. Kept while a live server of
+   * the project holds it: a second copy of that server, moved further, must not take the first one's port away
+   * from its next restart.
+   */
+  private remember(project: string | null, asked: number, port: number, now: number): void {
+    if (project === null) return
+    const kept = this.store.remembered(project, asked)
+    if (kept !== undefined && kept !== port && this.store.leaseByPort(kept)?.project === project) return
+    this.store.remember(project, asked, port, now)
   }
 
   private appendAudit(now: number, r: Reassignment): void {
@@ -192,19 +214,24 @@ export class Coordinator {
       throw new StyxyError('PORT_OUT_OF_RANGE', `port ${req.port} cannot be handed out (below ${this.limits.minPort}, browser-blocked or the daemon's own)`)
     }
     const pidStart = this.holderStart(req.pid)
+    const project = namedProject(req.project, req.pid)
     const result = this.store.transaction((): AllocationResponse => {
       if (type.singleton) {
         const holder = this.store.firstLeaseOfService(type.name)
         if (holder) return {...toLease(holder), joined: true}
       }
-      const port = firstFree(allocationCandidates(type, req.port), this.view(), this.limits)
+      const remembered = req.port !== undefined && project !== null ? this.store.remembered(project, req.port) : undefined
+      const port = firstFree(allocationCandidates(type, req.port, remembered), this.view(), this.limits)
       if (port === undefined) throw new StyxyError('RANGE_EXHAUSTED', `no free port left for ${type.name} (${type.range[0]}-${type.range[1]})`)
       const row: LeaseRow = {
         id: opts.id ?? newLeaseId(port), port, service: type.name, kind: 'allocation', requested_port: req.port ?? null, pid: req.pid ?? null,
-        pid_start: pidStart, instance_id: req.instanceId ?? null, name: req.name ?? null, project: req.project ?? null,
+        pid_start: pidStart, instance_id: req.instanceId ?? null, name: req.name ?? null, project,
         command: null, created_at: this.stamp(), last_listening: null,
       }
-      if (!opts.dryRun) this.store.insertLease(row)
+      if (!opts.dryRun) {
+        this.store.insertLease(row)
+        if (req.port !== undefined && port !== req.port) this.remember(project, req.port, port, Date.now())
+      }
       return {...toLease(row), joined: false}
     })
     if (!result.joined && !opts.dryRun) {

@@ -2,6 +2,7 @@ import type {Instance, InstanceRequest} from '../protocol/types.js'
 import {StyxyError} from '../protocol/errors.js'
 import {toInstance, toLease, type LeaseRow, type Store} from '../store/store.js'
 import type {EventHub} from './hub.js'
+import {namedProject} from './projects.js'
 
 /** The lease rules instances share with binds and allocations; the coordinator owns them. */
 export interface LeaseRules {
@@ -24,7 +25,7 @@ export class Instances {
     const pidStart = this.leases.holderStart(req.pid)
     const id = req.id ?? `ldpreload-${req.pid}`
     const isNew = !this.store.instanceById(id)
-    this.store.transaction(() => this.store.upsertInstance({id, pid: req.pid ?? null, pid_start: pidStart, name: req.name ?? null, project: req.project ?? null, now: Date.now()}))
+    this.store.transaction(() => this.store.upsertInstance({id, pid: req.pid ?? null, pid_start: pidStart, name: req.name ?? null, project: namedProject(req.project, req.pid), now: Date.now()}))
     const instance = toInstance(this.store.instanceById(id)!)
     if (isNew) this.hub.publish({type: 'instance.registered', data: instance})
     this.leases.watchHolder(req.pid ?? null, pidStart)

@@ -21,6 +21,7 @@ import {mountExitWatch} from './routes/exit-watch.js'
 import {mountLegacy} from './routes/legacy.js'
 import {refreshTokenCopy} from '../compat.js'
 import type {RouteDeps} from './routes/deps.js'
+import {FollowTable} from './follow-table.js'
 
 export interface DaemonOptions {
   env?: NodeJS.ProcessEnv
@@ -87,6 +88,22 @@ function openState(paths: StyxyPaths, teardown: Teardown, env: NodeJS.ProcessEnv
   const compat = refreshTokenCopy(paths, token, env)
   if (compat) log(compat)
   return {store, token}
+}
+
+function openFollowTable(file: string, store: Store, hub: EventHub, log: (msg: string) => void): FollowTable {
+  let table: FollowTable
+  try {
+    table = FollowTable.open(file, {
+      movedLeases: () => store.movedLeases().map((r) => ({project: r.project, requestedPort: r.requested_port, port: r.port})),
+      projectOn: (port) => store.leaseByPort(port)?.project,
+    }, log)
+  } catch (error) {
+    throw storageFailure(error, file) ?? error
+  }
+  hub.observe((e) => {
+    if (e.type === 'lease.created' || e.type === 'lease.released') table.leaseChanged(e.data)
+  })
+  return table
 }
 
 /** Step 2: the one app, the same middleware and routes whichever listener a request came in on. */
@@ -161,6 +178,9 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     const startup = coordinator.releases.reap()
     if (startup.released.length) log(`released ${startup.released.length} stale lease(s) at start-up`)
     coordinator.releases.watchAll()
+    // The moves are published from the leases that survived, then kept current by every lease made or ended.
+    const follow = openFollowTable(paths.follow, store, hub, log)
+    teardown.add(() => follow.close())
 
     const watches = new ExitWatches((req) => coordinator.releases.releaseAfterRun(req))
     const deps: RouteDeps = {coordinator, hub, watches, metrics, paths, version: VERSION, startedAt: Date.now(), tcpPort: () => tcpPort}

@@ -36,4 +36,6 @@ export interface BindEventData {
   service: string
   command?: string | null
   leaseId?: string
+  /** The binder's project: its worktree's top, or STYXY_PROJECT (null when it sent no working directory). */
+  project?: string | null
 }

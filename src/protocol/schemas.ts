@@ -23,6 +23,8 @@ export const BindRequestSchema = z.strictObject({
   port,
   command: text(4096).optional(),
   cwd: text(4096).optional(),
+  /** STYXY_PROJECT as the caller has it (relative to cwd if not absolute); without it the project is cwd's worktree top. */
+  project: text(4096).optional(),
   instanceId: id.optional(),
   /** Ports the caller's real bind found in use (EADDRINUSE) since its first ask. */
   taken: z.array(port).max(64).optional(),

@@ -144,6 +144,8 @@ export class Store {
       leaseByHolderRequest: lease(`SELECT ${LEASE_COLUMNS} FROM leases WHERE pid = ? AND pid_start IS ? AND requested_port = ? ORDER BY created_at DESC, rowid DESC LIMIT 1`),
       leaseByServiceFirst: lease(`SELECT ${LEASE_COLUMNS} FROM leases WHERE service = ? ORDER BY created_at LIMIT 1`),
       allLeases: lease(`SELECT ${LEASE_COLUMNS} FROM leases ORDER BY port`),
+      movedLeases: lease(`SELECT ${LEASE_COLUMNS} FROM leases WHERE project IS NOT NULL AND requested_port IS NOT NULL AND port != requested_port
+        ORDER BY created_at DESC, port DESC`),
       holders: db.prepare('SELECT DISTINCT pid, pid_start FROM leases WHERE pid IS NOT NULL'),
       leasesOfHolder: lease(`SELECT ${LEASE_COLUMNS} FROM leases WHERE pid = ? AND pid_start IS ?`),
       touchListening: db.prepare('UPDATE leases SET last_listening = ? WHERE port = ? AND (last_listening IS NULL OR last_listening < ?)'),
@@ -194,6 +196,8 @@ export class Store {
   leases(service?: string): LeaseRow[] {
     return many(service ? this.s.leasesByService.all(service) : this.s.allLeases.all())
   }
+  /** Leases away from the port they asked for, with a project: newest first (the follow table's source). */
+  movedLeases(): LeaseRow[] { return many(this.s.movedLeases.all()) }
   /** Distinct (pid, start time) pairs holding leases: the reaper checks each process once. */
   holders(): {pid: number; pid_start: number | null}[] { return this.s.holders.all() as {pid: number; pid_start: number | null}[] }
   leasesOfHolder(pid: number, pidStart: number | null): LeaseRow[] { return many(this.s.leasesOfHolder.all(pid, pidStart)) }

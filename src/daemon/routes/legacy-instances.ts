@@ -1,3 +1,5 @@
+import path from 'node:path'
+import {projectRoot} from '../../shared/project.js'
 import {LegacyRoutes} from '../../protocol/routes.js'
 import {LegacyCleanupSchema, LegacyInstanceRegisterSchema, LegacyShimRegisterSchema} from '../../protocol/legacy-schemas.js'
 import {StyxyError} from '../../protocol/errors.js'
@@ -24,7 +26,9 @@ export const mountLegacyInstances: Mount = (router, {coordinator, hub}) => {
   })
   router.post(LegacyRoutes.registerInstance.path, async (ctx) => {
     const b = legacyValidate(LegacyInstanceRegisterSchema, bodyOf(ctx))
-    const instance = instances.register({id: b.instance_id, project: b.working_directory})
+    // A working directory, not a project: its worktree's top is the project its servers are recorded under.
+    const dir = b.working_directory
+    const instance = instances.register({id: b.instance_id, project: dir !== undefined && path.isAbsolute(dir) ? projectRoot(dir) : dir})
     ctx.body = {success: true, instance_id: instance.id, message: `Instance ${instance.id} registered`}
   })
   router.put(LegacyRoutes.heartbeat.path, async (ctx) => {
