@@ -9,6 +9,8 @@ describe('styxy tail: lines and filters', () => {
   it('one readable line: time, kind, port, pid, the move, the command; colour only when asked', () => {
     expect(formatEvent(remap, false)).to.equal('10:42:01.331  bind.remapped        :8001   pid 4242  8000 -> 8001 (api)  uvicorn app:app')
     expect(formatEvent(remap, true)).to.contain('\x1b[33mbind.remapped')
+    const inProject = {...remap, data: {...remap.data, project: '/home/dev/wt-b'}} as StyxyEvent
+    expect(formatEvent(inProject, false)).to.equal('10:42:01.331  bind.remapped        :8001   pid 4242  8000 -> 8001 (api)  uvicorn app:app  in /home/dev/wt-b')
   })
 
   it('filters by family or full type, service and port (either side of a move)', () => {
