@@ -16,10 +16,10 @@ export interface Program {
   stop(): Promise<void>
 }
 
-export function startProgram(cmd: string, args: string[], env: NodeJS.ProcessEnv, opts: {preload?: boolean} = {}): Program {
+export function startProgram(cmd: string, args: string[], env: NodeJS.ProcessEnv, opts: {preload?: boolean; cwd?: string} = {}): Program {
   const childEnv = {...env}
   if (opts.preload !== false) childEnv.LD_PRELOAD = LIB
-  const child = spawn(cmd, args, {env: childEnv, stdio: ['pipe', 'pipe', 'pipe']})
+  const child = spawn(cmd, args, {env: childEnv, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe']})
   let out = ''
   let err = ''
   const waiters: {re: RegExp; resolve: (m: RegExpMatchArray) => void}[] = []
