@@ -16,7 +16,7 @@ export function matches(e: StyxyEvent, f: TailFilter): boolean {
   return true
 }
 
-const COLORS: Record<string, number> = {'bind.remapped': 33, 'bind.denied': 31, 'lease.released': 90, 'daemon.stopping': 31, 'daemon.started': 32}
+const COLORS: Record<string, number> = {'bind.remapped': 33, 'connect.followed': 35, 'bind.denied': 31, 'lease.released': 90, 'daemon.stopping': 31, 'daemon.started': 32}
 
 /** One readable line: time, kind, port, pid, command, and what changed. */
 export function formatEvent(e: StyxyEvent, color: boolean): string {
@@ -26,10 +26,11 @@ export function formatEvent(e: StyxyEvent, color: boolean): string {
   const parts = [time, paint(COLORS[e.type] ?? 36, e.type.padEnd(19), color), port === undefined ? '      ' : `:${String(port).padEnd(5)}`]
   if (d.pid) parts.push(`pid ${d.pid}`)
   if (e.type === 'bind.remapped') parts.push(`${d.from} -> ${d.to} (${d.service})`)
+  else if (e.type === 'connect.followed') parts.push(`followed ${d.from} -> ${d.to}`)
   else if (d.service) parts.push(String(d.service))
   if (d.reason) parts.push(`[${d.reason}]`)
   if (d.command) parts.push(String(d.command))
-  if (d.project && e.type.startsWith('bind.')) parts.push(`in ${d.project}`)
+  if (d.project && (e.type.startsWith('bind.') || e.type === 'connect.followed')) parts.push(`in ${d.project}`)
   if (d.id && e.type.startsWith('instance.')) parts.push(String(d.id))
   return parts.join('  ')
 }

@@ -6,7 +6,7 @@ import {routePath, type RouteName, Routes} from '../protocol/routes.js'
 import type {ErrorBody} from '../protocol/errors.js'
 import type {StyxyEvent} from '../protocol/events.js'
 import type {
-  AllocationRequest, AllocationResponse, BindRequest, BindResponse, CleanupResponse, ExitWatchRequest, Health, Instance, InstanceRequest, Lease,
+  AllocationRequest, AllocationResponse, BindRequest, BindResponse, CleanupResponse, ExitWatchRequest, FollowAnswer, FollowReport, Health, Instance, InstanceRequest, Lease,
   PortInfo, Reassignment, ServiceType, Status, SuggestResponse,
 } from '../protocol/types.js'
 import {endpointFromEnv, hold, send, TransportError, type Endpoint, type HeldRequest} from './transport.js'
@@ -69,6 +69,7 @@ export class StyxyClient {
   scan(start: number, end: number): Promise<PortInfo[]> { return this.call('scan', {}, undefined, {start, end}) }
   suggest(service: string, count?: number): Promise<SuggestResponse> { return this.call('suggest', {service}, undefined, {count}) }
   bind(req: BindRequest): Promise<BindResponse> { return this.call('bind', {}, req) }
+  reportFollow(req: FollowReport): Promise<FollowAnswer> { return this.call('follow', {}, req) }
   registerInstance(req: InstanceRequest): Promise<Instance> { return this.call('registerInstance', {}, req) }
   heartbeat(id: string): Promise<Instance> { return this.call('heartbeat', {id}) }
   instances(): Promise<Instance[]> { return this.call('instances') }

@@ -16,6 +16,7 @@ export type StyxyEvent =
   | Base<'bind.allowed', BindEventData>
   | Base<'bind.remapped', BindEventData & Reassignment>
   | Base<'bind.denied', BindEventData & {reason: string}>
+  | Base<'connect.followed', FollowEventData>
   | Base<'instance.registered', Instance>
   | Base<'instance.expired', Instance & {reason: string}>
   | Base<'instance.removed', Instance>
@@ -24,10 +25,22 @@ export type StyxyEventType = StyxyEvent['type']
 
 export const EVENT_TYPES: readonly StyxyEventType[] = [
   'daemon.started', 'daemon.stopping', 'lease.created', 'lease.released', 'bind.allowed',
-  'bind.remapped', 'bind.denied', 'instance.registered', 'instance.expired', 'instance.removed',
+  'bind.remapped', 'bind.denied', 'connect.followed', 'instance.registered', 'instance.expired', 'instance.removed',
 ]
 
 export type ReleaseReason = 'released' | 'holder-exited' | 'not-listening' | 'instance-expired' | 'cleanup'
+
+/** A process of `project` connected to localhost:`from` and reached its project's server on `to`. */
+export interface FollowEventData {
+  pid: number
+  from: number
+  to: number
+  /** The same ports under the names the bind events use (so `tail --port` finds either). */
+  requestedPort: number
+  port: number
+  project: string | null
+  command: string | null
+}
 
 export interface BindEventData {
   pid: number

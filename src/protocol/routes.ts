@@ -11,6 +11,7 @@ export const Routes = {
   scan: {method: 'GET', path: '/v1/ports', summary: 'Ports in use (bound or leased) between start and end'},
   suggest: {method: 'GET', path: '/v1/suggest/:service', summary: 'Free ports of a type (count=N)'},
   bind: {method: 'POST', path: '/v1/bind', summary: "The interceptor's one round trip: allow, remap or deny"},
+  follow: {method: 'POST', path: '/v1/follows', summary: "The interceptor's word that a process followed a moved port (once per process and port): a connect.followed event"},
   registerInstance: {method: 'POST', path: '/v1/instances', summary: 'Register an instance (a pid alone is enough)'},
   heartbeat: {method: 'POST', path: '/v1/instances/:id/heartbeat', summary: 'Keep an instance alive'},
   instances: {method: 'GET', path: '/v1/instances', summary: 'Registered instances'},

@@ -32,6 +32,15 @@ export const BindRequestSchema = z.strictObject({
   reassign: z.boolean().optional(),
 })
 
+/** A process under Styxy connected to `port` on loopback and was sent to `to`, where its project's server moved. */
+export const FollowReportSchema = z.strictObject({
+  pid,
+  port,
+  to: port,
+  /** The process's project as it found it (STYXY_PROJECT, else its worktree's top); else the daemon finds it. */
+  project: text(4096).optional(),
+})
+
 // The bind answer is held to a schema too: the interceptor parses it with its own JSON reader, and the
 // contract test (test/contract) checks the daemon's real answers against this and the interceptor's parser.
 export const BindActionSchema = z.enum(['allow', 'remap', 'deny'])

@@ -3,7 +3,7 @@
 // validates. Type-only imports: the client's bundle must not load zod for them.
 import type {z} from 'zod'
 import type {
-  AllocationRequestSchema, BindActionSchema, BindRequestSchema, BindResponseSchema, ExitWatchRequestSchema, InstanceRequestSchema,
+  AllocationRequestSchema, BindActionSchema, BindRequestSchema, BindResponseSchema, ExitWatchRequestSchema, FollowReportSchema, InstanceRequestSchema,
 } from './schemas.js'
 
 export interface ServiceType {
@@ -131,6 +131,13 @@ export type BindResponse = z.infer<typeof BindResponseSchema>
 export type InstanceRequest = z.infer<typeof InstanceRequestSchema>
 
 export type ExitWatchRequest = z.infer<typeof ExitWatchRequestSchema>
+
+export type FollowReport = z.infer<typeof FollowReportSchema>
+
+export interface FollowAnswer {
+  /** False when this process's follow of this port was already told: no second event. */
+  published: boolean
+}
 
 export interface CleanupResponse {
   released: Lease[]

@@ -9,6 +9,10 @@ describe('styxy tail: lines and filters', () => {
   it('one readable line: time, kind, port, pid, the move, the command; colour only when asked', () => {
     expect(formatEvent(remap, false)).to.equal('10:42:01.331  bind.remapped        :8001   pid 4242  8000 -> 8001 (api)  uvicorn app:app')
     expect(formatEvent(remap, true)).to.contain('\x1b[33mbind.remapped')
+    const followed = {seq: 8, at: '2026-11-25T10:42:02.000Z', type: 'connect.followed',
+      data: {pid: 5151, from: 8000, to: 8002, requestedPort: 8000, port: 8002, project: '/home/dev/wt-b', command: 'curl localhost:8000'}} as StyxyEvent
+    expect(formatEvent(followed, false)).to.equal('10:42:02.000  connect.followed     :8002   pid 5151  followed 8000 -> 8002  curl localhost:8000  in /home/dev/wt-b')
+    expect(matches(followed, {port: 8000})).to.equal(true)
     const inProject = {...remap, data: {...remap.data, project: '/home/dev/wt-b'}} as StyxyEvent
     expect(formatEvent(inProject, false)).to.equal('10:42:01.331  bind.remapped        :8001   pid 4242  8000 -> 8001 (api)  uvicorn app:app  in /home/dev/wt-b')
   })
