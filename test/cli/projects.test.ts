@@ -4,6 +4,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import {CLI, removeHome, startDaemon, tempHome, type TestDaemon} from '../helpers/daemon.js'
 import {freePort, killAll, spawnHolder} from '../helpers/processes.js'
+import {projectRoot} from '../../src/shared/project.js'
 
 /** The real CLI, run from `cwd`. */
 function cliIn(cwd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{code: number | null; stdout: string; stderr: string}> {
@@ -62,6 +63,18 @@ describe('CLI: projects', () => {
     const run = await cliIn(path.join(b, 'web'), ['run', '--port', String(port), '--', process.execPath, CLI, 'list', '--json'], d.env)
     expect(run.code, run.stderr).to.equal(0)
     expect((JSON.parse(run.stdout) as {port: number; project: string}[]).find((l) => l.port === port)).to.include({project: b})
+  })
+
+  it("an instance registered with a pid only is recorded under its process's worktree; one that names its project, under that", async () => {
+    const h = spawnHolder()
+    holders.push(h)
+    await new Promise((r) => h.once('spawn', r))
+    const mine = await d.client.registerInstance({pid: h.pid!})
+    // The holder runs where this test runs: its worktree's top by the shared rule.
+    expect(mine.project).to.equal(projectRoot(fs.realpathSync(process.cwd())))
+    expect((await d.client.registerInstance({id: 'agent-b', project: `${b}/`})).project).to.equal(b)
+    const instances = JSON.parse((await cliIn(root, ['instances', '--json'], d.env)).stdout) as {id: string; project: string}[]
+    expect(instances.find((i) => i.id === 'agent-b')).to.include({project: b})
   })
 
   it('list shows a moved lease with the port it asked for, and which ports its project follows', async () => {
