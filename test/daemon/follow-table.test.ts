@@ -5,7 +5,7 @@ import path from 'node:path'
 import {Worker} from 'node:worker_threads'
 import {projectHash} from '../../src/shared/project.js'
 import {removeHome, startDaemon, tempHome, type TestDaemon} from '../helpers/daemon.js'
-import {fnv1a64, isConsistent, readTable, TABLE_SIZE} from '../helpers/follow-table.js'
+import {fnv1a64, isConsistent, readTable, TABLE_SIZE} from '../helpers/follow-reader.js'
 import {freePort, killAll, spawnHolder} from '../helpers/processes.js'
 
 // The follow table as the daemon writes it (docs/follow-table.md), read back by the tests' own reader.
