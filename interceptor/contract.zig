@@ -45,10 +45,17 @@ pub const cases = [_]request_body.Request{
         .command = "",
         .cwd = "/tmp/\\\\back\\slashes",
     },
+    .{
+        .pid = 5150,
+        .port = 8000,
+        .command = "python3 -m http.server",
+        .cwd = "/tmp/wt-b/api",
+        .project = "/tmp/wt-b",
+    },
 };
 
 /// Room for the largest body any case makes, as decide.zig's buffer is.
-const body_max = 3072;
+const body_max = request_body.body_max;
 
 /// One body per line: JSON strings escape every newline, so a line is a body.
 pub fn writeRequests(out: anytype) !void {

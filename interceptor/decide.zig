@@ -13,6 +13,7 @@ const request_body = @import("request_body.zig");
 const decision = @import("decision.zig");
 const notice = @import("notice.zig");
 const paths = @import("paths.zig");
+const project = @import("project.zig");
 const real = @import("real.zig");
 const settings = @import("settings.zig");
 const sockaddr = @import("sockaddr.zig");
@@ -62,12 +63,15 @@ pub fn run(b: *const Bind, cfg: *const settings.Config) real.Result {
     var token_buf: paths.PathBuf = undefined;
     const target = daemonTarget(cfg, &sock_buf, &token_buf);
 
+    var project_buf: [request_body.max_project_json]u8 = undefined;
     var req: request_body.Request = .{
         .pid = b.pid,
         .port = b.parsed.port,
         .command = b.command,
         .cwd = b.cwd,
         .instance_id = cfg.instance_id,
+        // Relative to the bound process's directory (the trapped one's, under the seccomp supervisor).
+        .project = project.forced(settings.processEnv, b.cwd, &project_buf),
         .reassign = cfg.reassign,
     };
     return askWithRetries(b, cfg, target, &req, deadline);
@@ -96,7 +100,7 @@ fn askWithRetries(b: *const Bind, cfg: *const settings.Config, target: ipc.Targe
     var ask: usize = 1;
     while (ask <= max_asks) : (ask += 1) {
         req.taken = taken[0..n_taken];
-        var body_buf: [3072]u8 = undefined;
+        var body_buf: [request_body.body_max]u8 = undefined;
         const body = request_body.buildBody(&body_buf, req) orelse {
             debug.line(cfg, "port {d}: request too large, binding unchanged", .{b.parsed.port});
             return original(b);

@@ -1,10 +1,13 @@
-//! The library's only exported symbol. Everything the guards reject goes to
-//! the real bind untouched, so programs that never bind a TCP port above the
-//! floor can't tell Styxy is loaded.
+//! The library's exported symbols: bind (the daemon decides where a server
+//! listens), connect and getpeername (a client follows its project's moved
+//! server: follow.zig). Everything the guards reject goes to the real call
+//! untouched, so programs that never bind a TCP port above the floor, nor
+//! connect to a moved one, can't tell Styxy is loaded.
 
 const std = @import("std");
 const c = std.c;
 const decide = @import("decide.zig");
+const follow = @import("follow.zig");
 const proc = @import("proc.zig");
 const real = @import("real.zig");
 const settings = @import("settings.zig");
@@ -27,6 +30,14 @@ export fn bind(fd: c_int, addr: ?*const anyopaque, len: c.socklen_t) c_int {
     const res = decide.run(&b, &hooked.cfg);
     real.setErrno(if (res.ok()) saved_errno else res.err);
     return res.rc;
+}
+
+export fn connect(fd: c_int, addr: ?*const anyopaque, len: c.socklen_t) c_int {
+    return follow.process.connect(fd, addr, len, real.connectFn(@intFromPtr(&connect)));
+}
+
+export fn getpeername(fd: c_int, addr: ?*anyopaque, len: ?*c.socklen_t) c_int {
+    return follow.process.getpeername(fd, addr, len, real.getpeernameFn(@intFromPtr(&getpeername)));
 }
 
 /// A bug here must not drag the stack-trace machinery (signal handlers, TLS,

@@ -2,8 +2,9 @@
 //! Unix socket, TCP on loopback only when the socket can't be reached.
 //!
 //! Our sockets are non-blocking and waited on with poll() so the deadline is
-//! real even if the daemon accepts and then hangs. They are connected, never
-//! bound, so the interceptor can't re-enter itself.
+//! real even if the daemon accepts and then hangs. They are never bound, and
+//! they connect through libc's connect, not the library's own export, so the
+//! interceptor can't re-enter itself.
 
 const std = @import("std");
 const c = std.c;
@@ -11,6 +12,7 @@ const answer = @import("answer.zig");
 const request_body = @import("request_body.zig");
 const decision = @import("decision.zig");
 const token = @import("token.zig");
+const real = @import("real.zig");
 
 const E = std.posix.E;
 fn errnoIs(e: E) bool {
@@ -168,7 +170,8 @@ fn connectTcp(addr: [4]u8, port: u16, deadline: Deadline) ?c_int {
 }
 
 fn finishConnect(fd: c_int, sa: *const c.sockaddr, len: c.socklen_t, deadline: Deadline) bool {
-    if (c.connect(fd, sa, len) == 0) return true;
+    // libc's connect, never the library's own export: the daemon's port must not be followed.
+    if (real.connectFn(0)(fd, sa, len) == 0) return true;
     // Unix sockets report a full backlog as EAGAIN, which poll can't fix;
     // only an in-progress TCP connect is worth waiting for.
     if (!errnoIs(.INPROGRESS) and !errnoIs(.INTR)) return false;

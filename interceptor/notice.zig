@@ -1,5 +1,6 @@
 //! The one line a moved program's user sees ("Port 3000 was in use,
-//! auto-assigned port 3001"), and where STYXY_NOTIFY sends it.
+//! auto-assigned port 3001"), the one a client that follows it sees, and where
+//! STYXY_NOTIFY sends them.
 
 const std = @import("std");
 const c = std.c;
@@ -23,5 +24,13 @@ pub fn notice(target: Notify, to_fd: ?c_int, from: u16, to: u16) void {
     const fd = to_fd orelse own;
     var buf: [96]u8 = undefined;
     const line = std.fmt.bufPrint(&buf, "✓ STYXY: Port {d} was in use, auto-assigned port {d}\n", .{ from, to }) catch return;
+    writeAll(fd, line);
+}
+
+/// A client's first follow in its process. The table holds ports, not the server's name.
+pub fn followed(target: Notify, from: u16, to: u16) void {
+    const fd = noticeFd(target) orelse return;
+    var buf: [96]u8 = undefined;
+    const line = std.fmt.bufPrint(&buf, "→ STYXY: localhost:{d} is this project's server, now on {d}\n", .{ from, to }) catch return;
     writeAll(fd, line);
 }

@@ -1,4 +1,4 @@
-//! Where the daemon's socket and token file are: the state-directory rules
+//! Where the daemon's socket, token file and follow table are: the state-directory rules
 //! src/paths.ts applies too, so the interceptor needs no setting of its own.
 
 const std = @import("std");
@@ -31,6 +31,13 @@ pub fn tokenPath(get: Lookup, buf: *PathBuf) ?[:0]const u8 {
     var dir_buf: PathBuf = undefined;
     const dir = stateDir(get, &dir_buf) orelse return null;
     return joinZ(buf, &.{ dir, "/token" });
+}
+
+/// The follow table the daemon publishes (docs/follow-table.md).
+pub fn followPath(get: Lookup, buf: *PathBuf) ?[:0]const u8 {
+    var dir_buf: PathBuf = undefined;
+    const dir = stateDir(get, &dir_buf) orelse return null;
+    return joinZ(buf, &.{ dir, "/follow" });
 }
 
 fn join(buf: *PathBuf, parts: []const []const u8) ?[]const u8 {
@@ -69,6 +76,8 @@ test "socket and token paths" {
     const E2 = FakeEnv(&.{ .{ "STYXY_HOME", "/s" }, .{ "STYXY_SOCKET", "/run/x.sock" } }).get;
     try t.expectEqualStrings("/run/x.sock", socketPath(E2, &buf).?);
     try t.expectEqualStrings("/s/token", tokenPath(E2, &buf).?);
+    try t.expectEqualStrings("/s/follow", followPath(E2, &buf).?);
+    try t.expectEqualStrings("/h/.local/state/styxy/follow", followPath(E1, &buf).?);
     const long = "/" ++ "a" ** 600;
     try t.expect(socketPath(FakeEnv(&.{.{ "STYXY_HOME", long }}).get, &buf) == null);
     try t.expect(tokenPath(FakeEnv(&.{.{ "STYXY_HOME", "/a\x00b" }}).get, &buf) == null);

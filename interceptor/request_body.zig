@@ -105,6 +105,8 @@ pub const Request = struct {
     command: []const u8,
     cwd: ?[]const u8 = null,
     instance_id: ?[]const u8 = null,
+    /// STYXY_PROJECT made absolute; absent, the daemon finds the project from `cwd`.
+    project: ?[]const u8 = null,
     reassign: bool = true,
     taken: []const u16 = &.{},
 };
@@ -112,6 +114,9 @@ pub const Request = struct {
 pub const max_command_json = 1024;
 pub const max_cwd_json = 1024;
 pub const max_instance_json = 256;
+pub const max_project_json = 1024;
+/// Room for the largest body: every field at its budget (decide.zig's buffer, the contract's).
+pub const body_max = 3584;
 
 /// Returns null if the body doesn't fit; the caller then fails open.
 pub fn buildBody(buf: []u8, r: *const Request) ?[]const u8 {
@@ -131,6 +136,12 @@ pub fn buildBody(buf: []u8, r: *const Request) ?[]const u8 {
     if (r.instance_id) |id| {
         b.append(",\"instanceId\":");
         _ = appendString(&b, id, max_instance_json);
+    }
+    if (r.project) |p| {
+        // Cut short it would name another project: omit it, and the daemon falls back on cwd.
+        var probe = b;
+        probe.append(",\"project\":");
+        if (appendString(&probe, p, max_project_json)) b = probe;
     }
     b.append(if (r.reassign) ",\"reassign\":true" else ",\"reassign\":false");
     if (r.taken.len > 0) {
@@ -212,6 +223,28 @@ test "request body, first ask" {
     try t.expectEqualStrings(
         \\{"pid":1234,"port":8000,"command":"python3 -m http.server 8000","cwd":"/home/x/proj","instanceId":"abc","reassign":true}
     , body);
+}
+
+test "request body with a forced project; one too long is omitted" {
+    var buf: [body_max]u8 = undefined;
+    const body = buildBody(&buf, &.{ .pid = 9, .port = 8000, .command = "x", .cwd = "/w/b/src", .project = "/w/b" }).?;
+    try t.expectEqualStrings(
+        \\{"pid":9,"port":8000,"command":"x","cwd":"/w/b/src","project":"/w/b","reassign":true}
+    , body);
+    const long = "/" ++ "p" ** max_project_json;
+    const without = buildBody(&buf, &.{ .pid = 9, .port = 8000, .command = "x", .project = long }).?;
+    try t.expect(std.mem.indexOf(u8, without, "project") == null);
+    // Every field at its budget still fits.
+    const full = buildBody(&buf, &.{
+        .pid = 4194304,
+        .port = 65535,
+        .command = "\"" ** 600,
+        .cwd = "/" ++ "c" ** (max_cwd_json - 1),
+        .instance_id = "i" ** max_instance_json,
+        .project = "/" ++ "p" ** (max_project_json - 1),
+        .taken = &.{ 65535, 65534, 65533 },
+    });
+    try t.expect(full != null);
 }
 
 test "request body, retry with taken ports and optional fields omitted" {

@@ -57,6 +57,23 @@ pub fn parse(bytes: []const u8) ?Parsed {
     return out;
 }
 
+/// The port of a loopback address (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104), read straight from the bytes:
+/// connect() asks this of every address it sees, so it parses nothing else. Null for any other address,
+/// port 0, or a length the kernel would refuse.
+pub fn loopbackPort(bytes: []const u8) ?u16 {
+    if (bytes.len < min_len_v4 or bytes.len > storage_len) return null;
+    const fam = std.mem.readInt(u16, bytes[0..2], native_endian);
+    const port = std.mem.readInt(u16, bytes[2..4], .big);
+    if (port == 0) return null;
+    if (fam == AF_INET) return if (bytes[4] == 127) port else null;
+    if (fam != AF_INET6 or bytes.len < min_len_v6) return null;
+    const a = bytes[8..24];
+    if (!std.mem.allEqual(u8, a[0..10], 0)) return null;
+    const v6_loopback = a[10] == 0 and a[11] == 0 and std.mem.allEqual(u8, a[12..15], 0) and a[15] == 1;
+    const v4_mapped = a[10] == 0xff and a[11] == 0xff and a[12] == 127;
+    return if (v6_loopback or v4_mapped) port else null;
+}
+
 /// Copy of the caller's address with a different port. Kept in a
 /// sockaddr_storage-sized, suitably aligned stack buffer so the caller's
 /// memory is never written.
@@ -129,6 +146,38 @@ test "short lengths and foreign families are rejected" {
     var huge = [_]u8{0} ** 129;
     std.mem.writeInt(u16, huge[0..2], AF_INET, native_endian);
     try std.testing.expect(parse(&huge) == null);
+}
+
+test "loopback ports: 127/8, ::1 and v4-mapped 127/8 only" {
+    const lo = [_]u8{0} ** 15 ++ [_]u8{1};
+    const mapped = [_]u8{0} ** 10 ++ [_]u8{ 0xff, 0xff, 127, 0, 0, 1 };
+    try std.testing.expectEqual(@as(?u16, 8000), loopbackPort(&v4Bytes(8000, .{ 127, 0, 0, 1 })));
+    try std.testing.expectEqual(@as(?u16, 8000), loopbackPort(&v4Bytes(8000, .{ 127, 1, 2, 3 })));
+    try std.testing.expectEqual(@as(?u16, 443), loopbackPort(&v6Bytes(443, lo)));
+    try std.testing.expectEqual(@as(?u16, 443), loopbackPort(v6Bytes(443, lo)[0..24]));
+    try std.testing.expectEqual(@as(?u16, 5173), loopbackPort(&v6Bytes(5173, mapped)));
+    const others = [_][16]u8{
+        v4Bytes(8000, .{ 10, 0, 0, 1 }),
+        v4Bytes(8000, .{ 0, 0, 0, 0 }),
+        v4Bytes(8000, .{ 128, 0, 0, 1 }),
+        v4Bytes(0, .{ 127, 0, 0, 1 }),
+    };
+    for (others) |o| try std.testing.expectEqual(@as(?u16, null), loopbackPort(&o));
+    const others6 = [_][16]u8{
+        [_]u8{0} ** 15 ++ [_]u8{2}, // ::2
+        [_]u8{0} ** 16, // ::
+        [_]u8{0} ** 10 ++ [_]u8{ 0xff, 0xff, 10, 0, 0, 1 }, // ::ffff:10.0.0.1
+        [_]u8{0} ** 12 ++ [_]u8{ 127, 0, 0, 1 }, // ::127.0.0.1 (v4-compatible, not mapped)
+        [_]u8{ 0xfe, 0x80 } ++ [_]u8{0} ** 13 ++ [_]u8{1}, // fe80::1
+    };
+    for (others6) |a| try std.testing.expectEqual(@as(?u16, null), loopbackPort(&v6Bytes(8000, a)));
+    try std.testing.expectEqual(@as(?u16, null), loopbackPort(v4Bytes(8000, .{ 127, 0, 0, 1 })[0..15]));
+    try std.testing.expectEqual(@as(?u16, null), loopbackPort(v6Bytes(8000, lo)[0..23]));
+    var unix = [_]u8{0} ** 110;
+    std.mem.writeInt(u16, unix[0..2], std.posix.AF.UNIX, native_endian);
+    unix[3] = 0x40; // a "port" and a "127" where an inet address would have them
+    unix[4] = 127;
+    try std.testing.expectEqual(@as(?u16, null), loopbackPort(&unix));
 }
 
 test "rewrite changes only the port and leaves the original alone" {

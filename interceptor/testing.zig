@@ -84,3 +84,96 @@ pub fn FakeEnv(comptime pairs: []const [2][]const u8) type {
         }
     };
 }
+
+/// A follow table file (docs/follow-table.md) in a temp dir of its own, written the way the daemon writes
+/// it: created at full size, then rewritten in place under the seq protocol, one pwrite per step.
+pub const TableFile = struct {
+    const follow_table = @import("follow_table.zig");
+    pub const Entry = struct { project: u64, asked: u16, port: u16 };
+
+    tmp: std.testing.TmpDir,
+    dir: std.fs.Dir,
+    file: std.fs.File,
+    path_buf: [std.fs.max_path_bytes + 1]u8 = undefined,
+    path_len: usize = 0,
+    seq: u32 = 0,
+
+    pub fn create(entries: []const Entry) !TableFile {
+        var self: TableFile = .{ .tmp = std.testing.tmpDir(.{}), .dir = undefined, .file = undefined };
+        errdefer self.tmp.cleanup();
+        self.dir = self.tmp.dir;
+        var dir_buf: [std.fs.max_path_bytes]u8 = undefined;
+        const dir = try self.dir.realpath(".", &dir_buf);
+        const full = try std.fmt.bufPrintZ(&self.path_buf, "{s}/follow", .{dir});
+        self.path_len = full.len;
+        self.file = try self.dir.createFile("follow", .{ .read = true });
+        try self.fill(entries);
+        return self;
+    }
+
+    /// A new file in place of a deleted one, as a daemon starting after the reader would make it.
+    pub fn recreate(self: *TableFile, entries: []const Entry) !void {
+        self.file.close();
+        self.file = try self.dir.createFile("follow", .{ .read = true });
+        self.seq = 0;
+        try self.fill(entries);
+    }
+
+    fn fill(self: *TableFile, entries: []const Entry) !void {
+        var head = [_]u8{0} ** follow_table.off_bitmap;
+        std.mem.writeInt(u32, head[0..4], follow_table.magic, .little);
+        std.mem.writeInt(u32, head[4..8], follow_table.version, .little);
+        try self.file.pwriteAll(&head, 0);
+        try self.file.setEndPos(follow_table.size);
+        try self.write(entries);
+    }
+
+    /// One rewrite: seq odd, bitmap and entries, count, seq even.
+    pub fn write(self: *TableFile, entries: []const Entry) !void {
+        try self.writeCounted(entries, entries.len);
+    }
+
+    /// A rewrite whose slots past `count` hold `entries[count..]`: what a reader must never see.
+    pub fn writeCounted(self: *TableFile, entries: []const Entry, count: usize) !void {
+        std.debug.assert(entries.len <= follow_table.max_entries and count <= entries.len);
+        var body = [_]u8{0} ** (follow_table.size - follow_table.off_bitmap);
+        for (entries, 0..) |e, i| {
+            if (i < count) body[e.asked >> 3] |= @as(u8, 1) << @intCast(e.asked & 7);
+            const at = follow_table.off_entries - follow_table.off_bitmap + i * follow_table.entry_size;
+            std.mem.writeInt(u64, body[at..][0..8], e.project, .little);
+            std.mem.writeInt(u16, body[at + 8 ..][0..2], e.asked, .little);
+            std.mem.writeInt(u16, body[at + 10 ..][0..2], e.port, .little);
+        }
+        try self.setSeq(self.seq + 1);
+        try self.file.pwriteAll(&body, follow_table.off_bitmap);
+        var count_bytes: [4]u8 = undefined;
+        std.mem.writeInt(u32, &count_bytes, @intCast(count), .little);
+        try self.file.pwriteAll(&count_bytes, follow_table.off_count);
+        try self.setSeq(self.seq + 1);
+    }
+
+    pub fn setSeq(self: *TableFile, seq: u32) !void {
+        var b: [4]u8 = undefined;
+        std.mem.writeInt(u32, &b, seq, .little);
+        try self.file.pwriteAll(&b, follow_table.off_seq);
+        self.seq = seq;
+    }
+
+    pub fn pwriteAt(self: *TableFile, off: u64, bytes: []const u8) !void {
+        try self.file.pwriteAll(bytes, off);
+    }
+
+    pub fn pathZ(self: *const TableFile) [:0]const u8 {
+        return self.path_buf[0..self.path_len :0];
+    }
+
+    /// A reader of this file (its clock the real one).
+    pub fn table(self: *const TableFile) follow_table.Table {
+        return .{ .file = self.pathZ().ptr };
+    }
+
+    pub fn remove(self: *TableFile) void {
+        self.file.close();
+        self.tmp.cleanup();
+    }
+};

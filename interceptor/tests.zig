@@ -23,4 +23,8 @@ test {
     _ = @import("seccomp_notify.zig");
     _ = @import("ipc_fuzz.zig");
     _ = @import("contract.zig");
+    _ = @import("project.zig");
+    _ = @import("follow_table.zig");
+    _ = @import("peers.zig");
+    _ = @import("follow_test.zig");
 }
