@@ -23,11 +23,9 @@ export const BindRequestSchema = z.strictObject({
   port,
   command: text(4096).optional(),
   cwd: text(4096).optional(),
-  /** STYXY_PROJECT as the caller has it (relative to cwd if not absolute); without it the project is cwd's worktree top. */
+  /** STYXY_PROJECT (`styxy run --project`), resolved against cwd if relative; absent, the project is cwd's worktree top. */
   project: text(4096).optional(),
   instanceId: id.optional(),
-  /** STYXY_PROJECT made absolute (`styxy run --project`); absent, the project is found from cwd. */
-  project: text(4096).optional(),
   /** Ports the caller's real bind found in use (EADDRINUSE) since its first ask. */
   taken: z.array(port).max(64).optional(),
   /** false: record and answer, never move (STYXY_DISABLE_REASSIGN=1). */
