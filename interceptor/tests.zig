@@ -25,6 +25,7 @@ test {
     _ = @import("contract.zig");
     _ = @import("project.zig");
     _ = @import("follow_table.zig");
+    _ = @import("follow_report.zig");
     _ = @import("peers.zig");
     _ = @import("follow_test.zig");
 }

@@ -29,7 +29,8 @@ export function formatEvent(e: StyxyEvent, color: boolean): string {
   else if (e.type === 'connect.followed') parts.push(`followed ${d.from} -> ${d.to}`)
   else if (d.service) parts.push(String(d.service))
   if (d.reason) parts.push(`[${d.reason}]`)
-  if (d.command) parts.push(String(d.command))
+  // One event, one line: a command line may hold newlines (python -c 'a\nb').
+  if (d.command) parts.push(String(d.command).replace(/\s+/g, ' '))
   if (d.project && (e.type.startsWith('bind.') || e.type === 'connect.followed')) parts.push(`in ${d.project}`)
   if (d.id && e.type.startsWith('instance.')) parts.push(String(d.id))
   return parts.join('  ')

@@ -13,6 +13,8 @@ describe('styxy tail: lines and filters', () => {
       data: {pid: 5151, from: 8000, to: 8002, requestedPort: 8000, port: 8002, project: '/home/dev/wt-b', command: 'curl localhost:8000'}} as StyxyEvent
     expect(formatEvent(followed, false)).to.equal('10:42:02.000  connect.followed     :8002   pid 5151  followed 8000 -> 8002  curl localhost:8000  in /home/dev/wt-b')
     expect(matches(followed, {port: 8000})).to.equal(true)
+    const multiline = {...followed, data: {...followed.data, command: "python3 -c import x\nfor _ in range(3):\n\tx.get()"}} as StyxyEvent
+    expect(formatEvent(multiline, false)).to.equal('10:42:02.000  connect.followed     :8002   pid 5151  followed 8000 -> 8002  python3 -c import x for _ in range(3): x.get()  in /home/dev/wt-b')
     const inProject = {...remap, data: {...remap.data, project: '/home/dev/wt-b'}} as StyxyEvent
     expect(formatEvent(inProject, false)).to.equal('10:42:01.331  bind.remapped        :8001   pid 4242  8000 -> 8001 (api)  uvicorn app:app  in /home/dev/wt-b')
   })

@@ -1,8 +1,7 @@
 import {expect} from 'chai'
 import type {StyxyEvent} from '../../src/protocol/events.js'
-import {ApiError} from '../../src/client/client.js'
 import {removeHome, startDaemon, type TestDaemon} from '../helpers/daemon.js'
-import {opened} from '../helpers/events.js'
+import {nextEvent, opened} from '../helpers/events.js'
 import {killAll, spawnHolder} from '../helpers/processes.js'
 
 describe('POST /v1/follows: one connect.followed event per process and port', () => {
@@ -39,13 +38,20 @@ describe('POST /v1/follows: one connect.followed event per process and port', ()
     }
   })
 
-  it('refuses a pid that is not running and a body that does not validate, changing nothing', async () => {
+  it('publishes the report of a process that has exited since (told without waiting), without its command; refuses a body that does not validate', async () => {
     const gone = spawnHolder()
     await new Promise((r) => gone.once('spawn', r))
     const pid = gone.pid!
     await killAll([gone])
-    const codeOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: ApiError) => e.code)
-    expect(await codeOf(d.client.reportFollow({pid, port: 8000, to: 8002}))).to.equal('HOLDER_NOT_RUNNING')
+    const ws = d.client.events()
+    await opened(ws)
+    try {
+      const event = nextEvent(ws, (e) => e.type === 'connect.followed' && e.data.pid === pid)
+      expect(await d.client.reportFollow({pid, port: 8000, to: 8002, project: '/tmp/wt-b'})).to.deep.equal({published: true})
+      expect((await event).data).to.include({from: 8000, to: 8002, project: '/tmp/wt-b', command: null})
+    } finally {
+      ws.close()
+    }
     const raw = await d.client.raw('POST', '/v1/follows', {pid: process.pid, port: 8000})
     expect(raw.status).to.equal(422)
     expect(JSON.parse(raw.body).error.code).to.equal('VALIDATION_FAILED')

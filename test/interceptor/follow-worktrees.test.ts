@@ -125,6 +125,36 @@ describe('connect-follow: clients of a project reach its moved server (real prog
     expect((await urllib(b.dir, {preload: false})).stdout).to.equal(a.marker)
   })
 
+  it('styxy tail shows a follow once per process and port: three connections of one client in B are one event; A’s clients none', async function () {
+    this.timeout(60_000)
+    const tail = startProgram(process.execPath, [CLI, 'tail'], d.env, {preload: false})
+    try {
+      // Subscribed once an event of ours shows (tail has no other signal): ask, look, ask again.
+      for (let i = 0; !/instance\.registered/.test(tail.stdout()); i++) {
+        await d.client.registerInstance({id: `tail-probe-${i}`})
+        await Promise.race([tail.waitFor(/instance\.registered/), new Promise((r) => setTimeout(r, 250))])
+      }
+      const moved = backends[1].port
+      const thrice = `import sys, urllib.request\nfor _ in range(3): print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())`
+      const inB = startProgram('python3', ['-c', thrice, `http://localhost:${asked}/whoami`], clientEnv(d.env), {cwd: b.backend})
+      const pid = inB.child.pid!
+      await inB.exited
+      expect(inB.stdout()).to.equal(`${b.marker}\n`.repeat(3))
+      const line = new RegExp(`connect\\.followed\\s+:${moved}\\s+pid ${pid}\\s+followed ${asked} -> ${moved}.*in ${b.dir}$`, 'm')
+      await Promise.race([tail.waitFor(line), new Promise((_r, reject) => setTimeout(() => reject(new Error(`no follow event of pid ${pid} within 15 s:\n${tail.stdout()}`)), 15_000))])
+      const inA = await urllib(a.dir)
+      expect(inA.stdout).to.equal(a.marker)
+      // Whatever either client sent is in by now: the marker's event comes after it.
+      await d.client.registerInstance({id: 'tail-marker'})
+      await tail.waitFor(/instance\.registered.*tail-marker/)
+      const follows = tail.stdout().split('\n').filter((l) => l.includes('connect.followed'))
+      expect(follows.filter((l) => l.includes(`pid ${pid} `)), tail.stdout()).to.have.length(1)
+      expect(follows.filter((l) => l.includes(a.dir)), tail.stdout()).to.deep.equal([])
+    } finally {
+      await tail.stop()
+    }
+  })
+
   it('styxy list shows the followed port', async () => {
     const list = await runCommand(process.execPath, [CLI, 'list'], d.env)
     expect(list.stdout).to.contain(`${backends[1].port} (asked ${asked})`).and.contain(`  ${asked} -> ${backends[1].port}  ${b.dir}`)
