@@ -14,7 +14,6 @@ const c = std.c;
 const linux = std.os.linux;
 const debug = @import("debug.zig");
 const follow_table = @import("follow_table.zig");
-const follow_report = @import("follow_report.zig");
 const notice = @import("notice.zig");
 const peers = @import("peers.zig");
 const project = @import("project.zig");
@@ -30,8 +29,6 @@ pub const Follower = struct {
     project: *project.Cache,
     peers: *peers.Peers,
     env: settings.Lookup = settings.processEnv,
-    /// Tells the daemon of the first follow of each port (its connect.followed event); none in unit tests.
-    reporter: ?*follow_report.Reporter = null,
     /// The first follow in the process says so once (a forked child inherits "said").
     announced: std.atomic.Value(bool) = .init(false),
 
@@ -63,7 +60,6 @@ pub const Follower = struct {
         if (rc == 0 or err == E_INPROGRESS or err == E_INTR) {
             self.peers.record(fd, asked, to);
             self.announce(asked, to);
-            if (self.reporter) |r| r.tell(self.env, asked, to);
         }
         real.setErrno(err);
         return rc;
@@ -95,7 +91,7 @@ pub const Follower = struct {
     }
 };
 
-pub var process: Follower = .{ .table = &follow_table.process, .project = &project.process, .peers = &peers.process, .reporter = &follow_report.process };
+pub var process: Follower = .{ .table = &follow_table.process, .project = &project.process, .peers = &peers.process };
 
 fn isOne(v: ?[]const u8) bool {
     return if (v) |s| std.mem.eql(u8, s, "1") else false;

@@ -87,15 +87,6 @@ pub fn exchange(target: Target, body: []const u8, deadline: Deadline) answer.Out
     return roundTrip(fd, r, &resp, deadline);
 }
 
-/// Sends `req` on the Unix socket and hangs up without reading the answer: for a word to the daemon that
-/// nothing waits on (a follow, told from inside connect()). Sent data is queued in the daemon's socket before
-/// close() returns, and the daemon answers a request whose sender has gone as any other.
-pub fn tell(path: [:0]const u8, req: []const u8, deadline: Deadline) bool {
-    const fd = connectUnix(path, deadline) orelse return false;
-    defer _ = c.close(fd);
-    return sendAll(fd, req, deadline);
-}
-
 /// Null when nothing listens at `path`.
 fn askUnix(path: [:0]const u8, req: []const u8, resp: *[answer.response_max]u8, deadline: Deadline) ?answer.Outcome {
     const fd = connectUnix(path, deadline) orelse return null;
@@ -117,15 +108,8 @@ fn roundTrip(fd: c_int, req: []const u8, resp: *[answer.response_max]u8, deadlin
 
 /// The head is the contract's too: interceptor/contract.zig writes it out for the TypeScript side.
 pub fn frame(buf: []u8, tcp: ?TcpAuth, body: []const u8) ?[]const u8 {
-    return frameTo(buf, "/v1/bind", tcp, body);
-}
-
-/// A POST of `body` to `route`, framed as the bind request is.
-pub fn frameTo(buf: []u8, route: []const u8, tcp: ?TcpAuth, body: []const u8) ?[]const u8 {
     var b = request_body.Buf.init(buf);
-    b.append("POST ");
-    b.append(route);
-    b.append(" HTTP/1.1\r\nHost: ");
+    b.append("POST /v1/bind HTTP/1.1\r\nHost: ");
     if (tcp) |a| {
         for (a.addr, 0..) |octet, i| {
             if (i > 0) b.append(".");

@@ -25,7 +25,6 @@ test {
     _ = @import("contract.zig");
     _ = @import("project.zig");
     _ = @import("follow_table.zig");
-    _ = @import("follow_report.zig");
     _ = @import("peers.zig");
     _ = @import("follow_test.zig");
 }
