@@ -12,6 +12,7 @@ const fixtures = [_]Fixture{
     .{ .name = "bindprobe", .src = "bindprobe.c" },
     .{ .name = "bindbench", .src = "bindbench.c" },
     .{ .name = "askbench", .src = "askbench.c" },
+    .{ .name = "connectbench", .src = "connectbench.c" },
     .{ .name = "deny-seccomp", .src = "deny-seccomp.c" },
     .{ .name = "httpserve", .src = "httpserve.c" },
     .{ .name = "httpstatic", .src = "httpserve.c", .static = true },

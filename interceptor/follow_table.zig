@@ -145,15 +145,18 @@ pub const Table = struct {
 
 pub var process: Table = .{};
 
+/// libc's clock_gettime, not std.os.linux's: in a preloaded library Zig's start code never ran, so its vDSO
+/// lookup finds nothing and every call would be a real syscall (~250 ns on each loopback connect while the
+/// table is missing). Neither clock can fail here, so errno stays the caller's.
 fn coarseSeconds() i64 {
-    var ts: linux.timespec = undefined;
-    if (linux.clock_gettime(.MONOTONIC_COARSE, &ts) != 0) return 0;
+    var ts: std.c.timespec = undefined;
+    if (std.c.clock_gettime(.MONOTONIC_COARSE, &ts) != 0) return 0;
     return ts.sec;
 }
 
 fn monotonicNs() u64 {
-    var ts: linux.timespec = undefined;
-    if (linux.clock_gettime(.MONOTONIC, &ts) != 0) return 1;
+    var ts: std.c.timespec = undefined;
+    if (std.c.clock_gettime(.MONOTONIC, &ts) != 0) return 1;
     return @as(u64, @intCast(ts.sec)) * std.time.ns_per_s + @as(u64, @intCast(ts.nsec)) | 1;
 }
 
