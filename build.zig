@@ -19,7 +19,7 @@ const fixtures = [_]Fixture{
 };
 
 /// The bind exchange's contract (interceptor/contract.zig, test/contract), in test/fixtures/contract.
-const contract_fixtures = [_][]const u8{ "requests.jsonl", "request.http", "answer-allow.http", "answer-remap.http", "answer-deny.http" };
+const contract_fixtures = [_][]const u8{ "requests.jsonl", "request.http", "follows.jsonl", "answer-allow.http", "answer-remap.http", "answer-deny.http" };
 
 pub fn build(b: *std.Build) void {
     const target = b.standardTargetOptions(.{});
