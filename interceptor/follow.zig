@@ -78,7 +78,9 @@ pub const Follower = struct {
     /// this process for this port. Otherwise nothing: no IPC on a client's later connects.
     fn announce(self: *Follower, asked: u16, to: u16) void {
         const pid = follow_report.getpid();
-        const say = self.announced.swap(pid, .monotonic) != pid;
+        // Loads first: a client's every followed connect passes here, and a read-modify-write each time would
+        // bounce the cache line between its threads.
+        const say = self.announced.load(.monotonic) != pid and self.announced.swap(pid, .monotonic) != pid;
         const tell = self.told.first(pid, asked);
         if (!say and !tell) return;
         const cfg = settings.load(self.env);

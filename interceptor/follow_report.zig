@@ -27,7 +27,9 @@ pub const Told = struct {
             for (&self.bits) |*w| w.store(0, .monotonic);
         }
         const bit = @as(u64, 1) << @intCast(port & 63);
-        return self.bits[port >> 6].fetchOr(bit, .acq_rel) & bit == 0;
+        const word = &self.bits[port >> 6];
+        if (word.load(.monotonic) & bit != 0) return false;
+        return word.fetchOr(bit, .acq_rel) & bit == 0;
     }
 };
 
