@@ -12,13 +12,14 @@ const fixtures = [_]Fixture{
     .{ .name = "bindprobe", .src = "bindprobe.c" },
     .{ .name = "bindbench", .src = "bindbench.c" },
     .{ .name = "askbench", .src = "askbench.c" },
+    .{ .name = "connectbench", .src = "connectbench.c" },
     .{ .name = "deny-seccomp", .src = "deny-seccomp.c" },
     .{ .name = "httpserve", .src = "httpserve.c" },
     .{ .name = "httpstatic", .src = "httpserve.c", .static = true },
 };
 
 /// The bind exchange's contract (interceptor/contract.zig, test/contract), in test/fixtures/contract.
-const contract_fixtures = [_][]const u8{ "requests.jsonl", "request.http", "answer-allow.http", "answer-remap.http", "answer-deny.http" };
+const contract_fixtures = [_][]const u8{ "requests.jsonl", "request.http", "follows.jsonl", "answer-allow.http", "answer-remap.http", "answer-deny.http" };
 
 pub fn build(b: *std.Build) void {
     const target = b.standardTargetOptions(.{});

@@ -7,6 +7,7 @@ import os from 'node:os'
 import {bindRoute} from './bind-route.js'
 import {manyLeases} from './many-leases.js'
 import {interceptor} from './interceptor.js'
+import {connectFollow} from './connect.js'
 import {idle} from './idle.js'
 import {exitToRelease} from './exits.js'
 import {loneBindQuiet} from './lone-bind.js'
@@ -20,6 +21,7 @@ const SECTIONS: [string, () => Promise<void>][] = [
   ['bind-route', bindRoute],
   ['many-leases', manyLeases],
   ['interceptor', interceptor],
+  ['connect', connectFollow],
   ['idle', idle],
   ['exits', exitToRelease],
   ['lone-bind', loneBindQuiet],

@@ -13,6 +13,7 @@ const request_body = @import("request_body.zig");
 const decision = @import("decision.zig");
 const ipc = @import("ipc.zig");
 const answer = @import("answer.zig");
+const follow_report = @import("follow_report.zig");
 
 /// Inputs that reach every branch of the encoder: each optional field present
 /// and absent, a retry, and strings it must escape, replace or cut.
@@ -74,10 +75,22 @@ pub fn writeFramed(out: anytype) !void {
     try out.writeAll(ipc.frame(&req, null, body) orelse return error.RequestTooLarge);
 }
 
+/// The follow report (POST /v1/follows) for fixed inputs: with a project, without, and one too long to send.
+pub fn writeFollows(out: anytype) !void {
+    const projects = [_]?[]const u8{ "/home/dev/wt-b", null, "/" ++ "p" ** request_body.max_project_json, "/tmp/\"quoted\" é" };
+    for (projects, 0..) |p, i| {
+        var buf: [request_body.max_project_json + 64]u8 = undefined;
+        const port: u16 = @intCast(8000 + i);
+        try out.writeAll(follow_report.body(&buf, @intCast(5151 + i), port, port + 2, p) orelse return error.BodyTooLarge);
+        try out.writeAll("\n");
+    }
+}
+
 pub const requests_file = "requests.jsonl";
 pub const framed_file = "request.http";
+pub const follows_file = "follows.jsonl";
 
-/// `styxy-contract DIR`: writes the two files above into DIR.
+/// `styxy-contract DIR`: writes the three files above into DIR.
 pub fn main() !void {
     var arena = std.heap.ArenaAllocator.init(std.heap.page_allocator);
     defer arena.deinit();
@@ -89,7 +102,7 @@ pub fn main() !void {
     }
     var dir = try std.fs.cwd().makeOpenPath(args[1], .{});
     defer dir.close();
-    inline for (.{ .{ requests_file, writeRequests }, .{ framed_file, writeFramed } }) |file| {
+    inline for (.{ .{ requests_file, writeRequests }, .{ framed_file, writeFramed }, .{ follows_file, writeFollows } }) |file| {
         var text = std.ArrayList(u8).init(alloc);
         try file[1](text.writer());
         try dir.writeFile(.{ .sub_path = file[0], .data = text.items });
@@ -119,6 +132,10 @@ test "contract: requests.jsonl is what the encoder writes for the fixed inputs" 
 
 test "contract: request.http is what the interceptor frames on the Unix socket" {
     try expectFresh(framed_file, writeFramed);
+}
+
+test "contract: follows.jsonl is what the follow report's encoder writes" {
+    try expectFresh(follows_file, writeFollows);
 }
 
 fn field(obj: std.json.ObjectMap, comptime key: []const u8, comptime tag: std.meta.Tag(std.json.Value)) !@FieldType(std.json.Value, @tagName(tag)) {

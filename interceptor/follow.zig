@@ -13,6 +13,7 @@ const std = @import("std");
 const c = std.c;
 const linux = std.os.linux;
 const debug = @import("debug.zig");
+const follow_report = @import("follow_report.zig");
 const follow_table = @import("follow_table.zig");
 const notice = @import("notice.zig");
 const peers = @import("peers.zig");
@@ -28,9 +29,10 @@ pub const Follower = struct {
     table: *follow_table.Table,
     project: *project.Cache,
     peers: *peers.Peers,
+    told: *follow_report.Told,
     env: settings.Lookup = settings.processEnv,
-    /// The first follow in the process says so once (a forked child inherits "said").
-    announced: std.atomic.Value(bool) = .init(false),
+    /// The pid that said it follows: the first follow in each process says so once.
+    announced: std.atomic.Value(i32) = .init(0),
 
     pub fn connect(self: *Follower, fd: c_int, addr: ?*const anyopaque, len: c.socklen_t, next: real.ConnectFn) c_int {
         const p = addr orelse return next(fd, addr, len);
@@ -72,11 +74,22 @@ pub const Follower = struct {
         return view.lookup(h, asked);
     }
 
+    /// The user's line, the first time in this process; the daemon's word (`styxy tail`), the first time in
+    /// this process for this port. Otherwise nothing: no IPC on a client's later connects.
     fn announce(self: *Follower, asked: u16, to: u16) void {
-        if (self.announced.swap(true, .monotonic)) return;
+        const pid = follow_report.getpid();
+        // Loads first: a client's every followed connect passes here, and a read-modify-write each time would
+        // bounce the cache line between its threads.
+        const say = self.announced.load(.monotonic) != pid and self.announced.swap(pid, .monotonic) != pid;
+        const tell = self.told.first(pid, asked);
+        if (!say and !tell) return;
         const cfg = settings.load(self.env);
-        debug.line(&cfg, "connect to port {d} followed this project's server to {d}", .{ asked, to });
-        notice.followed(cfg.notify, asked, to);
+        if (say) {
+            debug.line(&cfg, "connect to port {d} followed this project's server to {d}", .{ asked, to });
+            notice.followed(cfg.notify, asked, to);
+        }
+        if (tell and !follow_report.tell(self.env, &cfg, pid, asked, to, self.project.path()))
+            debug.line(&cfg, "port {d}: the daemon was not told of the follow", .{asked});
     }
 
     /// The real getpeername, with the asked port put back for a socket we followed. The caller's length is
@@ -91,7 +104,7 @@ pub const Follower = struct {
     }
 };
 
-pub var process: Follower = .{ .table = &follow_table.process, .project = &project.process, .peers = &peers.process };
+pub var process: Follower = .{ .table = &follow_table.process, .project = &project.process, .peers = &peers.process, .told = &follow_report.process };
 
 fn isOne(v: ?[]const u8) bool {
     return if (v) |s| std.mem.eql(u8, s, "1") else false;

@@ -5,18 +5,21 @@ const std = @import("std");
 const posix = std.posix;
 const c = std.c;
 const follow = @import("follow.zig");
+const follow_report = @import("follow_report.zig");
 const follow_table = @import("follow_table.zig");
 const peers = @import("peers.zig");
 const project = @import("project.zig");
 const real = @import("real.zig");
+const settings = @import("settings.zig");
 const testing = @import("testing.zig");
 const t = std.testing;
 
 const ours: u64 = 0x2bda3cfb70d2f7bc; // "/tmp/wt-b"
 const theirs: u64 = 0xeaa3273df6d7b751; // "/home/dev/proj"
 
-const quiet = testing.FakeEnv(&.{.{ "STYXY_NOTIFY", "off" }}).get;
-const disabled = testing.FakeEnv(&.{ .{ "STYXY_NOTIFY", "off" }, .{ "STYXY_DISABLE", "1" } }).get;
+// No daemon socket anywhere: the follow reports fail at once.
+const quiet = testing.FakeEnv(&.{ .{ "STYXY_NOTIFY", "off" }, .{ "STYXY_SOCKET", "/nonexistent/styxy.sock" } }).get;
+const disabled = testing.FakeEnv(&.{ .{ "STYXY_NOTIFY", "off" }, .{ "STYXY_SOCKET", "/nonexistent/styxy.sock" }, .{ "STYXY_DISABLE", "1" } }).get;
 
 /// A table file, a process's view of it, and two loopback listeners: `holder` really holds the asked port,
 /// `moved` is where this project's server went.
@@ -25,6 +28,7 @@ const Setup = struct {
     table: follow_table.Table,
     cache: project.Cache,
     peers: *peers.Peers,
+    told: *follow_report.Told,
     f: follow.Follower,
     holder: std.net.Server,
     moved: std.net.Server,
@@ -37,15 +41,18 @@ const Setup = struct {
         self.file = try testing.TableFile.create(&.{.{ .project = entries_for, .asked = self.asked(), .port = self.to() }});
         errdefer self.file.remove();
         self.table = self.file.table();
-        self.cache = project.Cache.fixed(ours);
+        self.cache = project.Cache.fixed("/tmp/wt-b");
         self.peers = try t.allocator.create(peers.Peers);
         self.peers.* = .{};
-        self.f = .{ .table = &self.table, .project = &self.cache, .peers = self.peers, .env = env };
+        self.told = try t.allocator.create(follow_report.Told);
+        self.told.* = .{};
+        self.f = .{ .table = &self.table, .project = &self.cache, .peers = self.peers, .told = self.told, .env = env };
     }
 
     fn close(self: *Setup) void {
         self.table.unmap();
         t.allocator.destroy(self.peers);
+        t.allocator.destroy(self.told);
         self.file.remove();
         self.moved.deinit();
         self.holder.deinit();
@@ -242,6 +249,45 @@ test "the move ending reaches the holder again, without remapping" {
 
 extern "c" fn setenv(name: [*:0]const u8, value: [*:0]const u8, overwrite: c_int) c_int;
 extern "c" fn unsetenv(name: [*:0]const u8) c_int;
+
+test "the daemon is told of a follow once per process and port, with the project" {
+    var s: Setup = undefined;
+    try s.open("127.0.0.1", ours, settings.processEnv);
+    defer s.close();
+    const other_asked = try testing.freePort();
+    try s.file.write(&.{ .{ .project = ours, .asked = s.asked(), .port = s.to() }, .{ .project = ours, .asked = other_asked, .port = s.to() } });
+    var tmp = t.tmpDir(.{});
+    defer tmp.cleanup();
+    var pbuf: [std.fs.max_path_bytes]u8 = undefined;
+    const dir = try tmp.dir.realpath(".", &pbuf);
+    var sock_buf: [300]u8 = undefined;
+    const sock = try std.fmt.bufPrintZ(&sock_buf, "{s}/daemon.sock", .{dir});
+    const listener = try testing.listenUnix(sock);
+    defer posix.close(listener);
+    try t.expectEqual(@as(c_int, 0), setenv("STYXY_SOCKET", sock.ptr, 1));
+    defer _ = unsetenv("STYXY_SOCKET");
+    try t.expectEqual(@as(c_int, 0), setenv("STYXY_NOTIFY", "off", 1));
+    defer _ = unsetenv("STYXY_NOTIFY");
+    var reply: [128]u8 = undefined;
+    const ok = try testing.answer(&reply, "{\"published\":true}");
+    var daemon = testing.StandIn{ .fd = listener, .replies = &.{ ok, ok } };
+    const th = try std.Thread.spawn(.{}, testing.StandIn.serve, .{&daemon});
+    for ([_]u16{ s.asked(), s.asked(), other_asked }) |port| {
+        const fd = try socket(posix.AF.INET, posix.SOCK.STREAM);
+        defer posix.close(fd);
+        const to = try std.net.Address.parseIp4("127.0.0.1", port);
+        try t.expectEqual(@as(c_int, 0), s.connect(fd, &to));
+        try t.expectEqual(.moved, try s.reached());
+    }
+    th.join();
+    var want: [2][160]u8 = undefined;
+    for ([_]u16{ s.asked(), other_asked }, 0..) |port, i| {
+        const req = daemon.request(i);
+        try t.expect(std.mem.startsWith(u8, req, "POST /v1/follows HTTP/1.1\r\n"));
+        const body = try std.fmt.bufPrint(&want[i], "\r\n\r\n{{\"pid\":{d},\"port\":{d},\"to\":{d},\"project\":\"/tmp/wt-b\"}}", .{ std.os.linux.getpid(), port, s.to() });
+        try t.expect(std.mem.endsWith(u8, req, body));
+    }
+}
 
 test "the process's own follower: the table from STYXY_HOME, the project from STYXY_PROJECT" {
     var s: Setup = undefined;

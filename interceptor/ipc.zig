@@ -87,6 +87,22 @@ pub fn exchange(target: Target, body: []const u8, deadline: Deadline) answer.Out
     return roundTrip(fd, r, &resp, deadline);
 }
 
+/// A word to the daemon on its Unix socket that needs no decision back (POST `route`): true when it answered
+/// 2xx before the deadline. No TCP fallback: nothing here is worth a token read and a /proc scan.
+pub fn tell(unix_path: [:0]const u8, route: []const u8, body: []const u8, deadline: Deadline) bool {
+    var req: [request_max]u8 = undefined;
+    const framed = frameTo(&req, route, null, body) orelse return false;
+    const fd = connectUnix(unix_path, deadline) orelse return false;
+    defer _ = c.close(fd);
+    if (!sendAll(fd, framed, deadline)) return false;
+    var resp: [answer.response_max]u8 = undefined;
+    const raw = switch (receive(fd, &resp, deadline)) {
+        .ok => |r| r,
+        .fail => return false,
+    };
+    return std.mem.startsWith(u8, raw, "HTTP/1.1 2");
+}
+
 /// Null when nothing listens at `path`.
 fn askUnix(path: [:0]const u8, req: []const u8, resp: *[answer.response_max]u8, deadline: Deadline) ?answer.Outcome {
     const fd = connectUnix(path, deadline) orelse return null;
@@ -108,8 +124,14 @@ fn roundTrip(fd: c_int, req: []const u8, resp: *[answer.response_max]u8, deadlin
 
 /// The head is the contract's too: interceptor/contract.zig writes it out for the TypeScript side.
 pub fn frame(buf: []u8, tcp: ?TcpAuth, body: []const u8) ?[]const u8 {
+    return frameTo(buf, "/v1/bind", tcp, body);
+}
+
+fn frameTo(buf: []u8, route: []const u8, tcp: ?TcpAuth, body: []const u8) ?[]const u8 {
     var b = request_body.Buf.init(buf);
-    b.append("POST /v1/bind HTTP/1.1\r\nHost: ");
+    b.append("POST ");
+    b.append(route);
+    b.append(" HTTP/1.1\r\nHost: ");
     if (tcp) |a| {
         for (a.addr, 0..) |octet, i| {
             if (i > 0) b.append(".");

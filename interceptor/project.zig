@@ -96,39 +96,56 @@ fn getcwd(buf: *[path_max]u8) ?[]const u8 {
     return s;
 }
 
-/// The process's project hash, found once on first use (the first followed lookup). A forked child inherits
-/// it with its memory, as it inherits the working directory it came from; exec starts over. Two threads
-/// racing to find it store the same value.
+/// The process's project, found once on first use (the first followed lookup). A forked child inherits it
+/// with its memory, as it inherits the working directory it came from; exec starts over. Threads racing to
+/// find it each find it on their own stack; the first to finish publishes it, the others use their own.
 pub const Cache = struct {
     state: std.atomic.Value(State) = .init(.unknown),
     hash: std.atomic.Value(u64) = .init(0),
+    path_buf: [path_max]u8 = undefined,
+    path_len: usize = 0,
 
-    pub const State = enum(u8) { unknown, none, known };
+    /// `publishing`: one thread is copying the path in; the others find the project themselves meanwhile
+    /// (a fork at that moment leaves the child finding it on each lookup: slower, never wrong).
+    pub const State = enum(u8) { unknown, publishing, none, known };
 
     pub fn get(self: *Cache, env: settings.Lookup) ?u64 {
         switch (self.state.load(.acquire)) {
             .known => return self.hash.load(.monotonic),
             .none => return null,
-            .unknown => return self.findOnce(env),
+            .unknown, .publishing => return self.findOnce(env),
         }
     }
 
+    /// The project's path, once published.
+    pub fn path(self: *const Cache) ?[]const u8 {
+        return if (self.state.load(.acquire) == .known) self.path_buf[0..self.path_len] else null;
+    }
+
     /// A test's fixed project.
-    pub fn fixed(hash: u64) Cache {
-        return .{ .state = .init(.known), .hash = .init(hash) };
+    pub fn fixed(p: []const u8) Cache {
+        var cache: Cache = .{};
+        cache.publish(p);
+        return cache;
     }
 
     fn findOnce(self: *Cache, env: settings.Lookup) ?u64 {
         @branchHint(.cold);
         var buf: Buf = undefined;
-        const path = find(env, &buf) orelse {
-            self.state.store(.none, .release);
+        const p = find(env, &buf) orelse {
+            _ = self.state.cmpxchgStrong(.unknown, .none, .release, .monotonic);
             return null;
         };
-        const h = fnv1a64(path);
-        self.hash.store(h, .monotonic);
+        self.publish(p);
+        return fnv1a64(p);
+    }
+
+    fn publish(self: *Cache, p: []const u8) void {
+        if (self.state.cmpxchgStrong(.unknown, .publishing, .acquire, .monotonic) != null) return;
+        @memcpy(self.path_buf[0..p.len], p);
+        self.path_len = p.len;
+        self.hash.store(fnv1a64(p), .monotonic);
         self.state.store(.known, .release);
-        return h;
     }
 };
 
@@ -210,8 +227,10 @@ test "find: STYXY_PROJECT wins; otherwise the working directory's worktree" {
 
 test "the cache finds the project once" {
     var cache: Cache = .{};
+    try t.expect(cache.path() == null);
     const E1 = FakeEnv(&.{.{ "STYXY_PROJECT", "/tmp/wt-b" }}).get;
     try t.expectEqual(@as(?u64, 0x2bda3cfb70d2f7bc), cache.get(E1));
+    try t.expectEqualStrings("/tmp/wt-b", cache.path().?);
     // Found once: a later change of STYXY_PROJECT (or of the working directory) doesn't move it.
     try t.expectEqual(@as(?u64, 0x2bda3cfb70d2f7bc), cache.get(FakeEnv(&.{.{ "STYXY_PROJECT", "/other" }}).get));
     var nothing: Cache = .{};

@@ -1,6 +1,7 @@
 //! Root of `zig build test`: pulls in every module's unit tests in one binary.
-//! exports.zig is deliberately absent: a test binary exporting `bind` would
-//! intercept the test's own sockets.
+//! exports.zig is deliberately absent: a test binary exporting `bind` or
+//! `connect` would intercept the test's own sockets (follow_test.zig drives
+//! the connect hook's code directly instead).
 
 test {
     _ = @import("sockaddr.zig");
@@ -27,4 +28,6 @@ test {
     _ = @import("follow_table.zig");
     _ = @import("peers.zig");
     _ = @import("follow_test.zig");
+    _ = @import("follow_report.zig");
+    _ = @import("follow_torn_test.zig");
 }
