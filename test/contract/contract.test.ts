@@ -5,7 +5,7 @@ import {expect} from 'chai'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {BindRequestSchema, BindResponseSchema, describeZodError} from '../../src/protocol/schemas.js'
+import {BindRequestSchema, BindResponseSchema, describeZodError, FollowReportSchema} from '../../src/protocol/schemas.js'
 import {CONTRACT_FIXTURES, interceptorRequest} from '../helpers/proof.js'
 import {ANSWERS, generateAnswers} from './generate.js'
 
@@ -50,6 +50,15 @@ describe('contract: the bind exchange', () => {
     for (const line of lines) {
       const parsed = BindRequestSchema.safeParse(JSON.parse(line))
       expect(parsed.success, `${line.slice(0, 120)}: ${parsed.error && describeZodError(parsed.error)}`).to.equal(true)
+    }
+  })
+
+  it('every follow report the interceptor encodes is accepted by the follows route\'s schema', () => {
+    const lines = fixture('follows.jsonl').split('\n').filter(Boolean)
+    expect(lines.length).to.be.greaterThan(1)
+    for (const line of lines) {
+      const parsed = FollowReportSchema.safeParse(JSON.parse(line))
+      expect(parsed.success, `${line}: ${parsed.error && describeZodError(parsed.error)}`).to.equal(true)
     }
   })
 
