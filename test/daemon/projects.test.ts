@@ -14,8 +14,8 @@ import {killAll, spawnHolder} from '../helpers/processes.js'
 // reaper run here: a killed holder's lease stays until a decision finds it dead, as it does in a daemon
 // between a restarted server's exit and the event that reports it.
 
-/** A type of its own, high up, so the moves land where no other test (nor a helper's) asks. */
-const BASE = 47000 + 100 * Math.floor(Math.random() * 40)
+/** A type of its own, below the ephemeral range (outgoing connections take ports there), where no other test asks. */
+const BASE = 23000 + 100 * Math.floor(Math.random() * 60)
 const types = mergeServiceTypes({web: {range: [BASE, BASE + 99]}})
 
 function worktree(home: string, name: string): string {
