@@ -55,7 +55,7 @@ describe('sticky ports per worktree (real servers under the library)', () => {
           if (round === 0) await closeServer(stranger)
         }
       }
-      expect(ports[0]).to.equal(asked + 2)
+      expect(ports[0], "past the stranger").to.be.above(asked + 1)
       expect(ports, `asked ${asked}`).to.deep.equal(Array(10).fill(ports[0]))
       expect(await fetchText(asked, '/whoami')).to.equal(a.marker)
       console.log(`      A on ${asked}; B moved to ${ports[0]} in all 10 starts (daemon restarted before the 6th)`)
