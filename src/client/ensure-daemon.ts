@@ -74,8 +74,10 @@ export async function startDetached(env: NodeJS.ProcessEnv = process.env, timeou
       child.once('exit', (code) => {
         clearTimeout(timer)
         // Exit 1 is "already running": another starter won the race (its daemon holds the lock). Use that one.
-        if (code === 1) resolve(waitForOther(client, timeoutMs))
-        else reject(new Error(`the daemon exited (code ${code}) before it was ready: ${lastLine(paths.log)}`))
+        // Only when its log says so: Node exits 1 on its own for an uncaught error (say, out of fds while loading).
+        const last = lastLine(paths.log)
+        if (code === 1 && /already running|another daemon answers/.test(last)) resolve(waitForOther(client, timeoutMs))
+        else reject(new Error(`the daemon exited (code ${code}) before it was ready: ${last}`))
       })
     })
     return {pid, alreadyRunning: false, version: (await client.health()).version}

@@ -32,7 +32,10 @@ export function ensureToken(file: string): string {
   return token
 }
 
-export class AlreadyRunningError extends Error {}
+/** Exit 1 from the daemon's entry, which the starter takes as "use the one that runs" (src/daemon/main.ts). */
+export class AlreadyRunningError extends Error {
+  readonly code = 'ALREADY_RUNNING'
+}
 
 /**
  * One daemon per state directory. An open write transaction on a small SQLite file is a POSIX lock the
