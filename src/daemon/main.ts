@@ -9,6 +9,9 @@ const limit = openFileLimit()
 try {
   const {runForeground} = await import('./foreground.js')
   await runForeground()
+  // Stopped, lock released: whatever still holds the event loop (a subscriber's close handshake) must not keep
+  // a process without its lock alive beside the next daemon.
+  setTimeout(() => process.exit(), 1000).unref()
 } catch (error) {
   process.stderr.write(`styxy daemon: ${fdExhaustion(error, limit) ?? (error as Error).message}\n`)
   process.exitCode = (error as {code?: string})?.code === 'ALREADY_RUNNING' ? 1 : 5
