@@ -128,6 +128,27 @@ describe('faults: event subscribers that do not read', () => {
     }
   })
 
+  it(`subscribers beyond ${HUB_LIMITS.maxSubscribers} are refused (503 TOO_MANY_SUBSCRIBERS); the daemon answers on`, async function () {
+    this.timeout(60_000)
+    const d = await startDaemon()
+    const slow = await neverReading(d, HUB_LIMITS.maxSubscribers)
+    try {
+      await within(30_000, async () => (await metric(d, 'styxy_event_subscribers')) === HUB_LIMITS.maxSubscribers, 'all subscribed')
+      const ws = d.client.events()
+      const status = await new Promise<number>((resolve) => {
+        ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
+        ws.once('open', () => resolve(101))
+        ws.once('error', () => {})
+      })
+      expect(status).to.equal(503)
+      expect((await d.client.health()).pid).to.equal(d.pid)
+    } finally {
+      slow.proc.kill()
+      await d.stop()
+      removeHome(d.home)
+    }
+  })
+
   it('a `styxy tail` that stops reading is dropped with 4008, says so in one line, reconnects and goes on', async function () {
     this.timeout(120_000)
     const d = await startDaemon()
