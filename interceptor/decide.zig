@@ -11,6 +11,7 @@ const debug = @import("debug.zig");
 const ipc = @import("ipc.zig");
 const request_body = @import("request_body.zig");
 const decision = @import("decision.zig");
+const nearby = @import("nearby.zig");
 const notice = @import("notice.zig");
 const paths = @import("paths.zig");
 const project = @import("project.zig");
@@ -58,6 +59,16 @@ pub fn isStream(fd: c_int) bool {
 /// Returns the final real bind's outcome; the caller turns it into rc/errno.
 pub fn run(b: *const Bind, cfg: *const settings.Config) real.Result {
     const deadline = ipc.Deadline.fromNow(cfg.timeout_ms);
+
+    // Its socket and token live in the state directory: in one someone else could fill, nothing is sent.
+    var dir_buf: paths.PathBuf = undefined;
+    if (paths.stateDir(settings.processEnv, &dir_buf)) |dir| switch (paths.trust(dir)) {
+        .ok, .missing => {},
+        else => |why| {
+            debug.line(cfg, "port {d}: fail open: state directory {s} not trusted ({s})", .{ b.parsed.port, dir, @tagName(why) });
+            return original(b);
+        },
+    };
 
     var sock_buf: paths.PathBuf = undefined;
     var token_buf: paths.PathBuf = undefined;
@@ -111,6 +122,10 @@ fn askWithRetries(b: *const Bind, cfg: *const settings.Config, target: ipc.Targe
                 debug.line(cfg, "port {d} ({s}): fail open: {s}", .{ b.parsed.port, b.parsed.family.jsonName(), why });
                 return original(b);
             },
+            .down => |why| {
+                debug.line(cfg, "port {d} ({s}): fail open: {s}", .{ b.parsed.port, b.parsed.family.jsonName(), why });
+                return withoutDaemon(b, cfg);
+            },
         };
         debug.line(cfg, "port {d} ({s}) ask {d}: {s} port={d} repeat={}", .{ b.parsed.port, b.parsed.family.jsonName(), ask, @tagName(d.action), d.port, d.repeat });
         switch (bindAndAnnounce(b, cfg, d)) {
@@ -145,7 +160,7 @@ fn bindAndAnnounce(b: *const Bind, cfg: *const settings.Config, d: decision.Deci
         },
     };
     if (res.ok()) {
-        if (tried != b.parsed.port and !d.repeat) notice.notice(cfg.notify, b.notice_fd, b.parsed.port, tried);
+        if (tried != b.parsed.port and !d.repeat) notice.notice(cfg.notify, b.notice_fd, b.parsed.port, tried, .daemon);
         return .{ .done = res };
     }
     if (res.err != real.E_ADDRINUSE) {
@@ -155,6 +170,20 @@ fn bindAndAnnounce(b: *const Bind, cfg: *const settings.Config, d: decision.Deci
     }
     debug.line(cfg, "port {d}: {d} is in use by an unknown listener", .{ b.parsed.port, tried });
     return .{ .held = tried };
+}
+
+/// No daemon to ask: the bind the program asked for, and when another listener holds that port, the next
+/// free one up (nearby.zig), unless moves are off. When none is free the caller sees the original EADDRINUSE.
+fn withoutDaemon(b: *const Bind, cfg: *const settings.Config) real.Result {
+    const res = original(b);
+    if (res.ok() or res.err != real.E_ADDRINUSE or !cfg.reassign) return res;
+    const port = nearby.bindNearby(b.fd, b.original, b.parsed.port, cfg, nearby.max_tries) orelse {
+        debug.line(cfg, "port {d}: in use, and no free port among the next {d}", .{ b.parsed.port, nearby.max_tries });
+        return res;
+    };
+    debug.line(cfg, "port {d}: in use; moved to {d} without the daemon", .{ b.parsed.port, port });
+    notice.notice(cfg.notify, b.notice_fd, b.parsed.port, port, .library);
+    return .{ .rc = 0, .err = 0 };
 }
 
 fn markTaken(taken: *[max_asks]u16, n_taken: *usize, port: u16) void {
@@ -245,21 +274,28 @@ test "remap, retry past an unknown listener, notice suppressed, errno-free resul
     try t.expect(std.mem.indexOf(u8, daemon.request(0), "\"taken\"") == null);
 }
 
-test "unreachable daemon binds the original address" {
+test "unreachable daemon: the original address, or the next free port up when another listener holds it" {
     try t.expectEqual(@as(c_int, 0), setenv("STYXY_SOCKET", "/nonexistent/styxy.sock", 1));
     defer _ = unsetenv("STYXY_SOCKET");
-    const port = try testing.freePort();
-    const fd = try std.posix.socket(std.posix.AF.INET, std.posix.SOCK.STREAM | std.posix.SOCK.CLOEXEC, 0);
-    defer std.posix.close(fd);
-    const want = try std.net.Address.parseIp4("127.0.0.1", port);
-    const bytes = std.mem.asBytes(&want.in.sa);
-    const b: Bind = .{ .fd = fd, .original = bytes, .parsed = sockaddr.parse(bytes).?, .pid = c.getpid(), .command = "test", .cwd = null };
-    const res = run(&b, &.{ .daemon_host = null });
-    try t.expect(res.ok());
-    var got: std.posix.sockaddr.in = undefined;
-    var len: std.posix.socklen_t = @sizeOf(@TypeOf(got));
-    try std.posix.getsockname(fd, @ptrCast(&got), &len);
-    try t.expectEqual(port, std.mem.bigToNative(u16, got.port));
+    const free = try testing.freePort();
+    const busy_addr = try std.net.Address.parseIp4("127.0.0.1", 0);
+    var busy = try busy_addr.listen(.{});
+    defer busy.deinit();
+    const held = busy.listen_address.getPort();
+    for ([_]u16{ free, held }) |port| {
+        const fd = try std.posix.socket(std.posix.AF.INET, std.posix.SOCK.STREAM | std.posix.SOCK.CLOEXEC, 0);
+        defer std.posix.close(fd);
+        const want = try std.net.Address.parseIp4("127.0.0.1", port);
+        const bytes = std.mem.asBytes(&want.in.sa);
+        const b: Bind = .{ .fd = fd, .original = bytes, .parsed = sockaddr.parse(bytes).?, .pid = c.getpid(), .command = "test", .cwd = null };
+        const res = run(&b, &.{ .daemon_host = null, .notify = .off });
+        try t.expect(res.ok());
+        var got: std.posix.sockaddr.in = undefined;
+        var len: std.posix.socklen_t = @sizeOf(@TypeOf(got));
+        try std.posix.getsockname(fd, @ptrCast(&got), &len);
+        const bound = std.mem.bigToNative(u16, got.port);
+        if (port == free) try t.expectEqual(port, bound) else try t.expect(bound > port and bound <= port + nearby.max_tries);
+    }
 }
 
 test "a move below the floor or onto the daemon's port is refused: the original bind goes ahead" {

@@ -62,8 +62,17 @@ pub const Target = struct {
 
 pub const request_max = 4096;
 
+/// What one exchange came to: the daemon's decision; a refusal or an answer we cannot read (`fail`: the
+/// program binds what it asked for); or no daemon to ask (`down`: no socket, refused, timed out, gone before
+/// answering), where the library may move a program off a taken port itself (nearby.zig).
+pub const Outcome = union(enum) {
+    answer: decision.Decision,
+    fail: []const u8,
+    down: []const u8,
+};
+
 /// The one entry point: send `body` to the daemon and interpret the answer.
-pub fn exchange(target: Target, body: []const u8, deadline: Deadline) answer.Outcome {
+pub fn exchange(target: Target, body: []const u8, deadline: Deadline) Outcome {
     var resp: [answer.response_max]u8 = undefined;
     var req: [request_max]u8 = undefined;
 
@@ -71,18 +80,18 @@ pub fn exchange(target: Target, body: []const u8, deadline: Deadline) answer.Out
     if (target.unix_path) |path| {
         if (askUnix(path, unix_req, &resp, deadline)) |out| return out;
     }
-    const tcp = target.tcp orelse return .{ .fail = "daemon socket unreachable, no tcp fallback" };
-    if (deadline.expired()) return .{ .fail = "timeout before tcp fallback" };
+    const tcp = target.tcp orelse return .{ .down = "daemon socket unreachable, no tcp fallback" };
+    if (deadline.expired()) return .{ .down = "timeout before tcp fallback" };
     // Connected first: a daemon killed with -9 leaves its socket file and token behind, and with nothing on
     // the port the refusal is immediate, where reading /proc/net/tcp below costs milliseconds on every bind.
     // Nothing is sent before the listener is known to be ours.
-    const fd = connectTcp(tcp.addr, tcp.port, deadline) orelse return .{ .fail = "daemon unreachable (unix and tcp)" };
+    const fd = connectTcp(tcp.addr, tcp.port, deadline) orelse return .{ .down = "daemon unreachable (unix and tcp)" };
     defer _ = c.close(fd);
     var tok_buf: [token.token_max]u8 = undefined;
     const tok = token.readToken(tcp.token_path, &tok_buf) orelse
-        return .{ .fail = "daemon socket unreachable and no token for tcp" };
+        return .{ .down = "daemon socket unreachable and no token for tcp" };
     if (!@import("owner.zig").listenerIsOurs(tcp.addr, tcp.port, std.os.linux.geteuid()))
-        return .{ .fail = "no listener of ours on the tcp port: token withheld" };
+        return .{ .down = "no listener of ours on the tcp port: token withheld" };
     const r = frame(&req, .{ .token = tok, .addr = tcp.addr, .port = tcp.port }, body) orelse return .{ .fail = "request too large" };
     return roundTrip(fd, r, &resp, deadline);
 }
@@ -98,13 +107,13 @@ pub fn tell(unix_path: [:0]const u8, route: []const u8, body: []const u8, deadli
     var resp: [answer.response_max]u8 = undefined;
     const raw = switch (receive(fd, &resp, deadline)) {
         .ok => |r| r,
-        .fail => return false,
+        .fail, .down => return false,
     };
     return std.mem.startsWith(u8, raw, "HTTP/1.1 2");
 }
 
 /// Null when nothing listens at `path`.
-fn askUnix(path: [:0]const u8, req: []const u8, resp: *[answer.response_max]u8, deadline: Deadline) ?answer.Outcome {
+fn askUnix(path: [:0]const u8, req: []const u8, resp: *[answer.response_max]u8, deadline: Deadline) ?Outcome {
     const fd = connectUnix(path, deadline) orelse return null;
     defer _ = c.close(fd);
     return roundTrip(fd, req, resp, deadline);
@@ -113,13 +122,17 @@ fn askUnix(path: [:0]const u8, req: []const u8, resp: *[answer.response_max]u8, 
 /// Over TCP the daemon accepts only a loopback Host with its own port (its DNS-rebinding guard), and the token.
 const TcpAuth = struct { token: []const u8, addr: [4]u8, port: u16 };
 
-fn roundTrip(fd: c_int, req: []const u8, resp: *[answer.response_max]u8, deadline: Deadline) answer.Outcome {
-    if (!sendAll(fd, req, deadline)) return .{ .fail = "send failed or timed out" };
+fn roundTrip(fd: c_int, req: []const u8, resp: *[answer.response_max]u8, deadline: Deadline) Outcome {
+    if (!sendAll(fd, req, deadline)) return .{ .down = "send failed or timed out" };
     const raw = switch (receive(fd, resp, deadline)) {
         .ok => |r| r,
         .fail => |why| return .{ .fail = why },
+        .down => |why| return .{ .down = why },
     };
-    return answer.parseResponse(raw);
+    return switch (answer.parseResponse(raw)) {
+        .answer => |d| .{ .answer = d },
+        .fail => |why| .{ .fail = why },
+    };
 }
 
 /// The head is the contract's too: interceptor/contract.zig writes it out for the TypeScript side.
@@ -233,7 +246,7 @@ fn sendAll(fd: c_int, data: []const u8, deadline: Deadline) bool {
     return true;
 }
 
-const Received = union(enum) { ok: []const u8, fail: []const u8 };
+const Received = union(enum) { ok: []const u8, fail: []const u8, down: []const u8 };
 
 /// How long a caller keeps its CPU while its answer is on the way, before it sleeps in poll(): an answer
 /// that finds the caller asleep pays for waking it, which virtual machines charge dearly. At most this much
@@ -254,12 +267,13 @@ fn receive(fd: c_int, buf: *[answer.response_max]u8, deadline: Deadline) Receive
             if (answer.isComplete(buf[0..len])) return .{ .ok = buf[0..len] };
             continue;
         }
-        if (n == 0) return .{ .ok = buf[0..len] };
+        // Closed without a byte: a daemon killed or stopping mid-request is as gone as one never there.
+        if (n == 0) return if (len == 0) .{ .down = "daemon closed the connection without answering" } else .{ .ok = buf[0..len] };
         if (errnoIs(.INTR)) continue;
-        if (!errnoIs(.AGAIN)) return .{ .fail = "receive failed" };
+        if (!errnoIs(.AGAIN)) return .{ .down = "receive failed" };
         // A seccomp filter that refuses sched_yield (an error, not a kill) ends the spin: we sleep at once.
         if (Deadline.nowNs() < spin_end and std.os.linux.E.init(std.os.linux.sched_yield()) == .SUCCESS) continue;
-        if (!waitFor(fd, std.posix.POLL.IN, deadline)) return .{ .fail = "timeout waiting for answer" };
+        if (!waitFor(fd, std.posix.POLL.IN, deadline)) return .{ .down = "timeout waiting for answer" };
     }
 }
 
@@ -290,7 +304,7 @@ test "deadline arithmetic" {
 /// End to end over a real Unix socket, against the stand-in daemon on a thread of this process (silent for 300
 /// ms when `reply` is empty). The answer, the stand-in (holding the request it got), the milliseconds the
 /// exchange took, and the CPU time it used.
-fn withServer(reply: []const u8, timeout_ms: u32) !struct { answer.Outcome, testing.StandIn, i64, i128 } {
+fn withServer(reply: []const u8, timeout_ms: u32) !struct { Outcome, testing.StandIn, i64, i128 } {
     var tmp = t.tmpDir(.{});
     defer tmp.cleanup();
     var pbuf: [std.fs.max_path_bytes]u8 = undefined;
@@ -323,7 +337,7 @@ test "exchange over a unix socket" {
 
 test "exchange times out against a silent daemon, and sleeps through most of the wait" {
     const res = try withServer("", 100);
-    try t.expect(res[0] == .fail);
+    try t.expect(res[0] == .down);
     try t.expect(res[2] >= 90 and res[2] < 280);
     // It keeps its CPU for spin_ns (0.5 ms) at most, then sleeps in poll(): spinning to the deadline would use
     // most of the 100 ms.
@@ -332,7 +346,7 @@ test "exchange times out against a silent daemon, and sleeps through most of the
 
 test "unreachable socket without tcp fails open quickly" {
     const out = exchange(.{ .unix_path = "/nonexistent/styxy/d.sock", .tcp = null }, "{}", Deadline.fromNow(1000));
-    try t.expect(out == .fail);
+    try t.expect(out == .down);
 }
 
 test "tcp fallback is used when the socket is missing" {

@@ -16,14 +16,18 @@ pub fn noticeFd(target: Notify) ?c_int {
     };
 }
 
+/// Who chose the new port: the daemon, or the library alone because the
+/// daemon could not be reached (nearby.zig); the user is told which.
+pub const By = enum { daemon, library };
+
 /// One write(2) so the line can't interleave with the program's own output.
 /// `to_fd` overrides our own fd 1/2: the seccomp supervisor passes a
 /// duplicate of the moved program's, so the line lands with its output.
-pub fn notice(target: Notify, to_fd: ?c_int, from: u16, to: u16) void {
+pub fn notice(target: Notify, to_fd: ?c_int, from: u16, to: u16, by: By) void {
     const own = noticeFd(target) orelse return;
     const fd = to_fd orelse own;
-    var buf: [96]u8 = undefined;
-    const line = std.fmt.bufPrint(&buf, "✓ STYXY: Port {d} was in use, auto-assigned port {d}\n", .{ from, to }) catch return;
+    var buf: [128]u8 = undefined;
+    const line = format(&buf, from, to, by) orelse return;
     writeAll(fd, line);
 }
 
@@ -33,4 +37,18 @@ pub fn followed(target: Notify, from: u16, to: u16) void {
     var buf: [96]u8 = undefined;
     const line = std.fmt.bufPrint(&buf, "→ STYXY: localhost:{d} is this project's server, now on {d}\n", .{ from, to }) catch return;
     writeAll(fd, line);
+}
+
+fn format(buf: []u8, from: u16, to: u16, by: By) ?[]const u8 {
+    const why = switch (by) {
+        .daemon => "",
+        .library => " (daemon not reachable: moved without it)",
+    };
+    return std.fmt.bufPrint(buf, "✓ STYXY: Port {d} was in use, auto-assigned port {d}{s}\n", .{ from, to, why }) catch null;
+}
+
+test "the notice says who moved the program" {
+    var buf: [128]u8 = undefined;
+    try std.testing.expectEqualStrings("✓ STYXY: Port 3000 was in use, auto-assigned port 3001\n", format(&buf, 3000, 3001, .daemon).?);
+    try std.testing.expectEqualStrings("✓ STYXY: Port 65534 was in use, auto-assigned port 65535 (daemon not reachable: moved without it)\n", format(&buf, 65534, 65535, .library).?);
 }

@@ -18,6 +18,7 @@ test {
     _ = @import("ipc.zig");
     _ = @import("real.zig");
     _ = @import("decide.zig");
+    _ = @import("nearby.zig");
     _ = @import("owner.zig");
     _ = @import("filter.zig");
     _ = @import("fdpass.zig");

@@ -4,6 +4,7 @@ import {StyxyClient} from '../client/client.js'
 import {probe} from '../client/ensure-daemon.js'
 import {isBrowserBlocked} from '../core/blocked-ports.js'
 import {startTimeOf} from '../shared/proc-stat.js'
+import {inspectStateDir} from '../shared/state-dir-trust.js'
 import {loadConfig} from '../config.js'
 import {resolvePaths} from '../paths.js'
 import {preloadLibraryPath, supervisorPath} from '../project.js'
@@ -32,6 +33,17 @@ function privateFile(name: string, file: string, want: number, hint: string): Ch
   }
 }
 
+/** A link, another user's directory or one open to writes is refused by every part of Styxy: the fix is in the message. */
+function stateDirCheck(dir: string): Check {
+  const name = 'state directory'
+  try {
+    if (inspectStateDir(dir) === 'missing') return {name, level: 'fail', detail: `${dir} does not exist`, hint: 'start the daemon: styxy daemon start'}
+  } catch (error) {
+    return {name, level: 'fail', detail: (error as Error).message}
+  }
+  return privateFile(name, dir, 0o700, `chmod 700 ${dir} (the daemon does it when it starts)`)
+}
+
 function overlaps(types: ServiceType[], lo: number, hi: number): string[] {
   return types.filter((t) => t.range[1] >= lo && t.range[0] <= hi).map((t) => `${t.name} ${t.range[0]}-${t.range[1]}`)
 }
@@ -56,7 +68,7 @@ export async function runChecks(env: NodeJS.ProcessEnv = process.env): Promise<C
       ? {name: 'kernel interface', level: 'pass', detail: `sock_diag (netlink) for listeners, pidfd for holder exits (${kernel.watching} watched)`}
       : {name: 'kernel interface', level: 'warn', detail: `${kernel.sockets === 'sock_diag' ? 'sock_diag' : 'reading /proc/net/tcp'} for listeners, ${kernel.exits === 'pidfd' ? 'pidfd' : 'polling'} for exits: ${kernel.reason}`, hint: 'build the native addon (make) and restart the daemon; a busy host makes every bind decision slower meanwhile'})
   }
-  checks.push(privateFile('state directory', paths.stateDir, 0o700, `chmod 700 ${paths.stateDir}`))
+  checks.push(stateDirCheck(paths.stateDir))
   checks.push(privateFile('socket permissions', paths.socket, 0o600, `chmod 600 ${paths.socket} (or restart the daemon)`))
   checks.push(privateFile('token permissions', paths.token, 0o600, `chmod 600 ${paths.token}`))
 

@@ -1,5 +1,6 @@
 import {ApiError, TransportError} from '../client/client.js'
 import {ExitCode} from './exit-codes.js'
+import {UnsafeStateDirError} from '../shared/state-dir-trust.js'
 
 /** A failure with a stable code, shown as one line (or as {"error":{code,message}} with --json). */
 export class CliError extends Error {
@@ -16,6 +17,8 @@ interface Classified {
 
 export function classify(err: unknown): Classified {
   if (err instanceof CliError) return {code: err.code, message: err.message, exit: err.exit}
+  // Styxy refused to reach a daemon through a directory it cannot trust.
+  if (err instanceof UnsafeStateDirError) return {code: err.code, message: err.message, exit: ExitCode.DAEMON_UNREACHABLE}
   if (err instanceof TransportError) return {code: err.code, message: err.message, exit: err.code === 'BAD_RESPONSE' ? ExitCode.INTERNAL : ExitCode.DAEMON_UNREACHABLE}
   if (err instanceof ApiError) return {code: err.code, message: err.message, exit: err.status >= 500 ? ExitCode.INTERNAL : ExitCode.REFUSED}
   const e = err as Error & {oclif?: {exit?: number}; code?: string}

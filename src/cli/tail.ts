@@ -1,5 +1,5 @@
 import type {StyxyClient} from '../client/client.js'
-import type {StyxyEvent} from '../protocol/events.js'
+import {CloseCodes, type StyxyEvent} from '../protocol/events.js'
 import {paint} from './table.js'
 
 export interface TailFilter {
@@ -36,6 +36,19 @@ export function formatEvent(e: StyxyEvent, color: boolean): string {
   return parts.join('  ')
 }
 
+/** The one line for a subscription the daemon closed, by its close code. */
+export function closeNotice(code: number): string {
+  if (code === CloseCodes.TOO_SLOW) return `(dropped by the daemon: this tail fell behind (close ${code}); reconnecting, events meanwhile are missed)`
+  if (code === CloseCodes.DAEMON_STOPPING) return '(daemon stopping; reconnecting)'
+  return '(daemon went away; reconnecting)'
+}
+
+/** The line for the first event after a reconnection to the same daemon run, when some went by meanwhile. */
+export function gapNotice(lastSeq: number, seq: number): string | null {
+  // A lower seq is a new daemon run (seq starts again): nothing to compare.
+  return lastSeq > 0 && seq > lastSeq + 1 ? `(missed ${seq - lastSeq - 1} event(s) while away)` : null
+}
+
 /**
  * Follow the event stream until `stop` resolves, reconnecting with a doubling delay when the daemon goes
  * away (a restart keeps the tail alive). `notice` gets one line per connection change.
@@ -45,6 +58,7 @@ export async function follow(client: StyxyClient, onEvent: (e: StyxyEvent) => vo
   void stop.then(() => { stopped = true })
   let delay = 100
   let connectedBefore = false
+  let lastSeq = 0
   while (!stopped) {
     const ws = client.events()
     const opened = await new Promise<boolean>((resolve) => {
@@ -55,18 +69,25 @@ export async function follow(client: StyxyClient, onEvent: (e: StyxyEvent) => vo
     if (opened) {
       delay = 100
       if (connectedBefore) notice('(reconnected)')
+      let first = connectedBefore
       connectedBefore = true
       ws.on('message', (data: Buffer) => {
+        let e: StyxyEvent
         try {
-          onEvent(JSON.parse(data.toString()) as StyxyEvent)
+          e = JSON.parse(data.toString()) as StyxyEvent
         } catch {
-          // A frame that is not an event is not ours to show.
+          return // a frame that is not an event is not ours to show
         }
+        const gap = first ? gapNotice(lastSeq, e.seq) : null
+        if (gap) notice(gap)
+        first = false
+        lastSeq = e.seq
+        onEvent(e)
       })
-      await Promise.race([new Promise<void>((resolve) => ws.once('close', () => resolve())), stop])
+      const code = await Promise.race([new Promise<number>((resolve) => ws.once('close', (c: number) => resolve(c))), stop.then(() => 0)])
       ws.removeAllListeners('close')
       ws.terminate()
-      if (!stopped) notice('(daemon went away; reconnecting)')
+      if (!stopped) notice(closeNotice(code))
     } else {
       ws.terminate()
       if (!connectedBefore && delay === 100) notice(`(waiting for the daemon at ${client.endpoint.socket})`)

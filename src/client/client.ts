@@ -9,7 +9,7 @@ import type {
   AllocationRequest, AllocationResponse, BindRequest, BindResponse, CleanupResponse, ExitWatchRequest, FollowAnswer, FollowReport, Health, Instance, InstanceRequest, Lease,
   PortInfo, Reassignment, ServiceType, Status, SuggestResponse,
 } from '../protocol/types.js'
-import {endpointFromEnv, hold, send, TransportError, type Endpoint, type HeldRequest} from './transport.js'
+import {checkStateDir, endpointFromEnv, hold, send, TransportError, type Endpoint, type HeldRequest} from './transport.js'
 
 /** An error answered by the daemon, with its stable code. */
 export class ApiError extends Error {
@@ -90,6 +90,7 @@ export class StyxyClient {
   /** The live event stream: over the Unix socket, or over TCP with the token when `via` says so. */
   events(via: 'unix' | 'tcp' = 'unix'): WebSocket {
     // Loaded on first use: most commands (and `styxy run`, whose start-up is on every dev server's path) never need it.
+    checkStateDir(this.endpoint)
     const WebSocket = createRequire(import.meta.url)('ws') as typeof import('ws').default
     if (via === 'unix') return new WebSocket(`ws+unix://${this.endpoint.socket}:${Routes.events.path}`, {perMessageDeflate: false})
     const token = fs.readFileSync(this.endpoint.tokenFile, 'utf8').trim()

@@ -9,6 +9,7 @@ import {startTimeOf} from '../shared/proc-stat.js'
 import {StyxyClient, TransportError} from './client.js'
 import type net from 'node:net'
 import {connectUnix} from './socket-probe.js'
+import {inspectStateDir, prepareStateDir} from '../shared/state-dir-trust.js'
 
 export interface StartedDaemon {
   pid: number
@@ -50,7 +51,7 @@ export async function startDetached(env: NodeJS.ProcessEnv = process.env, timeou
   const running = await probe(client)
   if (running) return {pid: running.pid, alreadyRunning: true, version: running.version}
   const paths = resolvePaths(env)
-  fs.mkdirSync(paths.stateDir, {recursive: true, mode: 0o700})
+  prepareStateDir(paths.stateDir)
   const logFd = fs.openSync(paths.log, 'a', 0o600)
   const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, DAEMON_ENTRY], {
     detached: true,
@@ -73,8 +74,10 @@ export async function startDetached(env: NodeJS.ProcessEnv = process.env, timeou
       child.once('exit', (code) => {
         clearTimeout(timer)
         // Exit 1 is "already running": another starter won the race (its daemon holds the lock). Use that one.
-        if (code === 1) resolve(waitForOther(client, timeoutMs))
-        else reject(new Error(`the daemon exited (code ${code}) before it was ready: ${lastLine(paths.log)}`))
+        // Only when its log says so: Node exits 1 on its own for an uncaught error (say, out of fds while loading).
+        const last = lastLine(paths.log)
+        if (code === 1 && /already running|another daemon answers/.test(last)) resolve(waitForOther(client, timeoutMs))
+        else reject(new Error(`the daemon exited (code ${code}) before it was ready: ${last}`))
       })
     })
     return {pid, alreadyRunning: false, version: (await client.health()).version}
@@ -94,7 +97,10 @@ export async function startDetached(env: NodeJS.ProcessEnv = process.env, timeou
  * connection costs `styxy run` milliseconds. The caller must use it or destroy it.
  */
 export async function ensureRunning(env: NodeJS.ProcessEnv): Promise<net.Socket | undefined> {
-  const accepted = await connectUnix(resolvePaths(env).socket)
+  const paths = resolvePaths(env)
+  // Not even a connect into a directory another user could have filled (throws UnsafeStateDirError).
+  inspectStateDir(paths.stateDir)
+  const accepted = await connectUnix(paths.socket)
   // Unreferenced: a caller that fails before using it must still be able to exit.
   if (accepted) return accepted.unref()
   await startDetached(env)

@@ -2,19 +2,22 @@ import fs from 'node:fs'
 import net from 'node:net'
 import {DAEMON_HOST, daemonPort, resolvePaths} from '../paths.js'
 import {tcpListenerIsOurs} from '../kernel/owner.js'
+import {inspectStateDir} from '../shared/state-dir-trust.js'
 
 export interface Endpoint {
   socket: string
   host: string
   port: number
   tokenFile: string
+  /** Checked before every request (src/shared/state-dir-trust.ts): nothing is sent into a directory we cannot trust. */
+  stateDir?: string
   /** Use one transport only (doctor checks each; tests pin one); default: the socket, then TCP. */
   only?: 'unix' | 'tcp'
 }
 
 export function endpointFromEnv(env: NodeJS.ProcessEnv = process.env): Endpoint {
   const paths = resolvePaths(env)
-  return {socket: paths.socket, host: daemonHost(env), port: daemonPort(env), tokenFile: paths.token}
+  return {socket: paths.socket, host: daemonHost(env), port: daemonPort(env), tokenFile: paths.token, stateDir: paths.stateDir}
 }
 
 /**
@@ -180,7 +183,7 @@ export interface HeldRequest {
  * the old way, with a request of its own.
  */
 export function hold(endpoint: Endpoint, method: string, path: string, body: unknown, connected?: net.Socket): HeldRequest {
-  if (endpoint.only === 'tcp') {
+  if (endpoint.only === 'tcp' || !trusted(endpoint)) {
     connected?.destroy()
     return {lost: true, end: async () => {}}
   }
@@ -211,8 +214,23 @@ export function hold(endpoint: Endpoint, method: string, path: string, body: unk
   }
 }
 
+/** Throws UnsafeStateDirError when the endpoint's state directory may not be trusted (a link, another user's, open to writes). */
+export function checkStateDir(endpoint: Endpoint): void {
+  if (endpoint.stateDir !== undefined) inspectStateDir(endpoint.stateDir)
+}
+
+function trusted(endpoint: Endpoint): boolean {
+  try {
+    checkStateDir(endpoint)
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** One request: the Unix socket first (no token needed), TCP with the token only when the socket is unreachable. */
 export async function send(endpoint: Endpoint, method: string, path: string, body: unknown, timeoutMs: number): Promise<RawResponse> {
+  checkStateDir(endpoint)
   const payload = body === undefined ? undefined : JSON.stringify(body)
   const headers = jsonHeaders(payload)
   if (endpoint.only !== 'tcp') {

@@ -24,7 +24,7 @@ export class Metrics {
     for (let i = 0; i < BUCKETS.length; i++) if (seconds <= BUCKETS[i]) this.bucketCounts[i]++
   }
 
-  render(gauges: {leasesByService: Record<string, number>; eventsSent: number; subscribers: number}): string {
+  render(gauges: {leasesByService: Record<string, number>; eventsSent: number; subscribers: number; subscribersDropped: number; eventsHeld: number; heapUsed: number}): string {
     const lines: string[] = [
       '# HELP styxy_leases Active leases by service type.', '# TYPE styxy_leases gauge',
       ...Object.entries(gauges.leasesByService).map(([s, n]) => `styxy_leases{service="${s}"} ${n}`),
@@ -36,6 +36,12 @@ export class Metrics {
       `styxy_events_sent_total ${gauges.eventsSent}`,
       '# HELP styxy_event_subscribers Connected event subscribers.', '# TYPE styxy_event_subscribers gauge',
       `styxy_event_subscribers ${gauges.subscribers}`,
+      '# HELP styxy_event_subscribers_dropped_total Subscribers dropped for falling behind (close 4008).', '# TYPE styxy_event_subscribers_dropped_total counter',
+      `styxy_event_subscribers_dropped_total ${gauges.subscribersDropped}`,
+      '# HELP styxy_event_held_bytes What subscribers hold unsent, as counted against the hub limits.', '# TYPE styxy_event_held_bytes gauge',
+      `styxy_event_held_bytes ${gauges.eventsHeld}`,
+      '# HELP styxy_heap_used_bytes The daemon\'s V8 heap in use.', '# TYPE styxy_heap_used_bytes gauge',
+      `styxy_heap_used_bytes ${gauges.heapUsed}`,
       '# HELP styxy_request_duration_seconds API request latency.', '# TYPE styxy_request_duration_seconds histogram',
       ...BUCKETS.map((b, i) => `styxy_request_duration_seconds_bucket{le="${b}"} ${this.bucketCounts[i]}`),
       `styxy_request_duration_seconds_bucket{le="+Inf"} ${this.requests}`,

@@ -67,7 +67,7 @@ function openState(paths: StyxyPaths, teardown: Teardown, env: NodeJS.ProcessEnv
   // Everything the daemon creates (database, WAL, logs) is private to its user.
   process.umask(0o077)
   try {
-    prepareStateDir(paths)
+    if (prepareStateDir(paths)) log(`state directory ${paths.stateDir} was open to other users (an older Styxy's 0755): now 0700`)
     const lock = acquireDaemonLock(paths.lock)
     teardown.add(() => lock.close())
   } catch (error) {

@@ -2,11 +2,15 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import Database from 'better-sqlite3'
 import type {StyxyPaths} from '../paths.js'
+import {prepareStateDir as prepareDir} from '../shared/state-dir-trust.js'
 
-/** The state directory is private to its user: 0700, whatever umask or an earlier run left. */
-export function prepareStateDir(paths: StyxyPaths): void {
-  fs.mkdirSync(paths.stateDir, {recursive: true, mode: 0o700})
-  fs.chmodSync(paths.stateDir, 0o700)
+/**
+ * The state directory is private to its user: 0700, whatever umask or an earlier run left. One that is a
+ * link, another user's, or writable by others is refused (UnsafeStateDirError), never repaired: what is in it
+ * may not be ours. True when one of ours was tightened.
+ */
+export function prepareStateDir(paths: StyxyPaths): boolean {
+  return prepareDir(paths.stateDir)
 }
 
 /** The TCP token: created once, 0600, never logged. */
@@ -28,7 +32,10 @@ export function ensureToken(file: string): string {
   return token
 }
 
-export class AlreadyRunningError extends Error {}
+/** Exit 1 from the daemon's entry, which the starter takes as "use the one that runs" (src/daemon/main.ts). */
+export class AlreadyRunningError extends Error {
+  readonly code = 'ALREADY_RUNNING'
+}
 
 /**
  * One daemon per state directory. An open write transaction on a small SQLite file is a POSIX lock the

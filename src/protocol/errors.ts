@@ -20,6 +20,8 @@ export const ErrorCodes = {
   HEADERS_TOO_LARGE: 431,
   INTERNAL: 500,
   STORAGE_UNAVAILABLE: 503,
+  /** An event subscription refused: the daemon has as many as it keeps (src/daemon/hub.ts). */
+  TOO_MANY_SUBSCRIBERS: 503,
   STORAGE_FULL: 507,
 } as const
 

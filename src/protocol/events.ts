@@ -28,6 +28,20 @@ export const EVENT_TYPES: readonly StyxyEventType[] = [
   'bind.remapped', 'bind.denied', 'connect.followed', 'instance.registered', 'instance.expired', 'instance.removed',
 ]
 
+/**
+ * How the hub closes a subscription (RFC 6455 close codes; 4000-4999 are the application's own). `styxy tail`
+ * reports each in one line and reconnects.
+ */
+export const CloseCodes = {
+  /** The daemon is stopping (a restart, say): reconnect when it is back. */
+  DAEMON_STOPPING: 1001,
+  /**
+   * This subscriber fell behind: it did not read while events went on, and what it had not read would have
+   * grown the daemon's memory. Events from then until it reconnects are not delivered to it.
+   */
+  TOO_SLOW: 4008,
+} as const
+
 export type ReleaseReason = 'released' | 'holder-exited' | 'not-listening' | 'instance-expired' | 'cleanup'
 
 /** A process of `project` connected to localhost:`from` and reached its project's server on `to`. */

@@ -1,5 +1,5 @@
 import {expect} from 'chai'
-import {formatEvent, matches} from '../../src/cli/tail.js'
+import {closeNotice, formatEvent, gapNotice, matches} from '../../src/cli/tail.js'
 import type {StyxyEvent} from '../../src/protocol/events.js'
 
 const remap = {seq: 7, at: '2026-11-25T10:42:01.331Z', type: 'bind.remapped',
@@ -27,5 +27,15 @@ describe('styxy tail: lines and filters', () => {
     expect(matches(remap, {port: 8000})).to.equal(true)
     expect(matches(remap, {port: 8001, service: 'api'})).to.equal(true)
     expect(matches(remap, {port: 9000})).to.equal(false)
+  })
+
+  it('one line for how the daemon closed the stream, and for the events missed meanwhile', () => {
+    expect(closeNotice(4008)).to.equal('(dropped by the daemon: this tail fell behind (close 4008); reconnecting, events meanwhile are missed)')
+    expect(closeNotice(1001)).to.equal('(daemon stopping; reconnecting)')
+    expect(closeNotice(1006)).to.equal('(daemon went away; reconnecting)')
+    expect(gapNotice(10, 14)).to.equal('(missed 3 event(s) while away)')
+    expect(gapNotice(10, 11)).to.equal(null)
+    expect(gapNotice(10, 2)).to.equal(null) // a new daemon run counts from 1 again
+    expect(gapNotice(0, 5)).to.equal(null)
   })
 })

@@ -71,6 +71,8 @@ export function httpGet(port: number, host = '127.0.0.1'): Promise<{status: numb
 }
 
 export const NOTICE = /✓ STYXY: Port (\d+) was in use, auto-assigned port (\d+)/
+/** The notice of a program the library moved by itself, the daemon being out of reach (interceptor/nearby.zig). */
+export const NOTICE_ALONE = /✓ STYXY: Port (\d+) was in use, auto-assigned port (\d+) \(daemon not reachable: moved without it\)/
 export const noticeCount = (text: string) => text.split('\n').filter((l) => NOTICE.test(l)).length
 
 export const HTTPSTATIC = path.join(PROJECT_ROOT, 'zig-out', 'bin', 'httpstatic')

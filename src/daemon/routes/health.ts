@@ -26,6 +26,7 @@ export const mountHealth: Mount = (router, {coordinator, hub, watches, metrics, 
   })
   router.get(Routes.metrics.path, (ctx) => {
     ctx.type = 'text/plain; version=0.0.4'
-    ctx.body = metrics.render({leasesByService: coordinator.store.leaseCountByService(), eventsSent: hub.sent, subscribers: hub.subscribers})
+    ctx.body = metrics.render({leasesByService: coordinator.store.leaseCountByService(), eventsSent: hub.sent, subscribers: hub.subscribers,
+      subscribersDropped: hub.dropped, eventsHeld: hub.held, heapUsed: process.memoryUsage().heapUsed})
   })
 }
