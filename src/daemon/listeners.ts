@@ -1,6 +1,5 @@
 import fs from 'node:fs'
 import http from 'node:http'
-import net from 'node:net'
 import type Koa from 'koa'
 import {Routes} from '../protocol/routes.js'
 import {localOnlyRefusal, type Transport} from './middleware.js'
@@ -18,7 +17,7 @@ export interface ServeDeps {
   tcpPort: () => number
 }
 
-export function listen(server: http.Server, target: {path: string} | {port: number; host: string}): Promise<void> {
+export function listen(server: http.Server, target: {path: string} | {port: number; host: string} | {fd: number}): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject)
     server.listen(target, () => { server.off('error', reject); resolve() })
@@ -129,9 +128,4 @@ export class UnixListener {
     this.server.close()
     try { fs.unlinkSync(this.file) } catch { /* already gone */ }
   }
-}
-
-export async function listenTcp(server: http.Server, port: number, host: string): Promise<number> {
-  await listen(server, {port, host})
-  return (server.address() as net.AddressInfo).port
 }
