@@ -14,6 +14,7 @@ import {jsonBody} from './body.js'
 import {ExitWatches} from './exit-watches.js'
 import {makeServer, UnixListener} from './listeners.js'
 import {TcpListener, type TcpState} from './tcp-listener.js'
+import type {Inherited} from './activation.js'
 import {mountHealth} from './routes/health.js'
 import {mountAllocations} from './routes/allocations.js'
 import {mountBind} from './routes/bind.js'
@@ -26,6 +27,8 @@ import type {RouteDeps} from './routes/deps.js'
 export interface DaemonOptions {
   env?: NodeJS.ProcessEnv
   tcpPort: number
+  /** Listeners passed by a supervisor (socket activation, activation.ts): used instead of making our own. */
+  inherited?: Inherited[]
   reapIntervalMs?: number
   log?: (msg: string) => void
 }
@@ -173,15 +176,22 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
 
     // Step 3: both listeners, one app.
     const serve = {app, hub, token, tcpPort: () => tcpPort}
-    const unix = await UnixListener.open(paths.socket, () => makeServer('unix', serve), log)
+    const given = {unix: options.inherited?.find((l) => l.kind === 'unix'), tcp: options.inherited?.find((l) => l.kind === 'tcp')}
+    const makeUnix = () => makeServer('unix', serve)
+    if (given.unix && given.unix.path !== paths.socket) {
+      log(`the supervisor's socket ${given.unix.path} is not ${paths.socket} (STYXY_HOME/STYXY_SOCKET): clients that look there will not find this daemon`)
+    }
+    const unix = given.unix ? await UnixListener.adopt(given.unix.path, given.unix.fd, makeUnix, log) : await UnixListener.open(paths.socket, makeUnix, log)
     teardown.add(() => unix.close())
     // The configured port is never handed out, whether or not we hold it yet.
     if (options.tcpPort) coordinator.reservePort(options.tcpPort)
-    tcp = await TcpListener.open({
+    const tcpOptions = {
       host: DAEMON_HOST, port: options.tcpPort, make: () => makeServer('tcp', serve), log,
       maxRetryMs: envMs(env, 'STYXY_TCP_RETRY_MAX_MS', 30_000) || undefined,
-      onListening: (port) => { tcpPort = port; coordinator.reservePort(port) },
-    })
+      onListening: (port: number) => { tcpPort = port; coordinator.reservePort(port) },
+    }
+    tcp = given.tcp ? await TcpListener.adopt(tcpOptions, given.tcp.fd) : await TcpListener.open(tcpOptions)
+    if (given.unix || given.tcp) log(`listeners from the supervisor: ${[given.unix && `Unix socket ${given.unix.path} (fd ${given.unix.fd})`, given.tcp && `TCP ${DAEMON_HOST}:${tcpPort} (fd ${given.tcp.fd})`].filter(Boolean).join(', ')}`)
     const tcpListener = tcp
     teardown.add(() => tcpListener.close())
 
@@ -190,7 +200,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     const reapDefault = kernel.exits.name === 'pidfd' ? 5000 : 1000
     teardown.add(startHousekeeping(coordinator, store, metrics, unix, options.reapIntervalMs ?? envMs(env, 'STYXY_REAP_INTERVAL_MS', reapDefault), log))
     hub.publish({type: 'daemon.started', data: {pid: process.pid, version: VERSION}})
-    log(`styxy ${VERSION} daemon pid ${process.pid} listening on ${paths.socket}${tcp.state.listening ? ` and ${DAEMON_HOST}:${tcpPort}` : ` (TCP ${DAEMON_HOST}:${tcpPort} off: ${tcp.state.error})`}`)
+    log(`styxy ${VERSION} daemon pid ${process.pid} listening on ${given.unix?.path ?? paths.socket}${tcp.state.listening ? ` and ${DAEMON_HOST}:${tcpPort}` : ` (TCP ${DAEMON_HOST}:${tcpPort} off: ${tcp.state.error})`}`)
 
     let stopping: Promise<void> | undefined
     return {

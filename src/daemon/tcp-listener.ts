@@ -54,12 +54,18 @@ export class TcpListener {
     return l
   }
 
-  /** A listener handed over by socket activation: already bound, no retries needed. */
-  static async adopt(o: TcpOptions, server: http.Server, fd: number): Promise<TcpListener> {
+  /** A listener handed over by socket activation on fd `fd`: already bound, nothing to retry. */
+  static async adopt(o: TcpOptions, fd: number): Promise<TcpListener> {
     const l = new TcpListener(o)
+    const server = o.make()
     await listen(server, {fd})
+    const address = server.address()
+    if (address === null || typeof address === 'string' || address.address !== o.host) {
+      server.close()
+      throw new Error(`fd ${fd} was passed as the TCP listener but is ${typeof address === 'string' ? 'a Unix socket' : `on ${address?.address}`}, not ${o.host}`)
+    }
     l.server = server
-    l.boundPort = (server.address() as net.AddressInfo).port
+    l.boundPort = address.port
     o.onListening(l.boundPort)
     return l
   }
