@@ -8,6 +8,7 @@ import {loadConfig} from '../config.js'
 import {resolvePaths} from '../paths.js'
 import {preloadLibraryPath, supervisorPath} from '../project.js'
 import type {ServiceType} from '../protocol/types.js'
+import {supervisionCheck} from './supervision.js'
 
 export type Level = 'pass' | 'warn' | 'fail'
 
@@ -62,6 +63,7 @@ export async function runChecks(env: NodeJS.ProcessEnv = process.env): Promise<C
       ? {name: 'kernel interface', level: 'pass', detail: `sock_diag (netlink) for listeners, pidfd for holder exits (${kernel.watching} watched)`}
       : {name: 'kernel interface', level: 'warn', detail: `${kernel.sockets === 'sock_diag' ? 'sock_diag' : 'reading /proc/net/tcp'} for listeners, ${kernel.exits === 'pidfd' ? 'pidfd' : 'polling'} for exits: ${kernel.reason}`, hint: 'build the native addon (make) and restart the daemon; a busy host makes every bind decision slower meanwhile'})
   }
+  checks.push({name: 'supervision', ...supervisionCheck(env)})
   checks.push(privateFile('state directory', paths.stateDir, 0o700, `chmod 700 ${paths.stateDir}`))
   checks.push(privateFile('socket permissions', paths.socket, 0o600, `chmod 600 ${paths.socket} (or restart the daemon)`))
   checks.push(privateFile('token permissions', paths.token, 0o600, `chmod 600 ${paths.token}`))
