@@ -7,6 +7,7 @@ import {ensureRunning} from '../client/ensure-daemon.js'
 import {preloadLibraryPath, supervisorPath} from '../project.js'
 import type {AllocationResponse} from '../protocol/types.js'
 import {BACKEND_FLAGS, chooseBackend, type Backend, type BackendFlag} from './backend.js'
+import {CommandProcesses, graceMs, inTerminalForeground} from './process-group.js'
 
 export interface RunOptions {
   argv: string[]
@@ -17,6 +18,8 @@ export interface RunOptions {
   backend?: BackendFlag
   /** Say which backend was chosen and why, before the command starts. */
   explain?: boolean
+  /** Seconds between passing a stop signal on and SIGKILL for what is left (default $STYXY_RUN_GRACE, else 5). */
+  grace?: number
   /** One-line warnings (daemon not startable, library missing): the child runs anyway. */
   warn: (line: string) => void
 }
@@ -90,14 +93,17 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
   // The pid whose leases are released at the end: the command itself, which under seccomp is the
   // supervisor's child (the supervisor reports it on fd 3).
   let commandPid: Promise<number | undefined>
+  // In a terminal's foreground the command stays in our process group; otherwise it gets one of its own
+  // (process-group.ts says why).
+  const interactive = inTerminalForeground()
   if (backend === 'seccomp') {
     // The supervisor preloads the library itself only if the kernel refuses seccomp; loaded on top of the
     // filter it would ask the daemon twice for one bind.
     const rest = withoutPreload(env.LD_PRELOAD, lib)
     if (rest.length) env.LD_PRELOAD = rest.join(':')
     else delete env.LD_PRELOAD
-    const args = [...(hasLib ? ['--preload', lib] : []), '--report-fd', '3', '--', ...opts.argv]
-    child = spawn(supervisorPath(env), args, {stdio: ['inherit', 'inherit', 'inherit', 'pipe'], env})
+    const args = [...(hasLib ? ['--preload', lib] : []), '--report-fd', '3', '--group', '--', ...opts.argv]
+    child = spawn(supervisorPath(env), args, {stdio: ['inherit', 'inherit', 'inherit', 'pipe'], env, detached: !interactive})
     const report = child.stdio[3] as NodeJS.ReadableStream
     commandPid = new Promise((resolve) => {
       let text = ''
@@ -107,7 +113,7 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
     })
   } else {
     if (hasLib) env.LD_PRELOAD = withPreload(env.LD_PRELOAD, lib)
-    child = spawn(opts.argv[0], opts.argv.slice(1), {stdio: 'inherit', env})
+    child = spawn(opts.argv[0], opts.argv.slice(1), {stdio: 'inherit', env, detached: !interactive})
     commandPid = Promise.resolve(child.pid)
   }
   // The daemon releases the command's leases (and the run's own) when this request's connection ends: at our
@@ -119,12 +125,9 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
     probe?.destroy()
     return undefined
   })
-  const forward = (signal: NodeJS.Signals) => {
-    // A terminal's Ctrl-C already reached the child (same foreground process group); a second SIGINT would
-    // make many tools skip their graceful shutdown. A SIGINT sent to us alone (kill -INT) is forwarded.
-    if (signal === 'SIGINT' && process.stdin.isTTY) return
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal)
-  }
+  const processes = child.pid === undefined ? undefined : new CommandProcesses(child.pid, !interactive, graceMs(opts.grace, env))
+  // In a terminal's foreground, its Ctrl-C reached the whole group already (the command's processes too).
+  const forward = (signal: NodeJS.Signals) => processes?.signal(signal, interactive && signal === 'SIGINT')
   for (const s of FORWARDED) process.on(s, forward)
   const code = await new Promise<number>((resolve) => {
     child.once('error', (error: NodeJS.ErrnoException) => {
@@ -135,6 +138,8 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
       resolve(signal ? 128 + (os.constants.signals[signal] ?? 0) : exitCode ?? 1)
     })
   })
+  // Told to stop: what the command started goes too, within the grace period (then SIGKILL), and its leases with it.
+  await processes?.ended()
   for (const s of FORWARDED) process.off(s, forward)
   const held = await watch
   if (held && !held.lost) {

@@ -12,17 +12,19 @@ import {BACKEND_FLAGS, type BackendFlag} from './backend.js'
 export async function tryRunFast(args: string[]): Promise<boolean> {
   const {own, child} = splitAtDoubleDash(args)
   if (child.length === 0) return false
-  let values: {service?: string; port?: string; backend?: string; explain?: boolean}
+  let values: {service?: string; port?: string; backend?: string; explain?: boolean; grace?: string}
   try {
-    values = parseArgs({args: own, options: {service: {type: 'string', short: 's'}, port: {type: 'string', short: 'p'}, backend: {type: 'string', short: 'b'}, explain: {type: 'boolean'}}, strict: true, allowPositionals: false}).values
+    values = parseArgs({args: own, options: {service: {type: 'string', short: 's'}, port: {type: 'string', short: 'p'}, backend: {type: 'string', short: 'b'}, explain: {type: 'boolean'}, grace: {type: 'string'}}, strict: true, allowPositionals: false}).values
   } catch {
     return false
   }
   const port = values.port === undefined ? undefined : Number(values.port)
   if (port !== undefined && !(Number.isInteger(port) && port >= 1024 && port <= 65535)) return false
   if (values.backend !== undefined && !BACKEND_FLAGS.includes(values.backend as BackendFlag)) return false
+  const grace = values.grace === undefined ? undefined : Number(values.grace)
+  if (grace !== undefined && !(Number.isFinite(grace) && grace >= 0)) return false
   try {
-    process.exit(await runUnderStyxy({argv: child, service: values.service, port, backend: values.backend as BackendFlag | undefined, explain: values.explain, warn: (l) => process.stderr.write(`${l}\n`)}))
+    process.exit(await runUnderStyxy({argv: child, service: values.service, port, backend: values.backend as BackendFlag | undefined, explain: values.explain, grace, warn: (l) => process.stderr.write(`${l}\n`)}))
   } catch (error) {
     const c = classify(error)
     process.stderr.write(`styxy: ${c.message}\n`)
