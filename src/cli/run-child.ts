@@ -6,7 +6,8 @@ import {StyxyClient, TransportError} from '../client/client.js'
 import {ensureRunning} from '../client/ensure-daemon.js'
 import {preloadLibraryPath, supervisorPath} from '../project.js'
 import type {AllocationResponse} from '../protocol/types.js'
-import {BACKEND_FLAGS, chooseBackend, type Backend, type BackendFlag} from './backend.js'
+import {BACKEND_FLAGS, chooseBackend, setIdFacts, type Backend, type BackendFlag, type Choice} from './backend.js'
+import {describeSetId, setIdEffect, type SetIdEffect} from '../core/setid.js'
 import {CommandProcesses, graceMs, inTerminalForeground} from './process-group.js'
 
 export interface RunOptions {
@@ -34,12 +35,25 @@ function withoutPreload(existing: string | undefined, lib: string): string[] {
 }
 
 /** The backend for this command and the line --explain prints. A missing supervisor means preload. */
-export function pickBackend(argv: string[], flag: BackendFlag, env: NodeJS.ProcessEnv): {backend: Backend; why: string} {
-  const choice = flag === 'auto' ? chooseBackend(argv, env) : {backend: flag, why: 'asked for (--backend or $STYXY_BACKEND)'}
+export function pickBackend(argv: string[], flag: BackendFlag, env: NodeJS.ProcessEnv): Choice {
+  const found = chooseBackend(argv, env)
+  const choice = flag === 'auto' ? found : {backend: flag, why: 'asked for (--backend or $STYXY_BACKEND)', program: found.program}
   if (choice.backend === 'seccomp' && !fs.existsSync(supervisorPath(env))) {
-    return {backend: 'preload', why: `${choice.why}; but the supervisor is missing at ${supervisorPath(env)} (run make), so LD_PRELOAD`}
+    return {backend: 'preload', why: `${choice.why}; but the supervisor is missing at ${supervisorPath(env)} (run make), so LD_PRELOAD`, program: choice.program}
   }
   return choice
+}
+
+/** What the kernel does with a set-id program under this backend (core/setid.ts); null for a plain one. */
+function setIdLine(program: string, backend: Backend): {line: string; changes: boolean} | null {
+  let effect: SetIdEffect
+  try {
+    effect = setIdEffect(setIdFacts(program))
+  } catch {
+    return null
+  }
+  const line = describeSetId(program, effect, backend, process.getuid?.() ?? -1)
+  return line ? {line, changes: effect.kind === 'changes'} : null
 }
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
@@ -84,8 +98,10 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
   const fromEnv = env.STYXY_BACKEND || undefined
   if (fromEnv && !BACKEND_FLAGS.includes(fromEnv as BackendFlag)) opts.warn(`styxy: STYXY_BACKEND=${fromEnv} is not one of ${BACKEND_FLAGS.join(', ')}; using auto`)
   const flag = opts.backend ?? (fromEnv && BACKEND_FLAGS.includes(fromEnv as BackendFlag) ? fromEnv as BackendFlag : 'auto')
-  const {backend, why} = pickBackend(opts.argv, flag, env)
+  const {backend, why, program} = pickBackend(opts.argv, flag, env)
   if (opts.explain) opts.warn(`styxy: backend ${backend}: ${why}`)
+  const setid = program ? setIdLine(program, backend) : null
+  if (setid && (opts.explain || setid.changes)) opts.warn(`styxy: ${setid.line}`)
   const hasLib = fs.existsSync(lib)
   if (!hasLib) opts.warn(`styxy: interceptor library not found at ${lib} (run make); running without interception`)
 
