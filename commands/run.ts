@@ -9,7 +9,7 @@ export default class Run extends StyxyCommand {
   static override description = 'Run a command with bind() interception: a taken port moves to a free one, and you are told'
   static override enableJsonFlag = false
   static override strict = false
-  static override usage = 'run [--service <type>] [--port <n>] [--project <dir>] [--backend auto|preload|seccomp] [--explain] -- <command> [args...]'
+  static override usage = 'run [--service <type>] [--port <n>] [--project <dir>] [--backend auto|preload|seccomp] [--explain] [--grace <seconds>] -- <command> [args...]'
   static override examples = [
     '<%= config.bin %> run -- npm run dev',
     '<%= config.bin %> run -- python3 -m http.server 8000',
@@ -22,13 +22,16 @@ export default class Run extends StyxyCommand {
     backend: Flags.string({char: 'b', description: 'how bind() is caught: LD_PRELOAD, a seccomp supervisor, or auto (seccomp for static and Go binaries; default $STYXY_BACKEND or auto)', options: [...BACKEND_FLAGS]}),
     explain: Flags.boolean({description: 'say which backend was chosen and why before the command starts'}),
     project: Flags.string({description: 'the project the command belongs to (default: the top of this git worktree, else here); exported as STYXY_PROJECT'}),
+    grace: Flags.string({description: 'seconds from passing SIGTERM/SIGINT/SIGHUP on to the command\'s process group until SIGKILL for what is left (default $STYXY_RUN_GRACE, else 5)'}),
   }
 
   async run(): Promise<void> {
     const {own, child} = splitAtDoubleDash(process.argv.slice(process.argv.indexOf('run') + 1))
     if (child.length === 0) throw new CliError('USAGE', 'nothing to run: put the command after --, e.g. styxy run -- npm run dev', ExitCode.USAGE)
     const {flags} = await this.parse(Run, own)
-    const code = await runUnderStyxy({argv: child, service: flags.service, port: flags.port, backend: flags.backend as BackendFlag | undefined, explain: flags.explain, project: flags.project, warn: (l) => process.stderr.write(`${l}\n`)})
+    const grace = flags.grace === undefined ? undefined : Number(flags.grace)
+    if (grace !== undefined && !(Number.isFinite(grace) && grace >= 0)) throw new CliError('USAGE', `--grace takes a number of seconds, not "${flags.grace}"`, ExitCode.USAGE)
+    const code = await runUnderStyxy({argv: child, service: flags.service, port: flags.port, backend: flags.backend as BackendFlag | undefined, explain: flags.explain, project: flags.project, grace, warn: (l) => process.stderr.write(`${l}\n`)})
     this.exit(code)
   }
 }

@@ -22,7 +22,9 @@ export default class StatusCommand extends StyxyCommand {
       `  leases    ${s.leases}${Object.keys(s.leasesByService).length ? ` (${Object.entries(s.leasesByService).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}`,
       `  instances ${s.instances}   moves ${s.reassignments}   event subscribers ${s.eventSubscribers}   runs ${s.watchedRuns ?? '-'}`,
       `  socket    ${s.paths.socket}`,
-      `  tcp       ${s.tcp.host}:${s.tcp.port} (token ${s.paths.token})`,
+      s.tcp.listening === false
+        ? `  tcp       off: ${s.tcp.host}:${s.tcp.port} ${s.tcp.error} (tried again in ${Math.ceil((s.tcp.retryMs ?? 0) / 1000)}s; the Unix socket serves meanwhile)`
+        : `  tcp       ${s.tcp.host}:${s.tcp.port} (token ${s.paths.token})`,
       `  kernel    ${s.kernel.sockets === 'sock_diag' ? 'sock_diag (netlink)' : '/proc/net/tcp'}, exits by ${s.kernel.exits === 'pidfd' ? `pidfd (${s.kernel.watching} watched)` : 'polling'}${s.kernel.reason ? ` (fallback: ${s.kernel.reason})` : ''}`,
       `  database  ${s.paths.database}`,
       `  logs      ${s.paths.log}, ${s.paths.audit}`,

@@ -3,11 +3,14 @@
 //! dynamic libc (Go, static and musl binaries, cleared environments) are
 //! covered as well as the preload library covers the rest.
 //!
-//!   styxy-seccomp [--preload LIB] [--report-fd N] -- COMMAND [ARGS...]
+//!   styxy-seccomp [--preload LIB] [--report-fd N] [--group] -- COMMAND [ARGS...]
 //!   styxy-seccomp --probe
 //!
 //! It behaves like the command it runs: same stdio, same process group, its
-//! exit code (128 + signal when killed), SIGTERM/SIGHUP passed on. Where the
+//! exit code (128 + signal when killed), SIGTERM/SIGHUP passed on. With
+//! --group the caller signals our whole process group itself (`styxy run`
+//! does, so that what the command started goes too): a signal from our parent
+//! has then reached the command already and is not passed on twice. Where the
 //! kernel or a sandbox refuses the filter or pidfd_getfd it says so once and
 //! runs the command under LD_PRELOAD instead (--preload).
 
@@ -37,12 +40,14 @@ pub const Args = struct {
     preload: ?[*:0]const u8 = null,
     report_fd: ?linux.fd_t = null,
     probe: bool = false,
+    /// Signals from our parent were sent to the whole group: not passed on.
+    group: bool = false,
     argv: [*:null]const ?[*:0]const u8 = undefined,
     command: ?[*:0]const u8 = null,
 };
 
 fn usage() noreturn {
-    say("usage: styxy-seccomp [--preload LIB] [--report-fd N] -- COMMAND [ARGS...] | styxy-seccomp --probe", .{});
+    say("usage: styxy-seccomp [--preload LIB] [--report-fd N] [--group] -- COMMAND [ARGS...] | styxy-seccomp --probe", .{});
     linux.exit_group(2);
 }
 
@@ -54,6 +59,8 @@ fn parseArgs() Args {
         const arg = std.mem.span(argv[i]);
         if (std.mem.eql(u8, arg, "--probe")) {
             a.probe = true;
+        } else if (std.mem.eql(u8, arg, "--group")) {
+            a.group = true;
         } else if (std.mem.eql(u8, arg, "--preload") and i + 1 < argv.len) {
             i += 1;
             a.preload = argv[i];
@@ -119,7 +126,7 @@ pub fn main() u8 {
     _ = linux.close(pair[0]);
     if (args.report_fd) |fd| reportPid(fd, child);
 
-    var sup: Supervisor = .{ .child = child, .signals = @intCast(sfd_rc), .listener = listener, .cfg = &cfg, .probe = args.probe };
+    var sup: Supervisor = .{ .child = child, .signals = @intCast(sfd_rc), .listener = listener, .cfg = &cfg, .probe = args.probe, .group = args.group };
     return sup.loop();
 }
 
@@ -143,6 +150,7 @@ const Supervisor = struct {
     listener: ?linux.fd_t,
     cfg: *const settings.Config,
     probe: bool,
+    group: bool = false,
     exit_code: ?u8 = null,
     probe_failed: ?seccomp_notify.Step = null,
     probe_seen: bool = false,
@@ -184,6 +192,7 @@ const Supervisor = struct {
         var info: linux.signalfd_siginfo = undefined;
         const n = linux.read(self.signals, @ptrCast(&info), @sizeOf(linux.signalfd_siginfo));
         if (n != @sizeOf(linux.signalfd_siginfo)) return;
+        if (self.group and info.signo != linux.SIG.CHLD and info.pid == @as(u32, @intCast(linux.getppid()))) return;
         switch (info.signo) {
             linux.SIG.CHLD => self.reap(),
             // A terminal's Ctrl-C or Ctrl-\ already reached the child (same

@@ -26,6 +26,10 @@
 //!                            'ENOSYS' where the kernel has no pidfd_open.
 //!   unwatch(pid): boolean    false: was not watched
 //!   watching(): number
+//!   notify(socket: string, message: string): void
+//!       sd_notify: one datagram to $NOTIFY_SOCKET ('@' first: abstract
+//!       namespace), from this process. Throws a system error when it fails.
+//!       See notify.zig.
 //!
 //! One State per Node environment (the main thread, each worker), freed by
 //! the environment's cleanup hook.
@@ -35,6 +39,7 @@ const napi = @import("napi.zig");
 const sockdiag = @import("sockdiag.zig");
 const exits = @import("exits.zig");
 const bindtest = @import("bindable.zig");
+const sdnotify = @import("notify.zig");
 const uv = napi.uv;
 
 const gpa = std.heap.c_allocator;
@@ -71,6 +76,7 @@ const functions = .{
     .{ "watch", watch },
     .{ "unwatch", unwatch },
     .{ "watching", watching },
+    .{ "notify", notify },
 };
 
 fn register(env: napi.Env, exports: napi.Value) !void {
@@ -181,6 +187,31 @@ fn probe(env: napi.Env, a: Args) napi.Error!napi.Value {
     defer a.state.records.clearRetainingCapacity();
     try kernelQuery(env, a.state, 0, true);
     return napi.string(env, "sock_diag");
+}
+
+/// A string argument that fits `buf` (with its NUL), or a TypeError.
+fn stringArg(env: napi.Env, a: Args, i: usize, buf: []u8, msg: [*:0]const u8) napi.Error![]const u8 {
+    if (i >= a.argc) return throwType(env, msg);
+    var kind: napi.ValueType = .undefined;
+    if (napi.napi_typeof(env, a.argv[i], &kind) != .ok or kind != .string) return throwType(env, msg);
+    var len: usize = 0;
+    try napi.check(napi.napi_get_value_string_utf8(env, a.argv[i], null, 0, &len));
+    if (len + 1 > buf.len) return throwType(env, msg);
+    try napi.check(napi.napi_get_value_string_utf8(env, a.argv[i], buf.ptr, buf.len, &len));
+    return buf[0..len];
+}
+
+fn notify(env: napi.Env, a: Args) napi.Error!napi.Value {
+    var path_buf: [109]u8 = undefined;
+    var msg_buf: [1024]u8 = undefined;
+    const path = try stringArg(env, a, 0, &path_buf, "socket must be a string of at most 108 bytes");
+    const msg = try stringArg(env, a, 1, &msg_buf, "message must be a string of at most 1023 bytes");
+    const e = sdnotify.send(path, msg);
+    if (e != .SUCCESS) {
+        napi.throwErrno(env, @intFromEnum(e), "sd_notify");
+        return error.Napi;
+    }
+    return napi.undefinedValue(env);
 }
 
 // ---------------------------------------------------------------- exits

@@ -52,6 +52,7 @@ pub extern fn napi_get_cb_info(env: Env, info: CallbackInfo, argc: *usize, argv:
 pub extern fn napi_typeof(env: Env, value: Value, result: *ValueType) Status;
 pub extern fn napi_get_value_double(env: Env, value: Value, result: *f64) Status;
 pub extern fn napi_get_value_bool(env: Env, value: Value, result: *bool) Status;
+pub extern fn napi_get_value_string_utf8(env: Env, value: Value, buf: ?[*]u8, bufsize: usize, result: ?*usize) Status;
 pub extern fn napi_get_boolean(env: Env, value: bool, result: *Value) Status;
 pub extern fn napi_get_null(env: Env, result: *Value) Status;
 pub extern fn napi_get_undefined(env: Env, result: *Value) Status;

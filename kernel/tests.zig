@@ -7,4 +7,5 @@ test {
     _ = @import("diag_messages.zig");
     _ = @import("exits.zig");
     _ = @import("bindable.zig");
+    _ = @import("notify.zig");
 }

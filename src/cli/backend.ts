@@ -4,6 +4,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import {inspectElf, isElf, parseShebang} from '../core/elf.js'
+import {setIdEffect, type SetIdFacts} from '../core/setid.js'
 
 export type Backend = 'preload' | 'seccomp'
 export type BackendFlag = Backend | 'auto'
@@ -13,6 +14,8 @@ export interface Choice {
   backend: Backend
   /** One line for --explain. */
   why: string
+  /** The executable the kernel will run (a script's interpreter), when it was found: its set-id bits matter. */
+  program?: string
 }
 
 /** What execvp would run: a name with a slash as given, otherwise the first executable file on PATH. */
@@ -102,12 +105,58 @@ export function chooseBackend(argv: string[], env: NodeJS.ProcessEnv, cwd = proc
       if (!isElf(head)) return {backend: 'preload', why: `${chain}: not an ELF executable, left to LD_PRELOAD`}
       const elf = inspectElf(read)
       if (!elf) return {backend: 'preload', why: `${chain}: unreadable ELF headers, left to LD_PRELOAD`}
-      if (elf.go) return {backend: 'seccomp', why: `${chain}: a Go binary (its runtime calls bind(2) directly, past LD_PRELOAD)`}
-      if (!elf.dynamic) return {backend: 'seccomp', why: `${chain}: statically linked (no dynamic loader, so LD_PRELOAD is never read)`}
-      return {backend: 'preload', why: `${chain}: dynamically linked (${elf.interpreter}), LD_PRELOAD reaches its bind()`}
+      if (elf.go) return {backend: 'seccomp', why: `${chain}: a Go binary (its runtime calls bind(2) directly, past LD_PRELOAD)`, program: file}
+      if (!elf.dynamic) return {backend: 'seccomp', why: `${chain}: statically linked (no dynamic loader, so LD_PRELOAD is never read)`, program: file}
+      const secure = setIdEffect(setIdFacts(file)).kind === 'changes'
+      return {backend: 'preload', why: `${chain}: dynamically linked (${elf.interpreter}), ${secure ? 'but set-id: the loader ignores LD_PRELOAD for it' : 'LD_PRELOAD reaches its bind()'}`, program: file}
     } finally {
       fs.closeSync(fd)
     }
   }
   return {backend: 'preload', why: `${via.join(' → ')}: #! scripts nested deeper than ${MAX_SCRIPT_DEPTH}, left to LD_PRELOAD`}
+}
+
+/** Whether the mount holding `file` ignores set-id bits: the deepest mount point above it in /proc/self/mountinfo. */
+function onNosuidMount(file: string): boolean {
+  let real: string
+  let info: string
+  try {
+    real = fs.realpathSync(file)
+    info = fs.readFileSync('/proc/self/mountinfo', 'utf8')
+  } catch {
+    return false
+  }
+  let best = ''
+  let nosuid = false
+  for (const line of info.split('\n')) {
+    const f = line.split(' ')
+    if (f.length < 6) continue
+    const at = f[4].replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))
+    const under = at === '/' || real === at || real.startsWith(at + '/')
+    // Later lines are mounted over earlier ones at the same point.
+    if (under && at.length >= best.length) {
+      best = at
+      nosuid = f[5].split(',').includes('nosuid')
+    }
+  }
+  return nosuid
+}
+
+function noNewPrivs(): boolean {
+  try {
+    return /^NoNewPrivs:\s*1$/m.test(fs.readFileSync('/proc/self/status', 'utf8'))
+  } catch {
+    return false
+  }
+}
+
+/** What setIdEffect needs to know of an executable and of us. */
+export function setIdFacts(file: string): SetIdFacts {
+  const st = fs.statSync(file)
+  const setid = (st.mode & 0o6000) !== 0
+  return {
+    mode: st.mode, uid: st.uid, gid: st.gid, callerUid: process.getuid?.() ?? -1, callerGid: process.getgid?.() ?? -1,
+    // Only read when it matters: most programs have neither bit.
+    nosuid: setid && onNosuidMount(file), noNewPrivs: setid && noNewPrivs(),
+  }
 }

@@ -9,6 +9,7 @@ import {loadConfig} from '../config.js'
 import {resolvePaths} from '../paths.js'
 import {preloadLibraryPath, supervisorPath} from '../project.js'
 import type {ServiceType} from '../protocol/types.js'
+import {supervisionCheck} from './supervision.js'
 
 export type Level = 'pass' | 'warn' | 'fail'
 
@@ -57,18 +58,25 @@ export async function runChecks(env: NodeJS.ProcessEnv = process.env): Promise<C
   checks.push(health
     ? {name: 'daemon (Unix socket)', level: 'pass', detail: `pid ${health.pid}, version ${health.version}, ${paths.socket}`}
     : {name: 'daemon (Unix socket)', level: 'fail', detail: `no answer on ${paths.socket}`, hint: 'styxy daemon start (its log: ' + paths.log + ')'})
-  const tcp = new StyxyClient({endpoint: {...unix.endpoint, only: 'tcp'}, timeoutMs: 2000})
-  const tcpHealth = await tcp.health().then((h) => ({ok: true as const, h}), (e: Error) => ({ok: false as const, e}))
-  checks.push(tcpHealth.ok
-    ? {name: 'daemon (TCP + token)', level: 'pass', detail: `${unix.endpoint.host}:${unix.endpoint.port}`}
-    : {name: 'daemon (TCP + token)', level: health ? 'fail' : 'warn', detail: `${unix.endpoint.host}:${unix.endpoint.port}: ${tcpHealth.e.message}`, hint: 'is STYXY_DAEMON_PORT the daemon\'s port? is the token file readable?'})
-  const kernel = health ? await unix.status().then((st) => st.kernel, () => undefined) : undefined
+  const status = health ? await unix.status().catch(() => undefined) : undefined
+  if (status?.tcp.listening === false) {
+    // The daemon could not listen there (another user's daemon, any program): it says why itself.
+    checks.push({name: 'daemon (TCP + token)', level: 'warn', detail: `off: ${status.tcp.host}:${status.tcp.port} ${status.tcp.error}; the daemon serves on its Unix socket and tries the port again every 30 s at most`, hint: 'nothing to do if the Unix socket works; for a TCP fallback of your own, set STYXY_DAEMON_PORT to a free port (for the daemon and its clients) and restart the daemon'})
+  } else {
+    const tcp = new StyxyClient({endpoint: {...unix.endpoint, only: 'tcp'}, timeoutMs: 2000})
+    const tcpHealth = await tcp.health().then((h) => ({ok: true as const, h}), (e: Error) => ({ok: false as const, e}))
+    checks.push(tcpHealth.ok
+      ? {name: 'daemon (TCP + token)', level: 'pass', detail: `${unix.endpoint.host}:${unix.endpoint.port}`}
+      : {name: 'daemon (TCP + token)', level: health ? 'fail' : 'warn', detail: `${unix.endpoint.host}:${unix.endpoint.port}: ${tcpHealth.e.message}`, hint: 'is STYXY_DAEMON_PORT the daemon\'s port? is the token file readable?'})
+  }
+  const kernel = status?.kernel
   if (kernel) {
     checks.push(kernel.sockets === 'sock_diag' && kernel.exits === 'pidfd'
       ? {name: 'kernel interface', level: 'pass', detail: `sock_diag (netlink) for listeners, pidfd for holder exits (${kernel.watching} watched)`}
       : {name: 'kernel interface', level: 'warn', detail: `${kernel.sockets === 'sock_diag' ? 'sock_diag' : 'reading /proc/net/tcp'} for listeners, ${kernel.exits === 'pidfd' ? 'pidfd' : 'polling'} for exits: ${kernel.reason}`, hint: 'build the native addon (make) and restart the daemon; a busy host makes every bind decision slower meanwhile'})
   }
   checks.push(stateDirCheck(paths.stateDir))
+  checks.push({name: 'supervision', ...supervisionCheck(env)})
   checks.push(privateFile('socket permissions', paths.socket, 0o600, `chmod 600 ${paths.socket} (or restart the daemon)`))
   checks.push(privateFile('token permissions', paths.token, 0o600, `chmod 600 ${paths.token}`))
 

@@ -8,7 +8,9 @@ import {ensureRunning} from '../client/ensure-daemon.js'
 import {preloadLibraryPath, supervisorPath} from '../project.js'
 import type {AllocationResponse} from '../protocol/types.js'
 import {projectOf} from '../shared/project.js'
-import {BACKEND_FLAGS, chooseBackend, type Backend, type BackendFlag} from './backend.js'
+import {BACKEND_FLAGS, chooseBackend, setIdFacts, type Backend, type BackendFlag, type Choice} from './backend.js'
+import {describeSetId, setIdEffect, type SetIdEffect} from '../core/setid.js'
+import {CommandProcesses, graceMs, inTerminalForeground} from './process-group.js'
 
 export interface RunOptions {
   argv: string[]
@@ -21,6 +23,8 @@ export interface RunOptions {
   explain?: boolean
   /** `--project DIR`: the command's project, whatever its working directory (exported as STYXY_PROJECT). */
   project?: string
+  /** Seconds between passing a stop signal on and SIGKILL for what is left (default $STYXY_RUN_GRACE, else 5). */
+  grace?: number
   /** One-line warnings (daemon not startable, library missing): the child runs anyway. */
   warn: (line: string) => void
 }
@@ -35,12 +39,25 @@ function withoutPreload(existing: string | undefined, lib: string): string[] {
 }
 
 /** The backend for this command and the line --explain prints. A missing supervisor means preload. */
-export function pickBackend(argv: string[], flag: BackendFlag, env: NodeJS.ProcessEnv): {backend: Backend; why: string} {
-  const choice = flag === 'auto' ? chooseBackend(argv, env) : {backend: flag, why: 'asked for (--backend or $STYXY_BACKEND)'}
+export function pickBackend(argv: string[], flag: BackendFlag, env: NodeJS.ProcessEnv): Choice {
+  const found = chooseBackend(argv, env)
+  const choice = flag === 'auto' ? found : {backend: flag, why: 'asked for (--backend or $STYXY_BACKEND)', program: found.program}
   if (choice.backend === 'seccomp' && !fs.existsSync(supervisorPath(env))) {
-    return {backend: 'preload', why: `${choice.why}; but the supervisor is missing at ${supervisorPath(env)} (run make), so LD_PRELOAD`}
+    return {backend: 'preload', why: `${choice.why}; but the supervisor is missing at ${supervisorPath(env)} (run make), so LD_PRELOAD`, program: choice.program}
   }
   return choice
+}
+
+/** What the kernel does with a set-id program under this backend (core/setid.ts); null for a plain one. */
+function setIdLine(program: string, backend: Backend): {line: string; changes: boolean} | null {
+  let effect: SetIdEffect
+  try {
+    effect = setIdEffect(setIdFacts(program))
+  } catch {
+    return null
+  }
+  const line = describeSetId(program, effect, backend, process.getuid?.() ?? -1)
+  return line ? {line, changes: effect.kind === 'changes'} : null
 }
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
@@ -87,8 +104,10 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
   const fromEnv = env.STYXY_BACKEND || undefined
   if (fromEnv && !BACKEND_FLAGS.includes(fromEnv as BackendFlag)) opts.warn(`styxy: STYXY_BACKEND=${fromEnv} is not one of ${BACKEND_FLAGS.join(', ')}; using auto`)
   const flag = opts.backend ?? (fromEnv && BACKEND_FLAGS.includes(fromEnv as BackendFlag) ? fromEnv as BackendFlag : 'auto')
-  const {backend, why} = pickBackend(opts.argv, flag, env)
+  const {backend, why, program} = pickBackend(opts.argv, flag, env)
   if (opts.explain) opts.warn(`styxy: backend ${backend}: ${why}`)
+  const setid = program ? setIdLine(program, backend) : null
+  if (setid && (opts.explain || setid.changes)) opts.warn(`styxy: ${setid.line}`)
   const hasLib = fs.existsSync(lib)
   if (!hasLib) opts.warn(`styxy: interceptor library not found at ${lib} (run make); running without interception`)
 
@@ -96,14 +115,17 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
   // The pid whose leases are released at the end: the command itself, which under seccomp is the
   // supervisor's child (the supervisor reports it on fd 3).
   let commandPid: Promise<number | undefined>
+  // In a terminal's foreground the command stays in our process group; otherwise it gets one of its own
+  // (process-group.ts says why).
+  const interactive = inTerminalForeground()
   if (backend === 'seccomp') {
     // The supervisor preloads the library itself only if the kernel refuses seccomp; loaded on top of the
     // filter it would ask the daemon twice for one bind.
     const rest = withoutPreload(env.LD_PRELOAD, lib)
     if (rest.length) env.LD_PRELOAD = rest.join(':')
     else delete env.LD_PRELOAD
-    const args = [...(hasLib ? ['--preload', lib] : []), '--report-fd', '3', '--', ...opts.argv]
-    child = spawn(supervisorPath(env), args, {stdio: ['inherit', 'inherit', 'inherit', 'pipe'], env})
+    const args = [...(hasLib ? ['--preload', lib] : []), '--report-fd', '3', '--group', '--', ...opts.argv]
+    child = spawn(supervisorPath(env), args, {stdio: ['inherit', 'inherit', 'inherit', 'pipe'], env, detached: !interactive})
     const report = child.stdio[3] as NodeJS.ReadableStream
     commandPid = new Promise((resolve) => {
       let text = ''
@@ -113,7 +135,7 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
     })
   } else {
     if (hasLib) env.LD_PRELOAD = withPreload(env.LD_PRELOAD, lib)
-    child = spawn(opts.argv[0], opts.argv.slice(1), {stdio: 'inherit', env})
+    child = spawn(opts.argv[0], opts.argv.slice(1), {stdio: 'inherit', env, detached: !interactive})
     commandPid = Promise.resolve(child.pid)
   }
   // The daemon releases the command's leases (and the run's own) when this request's connection ends: at our
@@ -125,12 +147,9 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
     probe?.destroy()
     return undefined
   })
-  const forward = (signal: NodeJS.Signals) => {
-    // A terminal's Ctrl-C already reached the child (same foreground process group); a second SIGINT would
-    // make many tools skip their graceful shutdown. A SIGINT sent to us alone (kill -INT) is forwarded.
-    if (signal === 'SIGINT' && process.stdin.isTTY) return
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal)
-  }
+  const processes = child.pid === undefined ? undefined : new CommandProcesses(child.pid, !interactive, graceMs(opts.grace, env))
+  // In a terminal's foreground, its Ctrl-C reached the whole group already (the command's processes too).
+  const forward = (signal: NodeJS.Signals) => processes?.signal(signal, interactive && signal === 'SIGINT')
   for (const s of FORWARDED) process.on(s, forward)
   const code = await new Promise<number>((resolve) => {
     child.once('error', (error: NodeJS.ErrnoException) => {
@@ -141,6 +160,8 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
       resolve(signal ? 128 + (os.constants.signals[signal] ?? 0) : exitCode ?? 1)
     })
   })
+  // Told to stop: what the command started goes too, within the grace period (then SIGKILL), and its leases with it.
+  await processes?.ended()
   for (const s of FORWARDED) process.off(s, forward)
   const held = await watch
   if (held && !held.lost) {

@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import {daemonPort} from '../paths.js'
 import {logLine, startDaemon, type RunningDaemon} from './server.js'
+import {sdNotify, takeListenFds} from './activation.js'
 import {fdExhaustion, lowLimitWarning, watchFdUse} from './fd-limit.js'
 
 /**
@@ -25,6 +26,8 @@ function fdReporter(): (line: string) => void {
 /**
  * Run the daemon in this process until SIGTERM, SIGINT or SIGHUP. When STYXY_READY_FD names an inherited
  * pipe, one JSON line {pid, port, socket} is written there once both listeners answer: the starter's signal.
+ * Under a supervisor (systemd), the listeners may be passed in (LISTEN_FDS) and readiness is told to
+ * NOTIFY_SOCKET (READY=1), as Type=notify expects.
  */
 export async function runForeground(): Promise<void> {
   // The daemon never runs under the interceptor: children do not inherit it, and if this process was
@@ -33,7 +36,8 @@ export async function runForeground(): Promise<void> {
   process.env.STYXY_DISABLE = '1'
   const low = lowLimitWarning()
   if (low) logLine(low)
-  const daemon: RunningDaemon = await startDaemon({tcpPort: daemonPort()})
+  const inherited = takeListenFds(process.env)
+  const daemon: RunningDaemon = await startDaemon({tcpPort: daemonPort(), inherited})
   // Last line of defence: a bug in one handler must not take every lease holder's coordinator down. State
   // is safe to keep serving from: every change is a committed SQLite transaction or nothing.
   // A stderr whose reader died (a starter that piped it and crashed) fails asynchronously, as an 'error'
@@ -50,7 +54,7 @@ export async function runForeground(): Promise<void> {
   process.on('unhandledRejection', report('unhandled rejection'))
   const readyFd = Number(process.env.STYXY_READY_FD)
   delete process.env.STYXY_READY_FD
-  if (Number.isInteger(readyFd) && readyFd > 2) {
+  if (Number.isInteger(readyFd) && readyFd > 2 && !inherited.some((l) => l.fd === readyFd)) {
     try {
       fs.writeSync(readyFd, JSON.stringify({pid: process.pid, port: daemon.tcpPort, socket: daemon.paths.socket}) + '\n')
       fs.closeSync(readyFd)
@@ -58,9 +62,12 @@ export async function runForeground(): Promise<void> {
       // The starter went away; nothing to tell.
     }
   }
+  const notified = sdNotify(`READY=1\nSTATUS=serving on ${daemon.paths.socket}\nMAINPID=${process.pid}\n`)
+  if (notified) logLine(`readiness not told to the supervisor: ${notified}`)
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       stopFdWatch()
+      sdNotify('STOPPING=1\n')
       void daemon.stop(signal).then(resolve)
     }
     for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(s, () => stop(s))

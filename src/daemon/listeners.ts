@@ -1,6 +1,5 @@
 import fs from 'node:fs'
 import http from 'node:http'
-import net from 'node:net'
 import type Koa from 'koa'
 import {Routes} from '../protocol/routes.js'
 import {localOnlyRefusal, type Transport} from './middleware.js'
@@ -18,7 +17,7 @@ export interface ServeDeps {
   tcpPort: () => number
 }
 
-export function listen(server: http.Server, target: {path: string} | {port: number; host: string}): Promise<void> {
+export function listen(server: http.Server, target: {path: string} | {port: number; host: string} | {fd: number}): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject)
     server.listen(target, () => { server.off('error', reject); resolve() })
@@ -77,8 +76,24 @@ export class UnixListener {
   private healing = false
   private reportedForeign = false
 
-  private constructor(private readonly file: string, private readonly make: () => http.Server, private readonly log: (msg: string) => void) {
+  private constructor(
+    private readonly file: string, private readonly make: () => http.Server, private readonly log: (msg: string) => void,
+    /** Passed to us by a supervisor (socket activation): its file is the supervisor's, never unlinked or replaced. */
+    private readonly inherited = false,
+  ) {
     this.server = make()
+  }
+
+  /** The socket a supervisor made and passed on fd `fd`. */
+  static async adopt(file: string, fd: number, make: () => http.Server, log: (msg: string) => void): Promise<UnixListener> {
+    const l = new UnixListener(file, make, log, true)
+    await listen(l.server, {fd})
+    // A Unix socket opened from an fd has no address Node will tell (null); a TCP one would have {address, port}.
+    if (typeof l.server.address() === 'object' && l.server.address() !== null) {
+      l.server.close()
+      throw new Error(`fd ${fd} was taken for the Unix socket ${file} but is not one`)
+    }
+    return l
   }
 
   static async open(file: string, make: () => http.Server, log: (msg: string) => void): Promise<UnixListener> {
@@ -98,7 +113,8 @@ export class UnixListener {
   }
 
   async heal(): Promise<void> {
-    if (this.healing) return
+    // The supervisor owns an inherited socket's file: it outlives us, and its socket unit says what to do with it.
+    if (this.healing || this.inherited) return
     this.healing = true
     try {
       let ino: number | undefined
@@ -127,11 +143,8 @@ export class UnixListener {
   close(): void {
     this.server.closeAllConnections()
     this.server.close()
+    // An inherited socket stays: the supervisor's next daemon is started on it, and connections wait there meanwhile.
+    if (this.inherited) return
     try { fs.unlinkSync(this.file) } catch { /* already gone */ }
   }
-}
-
-export async function listenTcp(server: http.Server, port: number, host: string): Promise<number> {
-  await listen(server, {port, host})
-  return (server.address() as net.AddressInfo).port
 }

@@ -12,7 +12,9 @@ import {acquireDaemonLock, AlreadyRunningError, ensureToken, prepareStateDir} fr
 import {errors, localOnly} from './middleware.js'
 import {jsonBody} from './body.js'
 import {ExitWatches} from './exit-watches.js'
-import {listenTcp, makeServer, UnixListener} from './listeners.js'
+import {makeServer, UnixListener} from './listeners.js'
+import {TcpListener, type TcpState} from './tcp-listener.js'
+import type {Inherited} from './activation.js'
 import {mountHealth} from './routes/health.js'
 import {mountAllocations} from './routes/allocations.js'
 import {mountBind} from './routes/bind.js'
@@ -26,13 +28,17 @@ import {FollowTable} from './follow-table.js'
 export interface DaemonOptions {
   env?: NodeJS.ProcessEnv
   tcpPort: number
+  /** Listeners passed by a supervisor (socket activation, activation.ts): used instead of making our own. */
+  inherited?: Inherited[]
   reapIntervalMs?: number
   log?: (msg: string) => void
 }
 
 export interface RunningDaemon {
   paths: StyxyPaths
+  /** The TCP port: the one listened on, or while TCP is off (its port taken) the one being tried. */
   tcpPort: number
+  tcp: () => TcpState
   coordinator: Coordinator
   stop(reason?: string): Promise<void>
 }
@@ -183,28 +189,42 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     teardown.add(() => follow.close())
 
     const watches = new ExitWatches((req) => coordinator.releases.releaseAfterRun(req))
-    const deps: RouteDeps = {coordinator, hub, watches, metrics, paths, version: VERSION, startedAt: Date.now(), tcpPort: () => tcpPort}
+    let tcp: TcpListener | undefined
+    const tcpState = (): TcpState => tcp?.state ?? {port: tcpPort, listening: false, error: 'not opened yet', retryMs: null}
+    const deps: RouteDeps = {coordinator, hub, watches, metrics, paths, version: VERSION, startedAt: Date.now(), tcpPort: () => tcpPort, tcp: tcpState}
     const app = buildApp(deps, token, log)
 
     // Step 3: both listeners, one app.
     const serve = {app, hub, token, tcpPort: () => tcpPort}
-    const unix = await UnixListener.open(paths.socket, () => makeServer('unix', serve), log)
+    const given = {unix: options.inherited?.find((l) => l.kind === 'unix'), tcp: options.inherited?.find((l) => l.kind === 'tcp')}
+    const makeUnix = () => makeServer('unix', serve)
+    if (given.unix && given.unix.path !== paths.socket) {
+      log(`the supervisor's socket ${given.unix.path} is not ${paths.socket} (STYXY_HOME/STYXY_SOCKET): clients that look there will not find this daemon`)
+    }
+    const unix = given.unix ? await UnixListener.adopt(given.unix.path, given.unix.fd, makeUnix, log) : await UnixListener.open(paths.socket, makeUnix, log)
     teardown.add(() => unix.close())
-    const tcpServer = makeServer('tcp', serve)
-    tcpPort = await listenTcp(tcpServer, options.tcpPort, DAEMON_HOST)
-    coordinator.reservePort(tcpPort)
-    teardown.add(() => { tcpServer.closeAllConnections(); tcpServer.close() })
+    // The configured port is never handed out, whether or not we hold it yet.
+    if (options.tcpPort) coordinator.reservePort(options.tcpPort)
+    const tcpOptions = {
+      host: DAEMON_HOST, port: options.tcpPort, make: () => makeServer('tcp', serve), log,
+      maxRetryMs: envMs(env, 'STYXY_TCP_RETRY_MAX_MS', 30_000) || undefined,
+      onListening: (port: number) => { tcpPort = port; coordinator.reservePort(port) },
+    }
+    tcp = given.tcp ? await TcpListener.adopt(tcpOptions, given.tcp.fd) : await TcpListener.open(tcpOptions)
+    if (given.unix || given.tcp) log(`listeners from the supervisor: ${[given.unix && `Unix socket ${given.unix.path} (fd ${given.unix.fd})`, given.tcp && `TCP ${DAEMON_HOST}:${tcpPort} (fd ${given.tcp.fd})`].filter(Boolean).join(', ')}`)
+    const tcpListener = tcp
+    teardown.add(() => tcpListener.close())
 
     // With exit events the reaper only expires what has no event (heartbeats, leases without a listener), so it
     // can take its time; without them it is how the dead are found.
     const reapDefault = kernel.exits.name === 'pidfd' ? 5000 : 1000
     teardown.add(startHousekeeping(coordinator, store, metrics, unix, options.reapIntervalMs ?? envMs(env, 'STYXY_REAP_INTERVAL_MS', reapDefault), log))
     hub.publish({type: 'daemon.started', data: {pid: process.pid, version: VERSION}})
-    log(`styxy ${VERSION} daemon pid ${process.pid} listening on ${paths.socket} and ${DAEMON_HOST}:${tcpPort}`)
+    log(`styxy ${VERSION} daemon pid ${process.pid} listening on ${given.unix?.path ?? paths.socket}${tcp.state.listening ? ` and ${DAEMON_HOST}:${tcpPort}` : ` (TCP ${DAEMON_HOST}:${tcpPort} off: ${tcp.state.error})`}`)
 
     let stopping: Promise<void> | undefined
     return {
-      paths, tcpPort, coordinator,
+      paths, tcpPort, coordinator, tcp: tcpState,
       stop(reason = 'stopped') {
         stopping ??= (async () => {
           hub.publish({type: 'daemon.stopping', data: {pid: process.pid, reason}})

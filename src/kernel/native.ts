@@ -20,6 +20,8 @@ export interface KernelAddon {
   watch(pid: number): boolean
   unwatch(pid: number): boolean
   watching(): number
+  /** sd_notify: one datagram to the AF_UNIX socket `socket` ('@' first: abstract), from this process. */
+  notify(socket: string, message: string): void
 }
 
 export type KernelLoad = {addon: KernelAddon; error: null} | {addon: null; error: string}

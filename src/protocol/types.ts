@@ -74,7 +74,11 @@ export interface Status {
   /** `styxy run` sessions holding an exit watch now. */
   watchedRuns: number
   paths: {stateDir: string; socket: string; database: string; token: string; log: string; audit: string}
-  tcp: {host: string; port: number}
+  /**
+   * The TCP fallback. Off when its port was taken at start (another user's daemon, any program): the daemon
+   * then serves on the Unix socket alone and tries the port again every `retryMs` at most 30 s.
+   */
+  tcp: {host: string; port: number; listening: boolean; error: string | null; retryMs: number | null}
   kernel: KernelStatus
 }
 

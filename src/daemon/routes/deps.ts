@@ -4,6 +4,7 @@ import type {Coordinator} from '../coordinator.js'
 import type {EventHub} from '../hub.js'
 import type {ExitWatches} from '../exit-watches.js'
 import type {Metrics} from '../metrics.js'
+import type {TcpState} from '../tcp-listener.js'
 
 export interface RouteDeps {
   coordinator: Coordinator
@@ -14,6 +15,8 @@ export interface RouteDeps {
   version: string
   startedAt: number
   tcpPort: () => number
+  /** The TCP listener: on, or off and why (its port taken). */
+  tcp: () => TcpState
 }
 
 export type Mount = (router: Router, deps: RouteDeps) => void

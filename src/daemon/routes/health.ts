@@ -4,7 +4,7 @@ import {SCHEMA_VERSION} from '../../store/migrations.js'
 import {DAEMON_HOST} from '../../paths.js'
 import type {Mount} from './deps.js'
 
-export const mountHealth: Mount = (router, {coordinator, hub, watches, metrics, paths, version, startedAt, tcpPort}) => {
+export const mountHealth: Mount = (router, {coordinator, hub, watches, metrics, paths, version, startedAt, tcp}) => {
   router.get(Routes.health.path, (ctx) => {
     ctx.body = {ok: true, version, pid: process.pid, schemaVersion: SCHEMA_VERSION} satisfies Health
   })
@@ -17,7 +17,7 @@ export const mountHealth: Mount = (router, {coordinator, hub, watches, metrics, 
       reassignments: store.reassignmentCount(), eventSubscribers: hub.subscribers,
       watchedRuns: watches.size,
       paths: {stateDir: paths.stateDir, socket: paths.socket, database: paths.database, token: paths.token, log: paths.log, audit: paths.audit},
-      tcp: {host: DAEMON_HOST, port: tcpPort()},
+      tcp: {host: DAEMON_HOST, ...tcp()},
       kernel: coordinator.kernelStatus(),
     } satisfies Status
   })
