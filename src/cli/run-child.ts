@@ -5,6 +5,7 @@ import os from 'node:os'
 import {StyxyClient, TransportError} from '../client/client.js'
 import {ensureRunning} from '../client/ensure-daemon.js'
 import {preloadLibraryPath, supervisorPath} from '../project.js'
+import {projectOf} from '../shared/project.js'
 import type {AllocationResponse} from '../protocol/types.js'
 import {BACKEND_FLAGS, chooseBackend, type Backend, type BackendFlag} from './backend.js'
 
@@ -60,7 +61,8 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
   if (client && (opts.service || opts.port !== undefined)) {
     const instanceId = `run-${process.pid}`
     try {
-      lease = await client.allocate({service: opts.service ?? 'dev', port: opts.port, pid: process.pid, instanceId, project: process.cwd()})
+      // Without --service the daemon takes the type whose range holds --port, and a port near it if it is taken.
+      lease = await client.allocate({service: opts.service, port: opts.port, pid: process.pid, instanceId, project: projectOf(process.cwd(), env)})
     } catch (error) {
       // A refusal (an unknown service type, a port that cannot be handed out) is the user's to fix: say it and
       // stop. A daemon that accepts but does not answer (stopped, hung) must not keep the command from running.

@@ -3,8 +3,9 @@ import {daemonPort} from '../paths.js'
 import {logLine, startDaemon, type RunningDaemon} from './server.js'
 
 /**
- * Run the daemon in this process until SIGTERM, SIGINT or SIGHUP. When STYXY_READY_FD names an inherited
- * pipe, one JSON line {pid, port, socket} is written there once both listeners answer: the starter's signal.
+ * Run the daemon in this process until SIGTERM or SIGINT; SIGHUP reads the config file again. When
+ * STYXY_READY_FD names an inherited pipe, one JSON line {pid, port, socket} is written there once both
+ * listeners answer: the starter's signal.
  */
 export async function runForeground(): Promise<void> {
   // The daemon never runs under the interceptor: children do not inherit it, and if this process was
@@ -30,8 +31,18 @@ export async function runForeground(): Promise<void> {
       // The starter went away; nothing to tell.
     }
   }
+  // A config that does not validate is logged and announced (config.rejected) by the reloader; the old types stay.
+  const reload = () => {
+    try {
+      daemon.config.reload('signal')
+    } catch {
+      // Already said.
+    }
+  }
+  process.on('SIGHUP', reload)
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => void daemon.stop(signal).then(resolve)
-    for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(s, () => stop(s))
+    for (const s of ['SIGTERM', 'SIGINT'] as const) process.once(s, () => stop(s))
   })
+  process.off('SIGHUP', reload)
 }

@@ -19,6 +19,8 @@ import {mountBind} from './routes/bind.js'
 import {mountInstances} from './routes/instances.js'
 import {mountExitWatch} from './routes/exit-watch.js'
 import {mountLegacy} from './routes/legacy.js'
+import {mountConfig} from './routes/config.js'
+import {ConfigReloader} from './config-reload.js'
 import {refreshTokenCopy} from '../compat.js'
 import type {RouteDeps} from './routes/deps.js'
 
@@ -33,6 +35,7 @@ export interface RunningDaemon {
   paths: StyxyPaths
   tcpPort: number
   coordinator: Coordinator
+  config: ConfigReloader
   stop(reason?: string): Promise<void>
 }
 
@@ -94,7 +97,7 @@ function buildApp(deps: RouteDeps, token: string, log: (msg: string) => void): K
   const app = new Koa()
   app.proxy = false
   const router = new Router()
-  for (const mount of [mountHealth, mountAllocations, mountBind, mountInstances, mountExitWatch, mountLegacy]) mount(router, deps)
+  for (const mount of [mountHealth, mountConfig, mountAllocations, mountBind, mountInstances, mountExitWatch, mountLegacy]) mount(router, deps)
   app.use(errors(log, deps.metrics, (error) => storageFailure(error, deps.paths.database)))
   app.use(localOnly(deps.tcpPort, token))
   app.use(jsonBody(64 * 1024))
@@ -162,8 +165,12 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     if (startup.released.length) log(`released ${startup.released.length} stale lease(s) at start-up`)
     coordinator.releases.watchAll()
 
+    const reloader = new ConfigReloader(paths.configFile, (types) => coordinator.setServiceTypes(types), hub, log, config.serviceTypes)
+    reloader.watch()
+    teardown.add(() => reloader.close())
+
     const watches = new ExitWatches((req) => coordinator.releases.releaseAfterRun(req))
-    const deps: RouteDeps = {coordinator, hub, watches, metrics, paths, version: VERSION, startedAt: Date.now(), tcpPort: () => tcpPort}
+    const deps: RouteDeps = {coordinator, hub, watches, metrics, paths, config: reloader, version: VERSION, startedAt: Date.now(), tcpPort: () => tcpPort}
     const app = buildApp(deps, token, log)
 
     // Step 3: both listeners, one app.
@@ -184,7 +191,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
 
     let stopping: Promise<void> | undefined
     return {
-      paths, tcpPort, coordinator,
+      paths, tcpPort, coordinator, config: reloader,
       stop(reason = 'stopped') {
         stopping ??= (async () => {
           hub.publish({type: 'daemon.stopping', data: {pid: process.pid, reason}})

@@ -4,6 +4,7 @@ import type {Coordinator} from '../coordinator.js'
 import type {EventHub} from '../hub.js'
 import type {ExitWatches} from '../exit-watches.js'
 import type {Metrics} from '../metrics.js'
+import type {ConfigReloader} from '../config-reload.js'
 
 export interface RouteDeps {
   coordinator: Coordinator
@@ -11,6 +12,7 @@ export interface RouteDeps {
   watches: ExitWatches
   metrics: Metrics
   paths: StyxyPaths
+  config: ConfigReloader
   version: string
   startedAt: number
   tcpPort: () => number
