@@ -12,8 +12,10 @@ export function shortProject(project: string | null, home = os.homedir()): strin
   return home && (project === home || project.startsWith(home + '/')) ? '~' + project.slice(home.length) : project
 }
 
-function clip(text: string | null, max: number): string {
-  if (!text) return ''
+/** A command line for a table: its program by name, not by path, cut at `max` characters. */
+function shortCommand(command: string | null, max: number): string {
+  if (!command) return ''
+  const text = command.replace(/^\S*\//, '')
   return text.length > max ? text.slice(0, max - 1) + '…' : text
 }
 
@@ -24,7 +26,7 @@ function clip(text: string | null, max: number): string {
 export function leaseTable(leases: Lease[], verbose: boolean): string {
   if (leases.length === 0) return 'No active leases.'
   if (!verbose) {
-    return table(['PORT', 'SERVICE', 'HOLDER', 'PROJECT', 'COMMAND'], leases.map((l) => [l.port, l.service, holderOf(l), shortProject(l.project), clip(l.command, 60)]))
+    return table(['PORT', 'SERVICE', 'HOLDER', 'PROJECT', 'COMMAND'], leases.map((l) => [l.port, l.service, holderOf(l), shortProject(l.project), shortCommand(l.command, 60)]))
   }
   const rows = leases.map((l) => [l.port, l.service, l.kind, holderOf(l), l.createdAt, l.id, l.requestedPort ?? '', l.project ?? '', l.command ?? ''])
   return table(['PORT', 'SERVICE', 'KIND', 'HOLDER', 'SINCE', 'LEASE', 'ASKED', 'PROJECT', 'COMMAND'], rows)

@@ -64,8 +64,8 @@ async function choose(client: StyxyClient, q: ServerQuery, scope: StopScope): Pr
 export function signalTargets(pid: number): {pgid: number | null; targets: ProcInfo[]} {
   const all = allProcesses()
   const holder = all.find((p) => p.pid === pid)
-  if (!holder) return {pgid: null, targets: []}
   const line = ownLine()
+  if (!holder || line.has(pid)) return {pgid: null, targets: []}
   const mine = new Set(all.filter((p) => line.has(p.pid)).map((p) => p.pgid))
   if (holder.pgid > 1 && !mine.has(holder.pgid)) {
     return {pgid: holder.pgid, targets: all.filter((p) => p.pgid === holder.pgid && isOurs(p) && !line.has(p.pid))}
