@@ -18,6 +18,7 @@ describe('CLI: config changes apply without a restart', () => {
   before(async () => {
     d = await startDaemon()
     file = path.join(d.home, 'config', 'styxy', 'config.json')
+    fs.mkdirSync(path.dirname(file), {recursive: true})
     ws = d.client.events()
     await opened(ws)
   })

@@ -84,13 +84,17 @@ describe('CLI: servers by project (list, stop, allocate -n)', () => {
     const py = startProgram('python3', ['-c', script], d.env, {cwd: a, detached: true, preload: false})
     programs.push(py)
     await py.waitFor(/serving/)
-    const started = Date.now()
-    const r = await cli(a, 'stop', 'stubborn', '--grace', '1', '--json')
-    expect(r.code, r.stderr).to.equal(0)
-    expect(Date.now() - started).to.be.above(1000)
-    expect(json(r.stdout)).to.deep.include({pgid: py.child.pid, signal: 'SIGKILL', pids: [py.child.pid]})
-    expect(await py.exited).to.deep.equal({code: null, signal: 'SIGKILL'})
-    await d.client.release(lease.id)
+    try {
+      const started = Date.now()
+      const r = await cli(a, 'stop', 'stubborn', '--grace', '1', '--json')
+      expect(r.code, r.stderr).to.equal(0)
+      expect(Date.now() - started).to.be.above(1000)
+      expect(json(r.stdout)).to.deep.include({pgid: py.child.pid, signal: 'SIGKILL', pids: [py.child.pid]})
+      expect(await py.exited).to.deep.equal({code: null, signal: 'SIGKILL'})
+    } finally {
+      py.child.kill('SIGKILL')
+      await d.client.release(lease.id)
+    }
   })
 
   it('allocate -n NAME twice in one project returns the same lease; another project gets its own', async () => {

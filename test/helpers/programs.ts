@@ -56,6 +56,14 @@ export function startProgram(cmd: string, args: string[], env: NodeJS.ProcessEnv
         child.stdin!.end()
         child.kill('SIGTERM')
       }
+      // A group of its own may hold more (a shell's server): the rest goes too, or its pipes never close.
+      if (opts.detached) {
+        try {
+          process.kill(-child.pid!, 'SIGTERM')
+        } catch {
+          // The group is gone.
+        }
+      }
       await exited
     },
   }
