@@ -9,7 +9,7 @@ export default class Cleanup extends StyxyCommand {
 
   async run(): Promise<CleanupResponse> {
     const {flags} = await this.parse(Cleanup)
-    const r = await this.client.cleanup(flags.force)
+    const r = await (await this.daemon()).cleanup(flags.force)
     this.say(`Released ${r.released.length} lease(s)${r.released.length ? `: ${r.released.map((l) => l.port).join(', ')}` : ''}; expired ${r.expiredInstances.length} instance(s)`)
     return r
   }

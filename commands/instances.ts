@@ -8,7 +8,7 @@ export default class Instances extends StyxyCommand {
 
   async run(): Promise<Instance[]> {
     await this.parse(Instances)
-    const list = await this.client.instances()
+    const list = await (await this.daemon()).instances()
     this.say(list.length ? table(['ID', 'PID', 'NAME', 'PROJECT', 'LAST HEARTBEAT'], list.map((i) => [i.id, i.pid, i.name, i.project, i.lastHeartbeatAt])) : 'No registered instances.')
     return list
   }

@@ -3,6 +3,7 @@ import {CliError, StyxyCommand} from '../src/cli/base.js'
 import {table} from '../src/cli/table.js'
 import {ExitCode} from '../src/cli/exit-codes.js'
 import type {Reassignment} from '../src/protocol/types.js'
+import {sinceToIso} from '../src/core/since.js'
 
 export default class Log extends StyxyCommand {
   static override aliases = ['reassignments']
@@ -12,15 +13,15 @@ export default class Log extends StyxyCommand {
 
   async run(): Promise<Reassignment[]> {
     const {flags} = await this.parse(Log)
-    const trail = await this.client.reassignments(flags.since === undefined ? undefined : sinceToIso(flags.since))
+    const since = flags.since === undefined ? undefined : sinceArg(flags.since)
+    const trail = await (await this.daemon()).reassignments(since)
     this.say(trail.length ? table(['WHEN', 'PID', 'FROM', 'TO', 'SERVICE', 'COMMAND'], trail.map((r) => [r.at, r.pid, r.from, r.to, r.service, r.command])) : 'No moves recorded.')
     return trail
   }
 }
 
-function sinceToIso(since: string): string {
-  const m = /^(\d+)([smhd])$/.exec(since)
-  if (m) return new Date(Date.now() - Number(m[1]) * {s: 1e3, m: 6e4, h: 36e5, d: 864e5}[m[2] as 's']).toISOString()
-  if (Number.isNaN(Date.parse(since))) throw new CliError('USAGE', `--since takes an ISO time or a duration like 30m, got "${since}"`, ExitCode.USAGE)
-  return since
+function sinceArg(since: string): string {
+  const iso = sinceToIso(since)
+  if (iso === null) throw new CliError('USAGE', `--since takes an ISO time or a duration like 30m, got "${since}"`, ExitCode.USAGE)
+  return iso
 }

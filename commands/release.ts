@@ -9,7 +9,7 @@ export default class Release extends StyxyCommand {
 
   async run(): Promise<Lease> {
     const {args} = await this.parse(Release)
-    const lease = await this.client.release(args.lease)
+    const lease = await (await this.daemon()).release(args.lease)
     this.say(`Released port ${lease.port} (lease ${lease.id}, ${lease.service})`)
     return lease
   }

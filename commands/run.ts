@@ -13,12 +13,13 @@ export default class Run extends StyxyCommand {
   static override examples = [
     '<%= config.bin %> run -- npm run dev',
     '<%= config.bin %> run -- python3 -m http.server 8000',
-    '<%= config.bin %> run --service api -- uvicorn app:app --port $PORT',
+    // Single quotes: $PORT is the child's (the leased port), not the calling shell's.
+    `<%= config.bin %> run --service api -- sh -c 'exec uvicorn app:app --port "$PORT"'`,
     '<%= config.bin %> run --explain -- ./my-go-server --port 8080',
   ]
   static override flags = {
     service: Flags.string({char: 's', description: 'lease a port of this type before starting, exported as PORT'}),
-    port: Flags.integer({char: 'p', description: 'preferred port for the lease (implies a lease; exported as PORT)', min: 1024, max: 65535}),
+    port: Flags.integer({char: 'p', description: 'preferred port for the lease (implies a lease; exported as PORT): if taken, the next free one of its range', min: 1024, max: 65535}),
     backend: Flags.string({char: 'b', description: 'how bind() is caught: LD_PRELOAD, a seccomp supervisor, or auto (seccomp for static and Go binaries; default $STYXY_BACKEND or auto)', options: [...BACKEND_FLAGS]}),
     explain: Flags.boolean({description: 'say which backend was chosen and why before the command starts'}),
     project: Flags.string({description: 'the project the command belongs to (default: the top of this git worktree, else here); exported as STYXY_PROJECT'}),

@@ -17,13 +17,14 @@ export default class Scan extends StyxyCommand {
   async run(): Promise<PortInfo[]> {
     const {flags} = await this.parse(Scan)
     let [start, end] = [flags.start, flags.end]
+    const client = await this.daemon()
     if (flags.service) {
-      const type = (await this.client.serviceTypes()).find((t) => t.name === flags.service)
+      const type = (await client.serviceTypes()).find((t) => t.name === flags.service)
       if (!type) throw new CliError('UNKNOWN_SERVICE', `unknown service type "${flags.service}"`, ExitCode.USAGE)
       ;[start, end] = type.range
     }
     if (start === undefined || end === undefined) throw new CliError('USAGE', 'give --service, or both --start and --end', ExitCode.USAGE)
-    const used = await this.client.scan(start, end)
+    const used = await client.scan(start, end)
     this.say(used.length === 0 ? `Nothing in use between ${start} and ${end}.` : table(['PORT', 'STATE', 'PID', 'COMMAND', 'LEASE'], used.map((p) => [
       p.port, [p.bound ? 'listening' : '', p.leased ? 'leased' : ''].filter(Boolean).join('+'), p.listeners[0]?.pid, p.listeners[0]?.command, p.lease ? holderOf(p.lease) : '',
     ])))

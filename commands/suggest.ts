@@ -1,6 +1,5 @@
 import {Args, Flags} from '@oclif/core'
 import {StyxyCommand} from '../src/cli/base.js'
-import {clientWithDaemon} from '../src/cli/ensure.js'
 import type {SuggestResponse} from '../src/protocol/types.js'
 
 export default class Suggest extends StyxyCommand {
@@ -11,8 +10,7 @@ export default class Suggest extends StyxyCommand {
 
   async run(): Promise<SuggestResponse> {
     const {args, flags} = await this.parse(Suggest)
-    const r = await (await clientWithDaemon()).suggest(args.service, flags.count)
-    if (r.service !== args.service) process.stderr.write(`styxy: unknown type "${args.service}", suggesting ${r.service} ports\n`)
+    const r = await (await this.daemon()).suggest(args.service, flags.count)
     this.say(r.ports.join('\n'))
     return r
   }

@@ -7,7 +7,7 @@ import {ExitCode} from '../../src/cli/exit-codes.js'
 import {resolvePaths} from '../../src/paths.js'
 
 export default class ConfigEdit extends StyxyCommand {
-  static override description = 'Open the config file in $VISUAL or $EDITOR, then validate it (restart the daemon to apply)'
+  static override description = 'Open the config file in $VISUAL or $EDITOR, then validate it (the daemon applies a valid file by itself)'
   static override enableJsonFlag = false
   static override examples = ['<%= config.bin %> config edit']
 
@@ -23,7 +23,7 @@ export default class ConfigEdit extends StyxyCommand {
     if (r.status !== 0) throw new CliError('EDITOR_FAILED', `${editor} exited with ${r.status}`, ExitCode.NO)
     try {
       loadConfig(file)
-      this.log(`${file}: valid. Apply it with: styxy daemon restart`)
+      this.log(`${file}: valid. A running daemon applies it by itself (styxy daemon reload to make sure)`)
     } catch (error) {
       if (error instanceof ConfigError) throw new CliError('INVALID_CONFIG', error.message, ExitCode.NO)
       throw error

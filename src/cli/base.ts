@@ -1,5 +1,6 @@
 import {Command, Errors} from '@oclif/core'
-import {StyxyClient} from '../client/client.js'
+import {StyxyClient, TransportError} from '../client/client.js'
+import {startDetached} from '../client/ensure-daemon.js'
 import {classify, CliError} from './errors.js'
 import {ExitCode} from './exit-codes.js'
 
@@ -16,6 +17,20 @@ export abstract class StyxyCommand extends Command {
 
   protected get client(): StyxyClient {
     return (this.clientCache ??= new StyxyClient())
+  }
+
+  private daemonReady?: Promise<StyxyClient>
+
+  /**
+   * The client, once a daemon answers: the one rule for commands that need the daemon (docs/cli.md) is that
+   * they start it, as `run` does. Only the commands that report on the daemon itself (status, daemon *) do not.
+   */
+  protected daemon(): Promise<StyxyClient> {
+    return (this.daemonReady ??= startDetached().then(() => this.client, (error: unknown) => {
+      // A daemon that runs but does not answer keeps its own error (DAEMON_TIMEOUT); one that cannot start says why.
+      if (error instanceof TransportError) throw error
+      throw new CliError('DAEMON_START_FAILED', `the daemon is not running and could not be started: ${(error as Error).message}`, ExitCode.DAEMON_UNREACHABLE)
+    }))
   }
 
   protected override async catch(err: Error & {exitCode?: number}): Promise<void> {

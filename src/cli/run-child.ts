@@ -6,8 +6,8 @@ import path from 'node:path'
 import {StyxyClient, TransportError} from '../client/client.js'
 import {ensureRunning} from '../client/ensure-daemon.js'
 import {preloadLibraryPath, supervisorPath} from '../project.js'
-import type {AllocationResponse} from '../protocol/types.js'
 import {projectOf} from '../shared/project.js'
+import type {AllocationResponse} from '../protocol/types.js'
 import {BACKEND_FLAGS, chooseBackend, setIdFacts, type Backend, type BackendFlag, type Choice} from './backend.js'
 import {describeSetId, setIdEffect, type SetIdEffect} from '../core/setid.js'
 import {CommandProcesses, graceMs, inTerminalForeground} from './process-group.js'
@@ -83,7 +83,8 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
   if (client && (opts.service || opts.port !== undefined)) {
     const instanceId = `run-${process.pid}`
     try {
-      lease = await client.allocate({service: opts.service ?? 'dev', port: opts.port, pid: process.pid, instanceId, project: projectOf(process.cwd(), env)})
+      // Without --service the daemon takes the type whose range holds --port, and a port near it if it is taken.
+      lease = await client.allocate({service: opts.service, port: opts.port, pid: process.pid, instanceId, project: projectOf(process.cwd(), env)})
     } catch (error) {
       // A refusal (an unknown service type, a port that cannot be handed out) is the user's to fix: say it and
       // stop. A daemon that accepts but does not answer (stopped, hung) must not keep the command from running.

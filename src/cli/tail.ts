@@ -1,11 +1,18 @@
 import type {StyxyClient} from '../client/client.js'
-import {CloseCodes, type StyxyEvent} from '../protocol/events.js'
+import {CloseCodes, EVENT_TYPES, type StyxyEvent} from '../protocol/events.js'
 import {paint} from './table.js'
 
 export interface TailFilter {
   service?: string
   port?: number
   type?: string
+}
+
+/** Why `--type` can never match (a message naming the valid ones), or null when it can. */
+export function unknownTypeFilter(type: string): string | null {
+  const families = [...new Set(EVENT_TYPES.map((t) => t.split('.')[0]))]
+  if (families.includes(type) || (EVENT_TYPES as readonly string[]).includes(type)) return null
+  return `unknown event type "${type}": give a family (${families.join(', ')}) or a full type (${EVENT_TYPES.join(', ')})`
 }
 
 export function matches(e: StyxyEvent, f: TailFilter): boolean {

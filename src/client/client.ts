@@ -6,7 +6,7 @@ import {routePath, type RouteName, Routes} from '../protocol/routes.js'
 import type {ErrorBody} from '../protocol/errors.js'
 import type {StyxyEvent} from '../protocol/events.js'
 import type {
-  AllocationRequest, AllocationResponse, BindRequest, BindResponse, CleanupResponse, ExitWatchRequest, FollowAnswer, FollowReport, Health, Instance, InstanceRequest, Lease,
+  AllocationRequest, AllocationResponse, BindRequest, BindResponse, CleanupResponse, ConfigReload, ExitWatchRequest, FollowAnswer, FollowReport, Health, Instance, InstanceRequest, Lease,
   PortInfo, Reassignment, ServiceType, Status, SuggestResponse,
 } from '../protocol/types.js'
 import {checkStateDir, endpointFromEnv, hold, send, TransportError, type Endpoint, type HeldRequest} from './transport.js'
@@ -61,6 +61,7 @@ export class StyxyClient {
   health(): Promise<Health> { return this.call('health') }
   status(): Promise<Status> { return this.call('status') }
   serviceTypes(): Promise<ServiceType[]> { return this.call('serviceTypes') }
+  reloadConfig(): Promise<ConfigReload> { return this.call('reloadConfig') }
   metrics(): Promise<string> { return this.call('metrics') }
   allocate(req: AllocationRequest): Promise<AllocationResponse> { return this.call('allocate', {}, req) }
   leases(service?: string): Promise<Lease[]> { return this.call('allocations', {}, undefined, {service}) }

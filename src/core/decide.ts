@@ -58,12 +58,22 @@ export function* remapCandidates(requested: number, types: readonly ServiceType[
 }
 
 /**
- * The type's free ports in the order an allocation tries them: the port asked for, then the one its project was
- * given last time it could not have it (`remembered`), then the type's preferred ports and its range.
+ * The type's ports in the order an allocation tries them: the asked port, then the one its project was given last
+ * time it could not have it (`remembered`), then the ports after the asked one as a moved bind gets them
+ * (`styxy run --port 8000` with 8000 taken gets 8001, not the type's first port) when it lies in the type's range
+ * (or, given every type, in no range at all), then the type's preferred ports and its range.
  */
-export function* allocationCandidates(type: ServiceType, preferred?: number, remembered?: number): Generator<number> {
-  if (preferred !== undefined) yield preferred
-  if (remembered !== undefined) yield remembered
+export function* allocationCandidates(type: ServiceType, preferred?: number, remembered?: number, types?: readonly ServiceType[]): Generator<number> {
+  if (preferred !== undefined) {
+    yield preferred
+    if (remembered !== undefined) yield remembered
+    if (preferred >= type.range[0] && preferred <= type.range[1]) {
+      for (let p = preferred + 1; p <= type.range[1]; p++) yield p
+      for (let p = type.range[0]; p < preferred; p++) yield p
+    } else if (types && !serviceForPort(types, preferred)) {
+      yield* remapCandidates(preferred, types)
+    }
+  }
   for (const p of type.preferredPorts) yield p
   for (let p = type.range[0]; p <= type.range[1]; p++) yield p
 }

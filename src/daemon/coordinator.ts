@@ -27,14 +27,15 @@ export interface CoordinatorOptions extends ReleaseOptions {
 
 /** The daemon's decisions: each one read, decided and written in one synchronous transaction, announced after commit. */
 export class Coordinator {
-  private readonly limits: Limits
-  private readonly typeByName: Map<string, ServiceType>
+  private limits: Limits
+  private typeByName: Map<string, ServiceType>
+  private serviceTypes: ServiceType[]
   /** Every way a lease ends (releases.ts). */
   readonly releases: Releases
 
   constructor(
     readonly store: Store,
-    readonly types: ServiceType[],
+    types: ServiceType[],
     private readonly hub: EventHub,
     readonly kernel: KernelTables,
     private readonly auditFile: string,
@@ -43,8 +44,20 @@ export class Coordinator {
     readonly exits?: ExitWatcher,
   ) {
     this.limits = {types, reserved: new Set([options.daemonPort]), minPort: options.minPort}
+    this.serviceTypes = types
     this.typeByName = new Map(types.map((t) => [t.name, t]))
     this.releases = new Releases(store, hub, kernel, options, exits)
+  }
+
+  get types(): readonly ServiceType[] {
+    return this.serviceTypes
+  }
+
+  /** A reloaded config: decisions from now on use these types; leases already made stay as they are. */
+  setServiceTypes(types: ServiceType[]): void {
+    this.serviceTypes = types
+    this.typeByName = new Map(types.map((t) => [t.name, t]))
+    this.limits = {...this.limits, types}
   }
 
   kernelStatus(): KernelStatus {
@@ -206,22 +219,32 @@ export class Coordinator {
 
   /**
    * `id` names the new lease (the legacy routes use a uuid v4, their lock id); `dryRun` decides and writes
-   * nothing (the answer is the lease that would have been made).
+   * nothing (the answer is the lease that would have been made). A name is one lease per project: asked again,
+   * the lease that has it is the answer (`joined`), unless `sameNameAgain` (the legacy routes' rule) says otherwise.
    */
-  allocate(req: AllocationRequest, opts: {id?: string; dryRun?: boolean} = {}): AllocationResponse {
-    const type = this.serviceType(req.service)
+  allocate(req: AllocationRequest, opts: {id?: string; dryRun?: boolean; sameNameAgain?: boolean} = {}): AllocationResponse {
+    // No type given: the one whose range holds the asked port (`styxy run --port 8000` is an api server).
+    const type = req.service !== undefined ? this.serviceType(req.service)
+      : (req.port !== undefined ? serviceForPort(this.types, req.port) : undefined) ?? this.serviceType(DEFAULT_SERVICE)
     if (req.port !== undefined && (req.port < this.limits.minPort || isBrowserBlocked(req.port) || this.limits.reserved.has(req.port))) {
       throw new StyxyError('PORT_OUT_OF_RANGE', `port ${req.port} cannot be handed out (below ${this.limits.minPort}, browser-blocked or the daemon's own)`)
     }
     const pidStart = this.holderStart(req.pid)
     const project = namedProject(req.project, req.pid)
     const result = this.store.transaction((): AllocationResponse => {
+      const named = req.name !== undefined && !opts.sameNameAgain ? this.store.leaseByName(req.name, req.project ?? null) : undefined
+      if (named) {
+        if (named.service !== type.name) {
+          throw new StyxyError('NAME_TAKEN', `the name "${req.name}" is already the ${named.service} lease on port ${named.port} in this project (lease ${named.id})`)
+        }
+        return {...toLease(named), joined: true}
+      }
       if (type.singleton) {
         const holder = this.store.firstLeaseOfService(type.name)
         if (holder) return {...toLease(holder), joined: true}
       }
       const remembered = req.port !== undefined && project !== null ? this.store.remembered(project, req.port) : undefined
-      const port = firstFree(allocationCandidates(type, req.port, remembered), this.view(), this.limits)
+      const port = firstFree(allocationCandidates(type, req.port, remembered, this.types), this.view(), this.limits)
       if (port === undefined) throw new StyxyError('RANGE_EXHAUSTED', `no free port left for ${type.name} (${type.range[0]}-${type.range[1]})`)
       const row: LeaseRow = {
         id: opts.id ?? newLeaseId(port), port, service: type.name, kind: 'allocation', requested_port: req.port ?? null, pid: req.pid ?? null,
@@ -253,7 +276,7 @@ export class Coordinator {
 
   private describePort(port: number, raw: RawListener[], row: LeaseRow | undefined, owners = ownersOf(raw.map((l) => l.inode))): PortInfo {
     return {
-      port, bound: raw.length > 0, listeners: describeListeners(raw, owners), leased: !!row, lease: row ? toLease(row) : null,
+      port, managed: port >= this.limits.minPort, floor: this.limits.minPort, bound: raw.length > 0, listeners: describeListeners(raw, owners), leased: !!row, lease: row ? toLease(row) : null,
       service: serviceForPort(this.types, port)?.name ?? null, blocked: isBrowserBlocked(port),
     }
   }
@@ -273,9 +296,9 @@ export class Coordinator {
     return out
   }
 
-  suggest(requested: string, count: number): SuggestResponse {
-    // An unknown type falls back to dev, as the first design did, so old scripts keep working.
-    const type = this.typeByName.get(requested) ?? this.serviceType(DEFAULT_SERVICE)
+  /** An unknown type is refused, unless `fallback` (the legacy route: the first design fell back to dev, and old scripts rely on it). */
+  suggest(requested: string, count: number, fallback = false): SuggestResponse {
+    const type = fallback ? this.typeByName.get(requested) ?? this.serviceType(DEFAULT_SERVICE) : this.serviceType(requested)
     return {service: type.name, requested, ports: suggestPorts(type, count, this.view(), this.limits)}
   }
 

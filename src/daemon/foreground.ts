@@ -24,10 +24,10 @@ function fdReporter(): (line: string) => void {
 }
 
 /**
- * Run the daemon in this process until SIGTERM, SIGINT or SIGHUP. When STYXY_READY_FD names an inherited
- * pipe, one JSON line {pid, port, socket} is written there once both listeners answer: the starter's signal.
- * Under a supervisor (systemd), the listeners may be passed in (LISTEN_FDS) and readiness is told to
- * NOTIFY_SOCKET (READY=1), as Type=notify expects.
+ * Run the daemon in this process until SIGTERM or SIGINT; SIGHUP reads the config file again. When
+ * STYXY_READY_FD names an inherited pipe, one JSON line {pid, port, socket} is written there once both
+ * listeners answer: the starter's signal. Under a supervisor (systemd), the listeners may be passed in
+ * (LISTEN_FDS) and readiness is told to NOTIFY_SOCKET (READY=1), as Type=notify expects.
  */
 export async function runForeground(): Promise<void> {
   // The daemon never runs under the interceptor: children do not inherit it, and if this process was
@@ -64,12 +64,22 @@ export async function runForeground(): Promise<void> {
   }
   const notified = sdNotify(`READY=1\nSTATUS=serving on ${daemon.paths.socket}\nMAINPID=${process.pid}\n`)
   if (notified) logLine(`readiness not told to the supervisor: ${notified}`)
+  // A config that does not validate is logged and announced (config.rejected) by the reloader; the old types stay.
+  const reload = () => {
+    try {
+      daemon.config.reload('signal')
+    } catch {
+      // Already said.
+    }
+  }
+  process.on('SIGHUP', reload)
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       stopFdWatch()
       sdNotify('STOPPING=1\n')
       void daemon.stop(signal).then(resolve)
     }
-    for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(s, () => stop(s))
+    for (const s of ['SIGTERM', 'SIGINT'] as const) process.once(s, () => stop(s))
   })
+  process.off('SIGHUP', reload)
 }

@@ -21,6 +21,8 @@ import {mountBind} from './routes/bind.js'
 import {mountInstances} from './routes/instances.js'
 import {mountExitWatch} from './routes/exit-watch.js'
 import {mountLegacy} from './routes/legacy.js'
+import {mountConfig} from './routes/config.js'
+import {ConfigReloader} from './config-reload.js'
 import {refreshTokenCopy} from '../compat.js'
 import type {RouteDeps} from './routes/deps.js'
 import {FollowTable} from './follow-table.js'
@@ -40,6 +42,7 @@ export interface RunningDaemon {
   tcpPort: number
   tcp: () => TcpState
   coordinator: Coordinator
+  config: ConfigReloader
   stop(reason?: string): Promise<void>
 }
 
@@ -117,7 +120,7 @@ function buildApp(deps: RouteDeps, token: string, log: (msg: string) => void): K
   const app = new Koa()
   app.proxy = false
   const router = new Router()
-  for (const mount of [mountHealth, mountAllocations, mountBind, mountInstances, mountExitWatch, mountLegacy]) mount(router, deps)
+  for (const mount of [mountHealth, mountConfig, mountAllocations, mountBind, mountInstances, mountExitWatch, mountLegacy]) mount(router, deps)
   app.use(errors(log, deps.metrics, (error) => storageFailure(error, deps.paths.database)))
   app.use(localOnly(deps.tcpPort, token))
   app.use(jsonBody(64 * 1024))
@@ -188,10 +191,14 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     const follow = openFollowTable(paths.follow, store, hub, log)
     teardown.add(() => follow.close())
 
+    const reloader = new ConfigReloader(paths.configFile, (types) => coordinator.setServiceTypes(types), hub, log, config.serviceTypes)
+    reloader.watch()
+    teardown.add(() => reloader.close())
+
     const watches = new ExitWatches((req) => coordinator.releases.releaseAfterRun(req))
     let tcp: TcpListener | undefined
     const tcpState = (): TcpState => tcp?.state ?? {port: tcpPort, listening: false, error: 'not opened yet', retryMs: null}
-    const deps: RouteDeps = {coordinator, hub, watches, metrics, paths, version: VERSION, startedAt: Date.now(), tcpPort: () => tcpPort, tcp: tcpState}
+    const deps: RouteDeps = {coordinator, hub, watches, metrics, paths, version: VERSION, startedAt: Date.now(), tcpPort: () => tcpPort, tcp: tcpState, config: reloader}
     const app = buildApp(deps, token, log)
 
     // Step 3: both listeners, one app.
@@ -224,7 +231,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
 
     let stopping: Promise<void> | undefined
     return {
-      paths, tcpPort, coordinator, tcp: tcpState,
+      paths, tcpPort, coordinator, tcp: tcpState, config: reloader,
       stop(reason = 'stopped') {
         stopping ??= (async () => {
           hub.publish({type: 'daemon.stopping', data: {pid: process.pid, reason}})

@@ -6,6 +6,10 @@ export const ErrorCodes = {
   UNKNOWN_SERVICE: 422,
   PORT_OUT_OF_RANGE: 422,
   RANGE_EXHAUSTED: 409,
+  /** A lease of another type already has this name in this project. */
+  NAME_TAKEN: 409,
+  /** The config file does not validate: the running daemon keeps the types it had. */
+  INVALID_CONFIG: 422,
   HOLDER_NOT_RUNNING: 422,
   /** The holder is another user's process. */
   HOLDER_NOT_OURS: 422,

@@ -1,4 +1,4 @@
-import type {Lease, Instance, Reassignment} from './types.js'
+import type {ConfigReload, ConfigTrigger, Lease, Instance, Reassignment} from './types.js'
 
 // Every event has a monotonically increasing seq (per daemon run) so a tail can spot gaps.
 interface Base<T extends string, D> {
@@ -20,12 +20,15 @@ export type StyxyEvent =
   | Base<'instance.registered', Instance>
   | Base<'instance.expired', Instance & {reason: string}>
   | Base<'instance.removed', Instance>
+  | Base<'config.reloaded', ConfigReload>
+  | Base<'config.rejected', {file: string; trigger: ConfigTrigger; message: string}>
 
 export type StyxyEventType = StyxyEvent['type']
 
 export const EVENT_TYPES: readonly StyxyEventType[] = [
   'daemon.started', 'daemon.stopping', 'lease.created', 'lease.released', 'bind.allowed',
   'bind.remapped', 'bind.denied', 'connect.followed', 'instance.registered', 'instance.expired', 'instance.removed',
+  'config.reloaded', 'config.rejected',
 ]
 
 /**

@@ -4,6 +4,7 @@ export const Routes = {
   health: {method: 'GET', path: '/v1/health', summary: 'Version and pid: the liveness probe'},
   status: {method: 'GET', path: '/v1/status', summary: 'Counts, uptime and paths'},
   serviceTypes: {method: 'GET', path: '/v1/service-types', summary: 'The merged service types'},
+  reloadConfig: {method: 'POST', path: '/v1/config/reload', summary: 'Read the config file again; a file that does not validate is refused and the old types stay'},
   allocate: {method: 'POST', path: '/v1/allocations', summary: 'Lease a port before anything binds it'},
   allocations: {method: 'GET', path: '/v1/allocations', summary: 'Every active lease'},
   release: {method: 'DELETE', path: '/v1/allocations/:id', summary: 'Release a lease'},

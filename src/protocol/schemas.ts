@@ -10,7 +10,8 @@ const id = z.string().min(1).max(256).regex(/^[\x21-\x7e]+$/, 'printable ASCII w
 const serviceName = z.string().min(1).max(64).regex(/^[a-z0-9][a-z0-9_-]*$/, 'lower-case letters, digits, _ and -')
 
 export const AllocationRequestSchema = z.strictObject({
-  service: serviceName,
+  /** Default: the type whose range holds `port`, else dev. */
+  service: serviceName.optional(),
   port: port.optional(),
   name: text(200).optional(),
   instanceId: id.optional(),

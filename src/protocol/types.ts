@@ -112,6 +112,9 @@ export interface Listener {
 
 export interface PortInfo {
   port: number
+  /** False below the floor (STYXY_MIN_PORT, 1024): Styxy neither leases nor moves such ports. */
+  managed: boolean
+  floor: number
   bound: boolean
   listeners: Listener[]
   leased: boolean
@@ -141,6 +144,18 @@ export type FollowReport = z.infer<typeof FollowReportSchema>
 export interface FollowAnswer {
   /** False when this process's follow of this port was already told: no second event. */
   published: boolean
+}
+
+/** What made the daemon read its config file: SIGHUP, a request (`styxy daemon reload`), or the file's directory changing. */
+export type ConfigTrigger = 'signal' | 'request' | 'watch'
+
+export interface ConfigReload {
+  file: string
+  exists: boolean
+  trigger: ConfigTrigger
+  /** Whether the types differ from the ones in use before. */
+  changed: boolean
+  serviceTypes: number
 }
 
 export interface CleanupResponse {

@@ -142,6 +142,8 @@ export class Store {
       leaseByIdScan: lease(`SELECT ${LEASE_COLUMNS} FROM leases WHERE id = ?`),
       leaseByPort: lease(`SELECT ${LEASE_COLUMNS} FROM leases WHERE port = ?`),
       leaseByHolderRequest: lease(`SELECT ${LEASE_COLUMNS} FROM leases WHERE pid = ? AND pid_start IS ? AND requested_port = ? ORDER BY created_at DESC, rowid DESC LIMIT 1`),
+      // No index: only an allocation that names its lease asks (a scan, beside that allocation's own kernel query).
+      leaseByName: lease(`SELECT ${LEASE_COLUMNS} FROM leases WHERE name = ? AND project IS ? ORDER BY created_at LIMIT 1`),
       leaseByServiceFirst: lease(`SELECT ${LEASE_COLUMNS} FROM leases WHERE service = ? ORDER BY created_at LIMIT 1`),
       allLeases: lease(`SELECT ${LEASE_COLUMNS} FROM leases ORDER BY port`),
       movedLeases: lease(`SELECT ${LEASE_COLUMNS} FROM leases WHERE project IS NOT NULL AND requested_port IS NOT NULL AND port != requested_port
@@ -192,6 +194,8 @@ export class Store {
   leaseByHolderRequest(pid: number, pidStart: number | null, requestedPort: number): LeaseRow | undefined {
     return one(this.s.leaseByHolderRequest.get(pid, pidStart, requestedPort))
   }
+  /** The lease named `name` in `project` (null: leases made without a project). */
+  leaseByName(name: string, project: string | null): LeaseRow | undefined { return one(this.s.leaseByName.get(name, project)) }
   firstLeaseOfService(service: string): LeaseRow | undefined { return one(this.s.leaseByServiceFirst.get(service)) }
   leases(service?: string): LeaseRow[] {
     return many(service ? this.s.leasesByService.all(service) : this.s.allLeases.all())

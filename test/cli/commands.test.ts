@@ -142,12 +142,14 @@ describe('CLI commands against a real daemon', () => {
     const bad = await cli('check', '70000', '--json')
     expect(bad.code).to.equal(2)
     expect(json(bad.stdout).error.code).to.equal('USAGE')
+    // A command that needs the daemon starts it (test/cli/daemon-rule.test.ts); one that cannot be started is exit 3.
     const home = tempHome()
     try {
-      const down = await runCli(['list', '--json'], isolatedEnv(home, await freePort()))
+      fs.writeFileSync(path.join(home, 'not-a-dir'), '')
+      const down = await runCli(['list', '--json'], isolatedEnv(home, await freePort(), {STYXY_HOME: path.join(home, 'not-a-dir', 'state')}))
       expect(down.code).to.equal(3)
-      expect(json(down.stdout).error.code).to.equal('DAEMON_NOT_RUNNING')
-      expect(json(down.stdout).error.message).to.contain('styxy daemon start')
+      expect(json(down.stdout).error.code).to.equal('DAEMON_START_FAILED')
+      expect(json(down.stdout).error.message).to.contain('the daemon is not running and could not be started')
     } finally {
       removeHome(home)
     }

@@ -1,5 +1,5 @@
 import {expect} from 'chai'
-import {decideBind, remapCandidates, suggestPorts, type BindInput, type LeaseView, type Limits, type PortView} from '../../src/core/decide.js'
+import {allocationCandidates, decideBind, firstFree, remapCandidates, suggestPorts, type BindInput, type LeaseView, type Limits, type PortView} from '../../src/core/decide.js'
 import {mergeServiceTypes} from '../../src/core/service-types.js'
 
 const types = mergeServiceTypes(undefined)
@@ -112,5 +112,16 @@ describe('core: bind decision', () => {
   it('suggests preferred ports first and skips what is taken', () => {
     const dev = types.find((t) => t.name === 'dev')!
     expect(suggestPorts(dev, 3, view([lease(3001, 5)], [3000]), limits)).to.deep.equal([3002, 3003, 3004])
+  })
+
+  it('an allocation whose asked port is taken gets the next free one of its range (wrapping), not the first of the type', () => {
+    const api = types.find((t) => t.name === 'api')!
+    expect(firstFree(allocationCandidates(api, 8050, undefined, types), view([], [8050, 8051]), limits)).to.equal(8052)
+    expect(firstFree(allocationCandidates(api, 8099, undefined, types), view([], [8099]), limits)).to.equal(8000)
+    // In no type's range: above it, outside every range, as a moved bind goes.
+    const dev = types.find((t) => t.name === 'dev')!
+    expect(firstFree(allocationCandidates(dev, 7777, undefined, types), view([], [7777]), limits)).to.equal(7778)
+    // Another type's port for an explicit type: that type's own ports follow.
+    expect(firstFree(allocationCandidates(dev, 8000, undefined, types), view([], [8000]), limits)).to.equal(3000)
   })
 })

@@ -33,9 +33,9 @@ describe('core: the moves a project follows', () => {
 
 describe('core: allocation candidates', () => {
   const api = mergeServiceTypes(undefined).find((t) => t.name === 'api')!
-  it('the port asked for, then the one the project got last time, then the type\'s own', () => {
+  it('the port asked for, then the one the project got last time, then the ports after it', () => {
     const first = [...allocationCandidates(api, 8000, 8042)].slice(0, 3)
-    expect(first).to.deep.equal([8000, 8042, api.preferredPorts[0]])
-    expect([...allocationCandidates(api, 8000)].slice(0, 2)).to.deep.equal([8000, api.preferredPorts[0]])
+    expect(first).to.deep.equal([8000, 8042, 8001])
+    expect([...allocationCandidates(api, 8000)].slice(0, 2)).to.deep.equal([8000, 8001])
   })
 })

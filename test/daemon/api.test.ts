@@ -105,12 +105,13 @@ for (const via of ['unix', 'tcp'] as const) {
       await c.release(lease.id)
     })
 
-    it('GET /v1/suggest/:service skips taken ports; unknown types fall back to dev', async () => {
+    it('GET /v1/suggest/:service skips taken ports; an unknown type is refused (the legacy route falls back to dev)', async () => {
       const lease = await c.allocate({service: 'build'})
       const s = await c.suggest('build', 3)
       expect(s.ports).to.have.length(3)
       expect(s.ports).to.not.include(lease.port)
-      expect((await c.suggest('no-such-type', 1)).service).to.equal('dev')
+      const unknown = await c.suggest('no-such-type', 1).then(() => null, (e: {code: string; status: number}) => e)
+      expect(unknown).to.include({code: 'UNKNOWN_SERVICE', status: 422})
       await c.release(lease.id)
     })
 

@@ -87,15 +87,15 @@ export async function startDaemon(options: StartOptions = {}): Promise<TestDaemo
   }
 }
 
-/** Run the real CLI to completion (with node, as `node bin/run.cjs ...`). */
-export function runCli(args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<{code: number | null; stdout: string; stderr: string}> {
-  return runCommand(process.execPath, [CLI, ...args], env, input)
+/** Run the real CLI to completion (with node, as `node bin/run.cjs ...`), in `cwd` when given. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv, input?: string, cwd?: string): Promise<{code: number | null; stdout: string; stderr: string}> {
+  return runCommand(process.execPath, [CLI, ...args], env, input, cwd)
 }
 
 /** Run a command to completion, collecting its output. */
-export function runCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<{code: number | null; stdout: string; stderr: string}> {
+export function runCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string, cwd?: string): Promise<{code: number | null; stdout: string; stderr: string}> {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, {env, stdio: ['pipe', 'pipe', 'pipe']})
+    const child = spawn(cmd, args, {env, cwd, stdio: ['pipe', 'pipe', 'pipe']})
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (c) => (stdout += c))

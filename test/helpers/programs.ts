@@ -16,10 +16,11 @@ export interface Program {
   stop(): Promise<void>
 }
 
-export function startProgram(cmd: string, args: string[], env: NodeJS.ProcessEnv, opts: {preload?: boolean; cwd?: string} = {}): Program {
+/** `cwd`: where it runs (its project); `detached`: in a process group of its own, as a shell with job control starts it. */
+export function startProgram(cmd: string, args: string[], env: NodeJS.ProcessEnv, opts: {preload?: boolean; cwd?: string; detached?: boolean} = {}): Program {
   const childEnv = {...env}
   if (opts.preload !== false) childEnv.LD_PRELOAD = LIB
-  const child = spawn(cmd, args, {env: childEnv, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe']})
+  const child = spawn(cmd, args, {env: childEnv, cwd: opts.cwd, detached: opts.detached, stdio: ['pipe', 'pipe', 'pipe']})
   let out = ''
   let err = ''
   const waiters: {re: RegExp; resolve: (m: RegExpMatchArray) => void}[] = []
@@ -54,6 +55,14 @@ export function startProgram(cmd: string, args: string[], env: NodeJS.ProcessEnv
       if (child.exitCode === null && child.signalCode === null) {
         child.stdin!.end()
         child.kill('SIGTERM')
+      }
+      // A group of its own may hold more (a shell's server): the rest goes too, or its pipes never close.
+      if (opts.detached) {
+        try {
+          process.kill(-child.pid!, 'SIGTERM')
+        } catch {
+          // The group is gone.
+        }
       }
       await exited
     },

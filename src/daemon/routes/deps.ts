@@ -5,6 +5,7 @@ import type {EventHub} from '../hub.js'
 import type {ExitWatches} from '../exit-watches.js'
 import type {Metrics} from '../metrics.js'
 import type {TcpState} from '../tcp-listener.js'
+import type {ConfigReloader} from '../config-reload.js'
 
 export interface RouteDeps {
   coordinator: Coordinator
@@ -12,6 +13,7 @@ export interface RouteDeps {
   watches: ExitWatches
   metrics: Metrics
   paths: StyxyPaths
+  config: ConfigReloader
   version: string
   startedAt: number
   tcpPort: () => number

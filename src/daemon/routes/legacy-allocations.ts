@@ -16,7 +16,7 @@ export const mountLegacyAllocations: Mount = (router, {coordinator}) => {
     try {
       lease = coordinator.allocate(
         {service: b.service_type, port: b.preferred_port, name: b.service_name, instanceId: b.instance_id, project: b.project_path},
-        {id: crypto.randomUUID(), dryRun: b.dry_run === true},
+        {id: crypto.randomUUID(), dryRun: b.dry_run === true, sameNameAgain: true},
       )
     } catch (error) {
       if (error instanceof StyxyError && error.code === 'RANGE_EXHAUSTED') {

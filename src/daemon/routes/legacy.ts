@@ -32,7 +32,7 @@ const mountLegacyPorts: Mount = (router, {coordinator, version, startedAt}) => {
   })
   router.get(LegacyRoutes.suggest.path, async (ctx) => {
     const count = legacyValidate(CountQuerySchema, ctx.query.count, 'count must be a whole number from 1 to 1000')
-    const r = coordinator.suggest(ctx.params.serviceType, count)
+    const r = coordinator.suggest(ctx.params.serviceType, count, true)
     ctx.body = r.ports.length
       ? {service_type: r.service, suggestions: r.ports, count: r.ports.length, message: `Found ${r.ports.length} available port(s)`, requested: r.requested}
       : {service_type: r.service, suggestions: [], count: 0, message: `No available ports found in ${r.service} range`, requested: r.requested}
