@@ -16,7 +16,7 @@ export default class Allocate extends StyxyCommand {
   async run(): Promise<AllocationResponse> {
     const {flags} = await this.parse(Allocate)
     const client = await this.daemon()
-    const lease = await client.allocate({service: flags.service, port: flags.port, name: flags.name, project: projectHere(flags.project)})
+    const lease = await client.allocate({service: flags.service ?? (flags.port === undefined ? 'dev' : undefined), port: flags.port, name: flags.name, project: projectHere(flags.project)})
     this.say(!lease.joined ? `${lease.port} (lease ${lease.id}, ${lease.service})`
       : flags.name !== undefined && lease.name === flags.name ? `${lease.port} (the existing lease ${lease.id} named ${lease.name} in this project, ${lease.service})`
         : `${lease.port} (joined the existing ${lease.service} holder, lease ${lease.id}: ${lease.service} is single-instance)`)

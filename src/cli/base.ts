@@ -1,6 +1,7 @@
 import {Command, Errors} from '@oclif/core'
 import {StyxyClient, TransportError} from '../client/client.js'
 import {startDetached} from '../client/ensure-daemon.js'
+import {UnsafeStateDirError} from '../shared/state-dir-trust.js'
 import {classify, CliError} from './errors.js'
 import {ExitCode} from './exit-codes.js'
 
@@ -28,7 +29,7 @@ export abstract class StyxyCommand extends Command {
   protected daemon(): Promise<StyxyClient> {
     return (this.daemonReady ??= startDetached().then(() => this.client, (error: unknown) => {
       // A daemon that runs but does not answer keeps its own error (DAEMON_TIMEOUT); one that cannot start says why.
-      if (error instanceof TransportError) throw error
+      if (error instanceof TransportError || error instanceof UnsafeStateDirError) throw error
       throw new CliError('DAEMON_START_FAILED', `the daemon is not running and could not be started: ${(error as Error).message}`, ExitCode.DAEMON_UNREACHABLE)
     }))
   }

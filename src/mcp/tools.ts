@@ -76,7 +76,7 @@ export function registerTools(mcp: McpServer, ctx: ToolContext): void {
       name: name.optional().describe('a name for the lease'),
     }),
   }, (args) => answer(async () => {
-    const lease = await (await ctx.client()).allocate({service: args.service, port: args.port, name: args.name, project: projectHere()})
+    const lease = await (await ctx.client()).allocate({service: args.service ?? (args.port === undefined ? 'dev' : undefined), port: args.port, name: args.name, project: projectHere()})
     return {port: lease.port, leaseId: lease.id, existing: lease.joined, server: toServer(lease)}
   }))
 

@@ -9,6 +9,8 @@ const text = (max: number) => z.string().max(max)
 const id = z.string().min(1).max(256).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
 const serviceName = z.string().min(1).max(64).regex(/^[a-z0-9][a-z0-9_-]*$/, 'lower-case letters, digits, _ and -')
 
+// Neither a type nor a port says nothing about what is wanted (an empty body is more likely a mistake than a
+// request): the CLI and the MCP tool ask for dev themselves when given neither.
 export const AllocationRequestSchema = z.strictObject({
   /** Default: the type whose range holds `port`, else dev. */
   service: serviceName.optional(),
@@ -17,7 +19,7 @@ export const AllocationRequestSchema = z.strictObject({
   instanceId: id.optional(),
   pid: pid.optional(),
   project: text(4096).optional(),
-})
+}).refine((r) => r.service !== undefined || r.port !== undefined, {message: 'give a service type or a port', path: ['service']})
 
 export const BindRequestSchema = z.strictObject({
   pid,

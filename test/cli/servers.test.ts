@@ -43,7 +43,7 @@ describe('CLI: servers by project (list, stop, allocate -n)', () => {
     expect(all.code, all.stderr).to.equal(0)
     expect(all.stdout).to.match(/^PORT\s+SERVICE\s+HOLDER\s+PROJECT\s+COMMAND$/m)
     expect(all.stdout).to.match(new RegExp(`^${port}\\s+hub\\s+pid ${pa.child.pid}\\s+${a}\\s+python3 -u -m http.server ${port}`, 'm'))
-    expect(all.stdout).to.match(new RegExp(`^${moved}\\s+hub\\s+pid ${pb.child.pid}\\s+${b}\\s+python3 -u -m http.server ${port}`, 'm'))
+    expect(all.stdout).to.match(new RegExp(`^${moved} \\(asked ${port}\\)\\s+hub\\s+pid ${pb.child.pid}\\s+${b}\\s+python3 -u -m http.server ${port}`, 'm'))
     const here = await cli(a, 'list', '--here')
     expect(here.stdout).to.contain(`pid ${pa.child.pid}`).and.not.contain(`pid ${pb.child.pid}`)
     const there = json((await cli(a, 'list', '--project', b, '--json')).stdout) as {pid: number; project: string}[]

@@ -28,7 +28,7 @@ describe('CLI: unknown input, help and the rough edges', () => {
   it('tail with an unknown event type or service type exits at once instead of waiting forever', async () => {
     const t = await cli('tail', '--type', 'nosuch')
     expect(t.code).to.equal(2)
-    expect(t.stderr).to.contain('unknown event type "nosuch": give a family (daemon, lease, bind, instance, config)')
+    expect(t.stderr).to.contain('unknown event type "nosuch": give a family (daemon, lease, bind, connect, instance, config)')
     const s = await cli('tail', '--service', 'nosuch')
     expect(s.code).to.equal(4)
     expect(s.stderr).to.contain('unknown service type "nosuch"')

@@ -120,14 +120,14 @@ describe('projects and sticky ports (coordinator)', () => {
   it('an allocation asked for a taken port gets its project’s earlier port again; its project defaults to its holder’s worktree', async () => {
     const P = BASE + 80
     c.bind({pid: await holder(), port: P, cwd: a})
-    // The type has no preferred ports: an allocation that cannot have P takes its range's first free port.
-    const busy = [0, 1, 2, 3].map((i) => c.allocate({service: 'web', port: BASE + i}))
+    // P is taken and so are its next ports: the allocation lands past them (issue 21: near the asked port).
+    const busy = [1, 2, 3].map((i) => c.allocate({service: 'web', port: P + i}))
     const first = c.allocate({service: 'web', port: P, project: b})
-    expect(first.port).to.equal(BASE + 4)
+    expect(first.port).to.equal(P + 4)
     for (const l of [...busy, first]) c.releases.release(l.id)
-    // The range's start is free now; B's earlier port comes first.
+    // P + 1 is free now; B's earlier port comes before it.
     const again = c.allocate({service: 'web', port: P, project: b + '/'})
-    expect(again).to.include({port: BASE + 4, project: b})
+    expect(again).to.include({port: P + 4, project: b})
     // No project given: the holder's working directory says (this test process runs in the repository).
     const pid = await holder()
     expect(c.allocate({service: 'web', pid}).project).to.equal(projectOfThisRepo())

@@ -209,9 +209,10 @@ describe('the token never goes to another user', () => {
     await new Promise<void>((resolve) => squatter.stdout!.on('data', (c) => { heard += c; if (heard.includes('ready')) resolve() }))
     try {
       const env = isolatedEnv(home, port)
-      const cli = await runCli(['list', '--json'], env)
-      expect(cli.code).to.equal(3)
-      expect(JSON.parse(cli.stdout).error.message).to.contain('no listener of this user')
+      // status: the one kind of command that does not start a daemon (docs/cli.md), so its request meets the squatter.
+      const cli = await runCli(['status', '--json'], env)
+      expect(cli.code).to.equal(1)
+      expect(JSON.parse(cli.stdout).running).to.equal(false)
       const probePort = await freePort()
       const probe = await new Promise<string>((resolve) => {
         const p = spawn(BINDPROBE, ['--family', '4', String(probePort)], {env: {...env, LD_PRELOAD: LIB, STYXY_DEBUG: '1'}})
