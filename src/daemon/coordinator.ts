@@ -19,6 +19,7 @@ import {appendAudit} from './audit.js'
 import type {LeaseRules} from './instances.js'
 import {Releases, type ReleaseOptions} from './releases.js'
 import {bindProject, namedProject} from './projects.js'
+import {findStrays} from './strays.js'
 
 export interface CoordinatorOptions extends ReleaseOptions {
   daemonPort: number
@@ -311,4 +312,29 @@ export class Coordinator {
     return this.store.reassignments(sinceMs)
   }
 
+  /** Servers our programs moved by themselves while this daemon was unreachable (strays.ts), leased now. */
+  adoptStrays(stateDir: string): Lease[] {
+    const strays = findStrays(this.kernel.listeners(), (port) => !this.store.leaseByPort(port), stateDir, this.limits.minPort, this.limits.reserved)
+    const adopted: Lease[] = []
+    for (const s of strays) {
+      const start = processStartTime(s.pid)
+      if (start === null) continue
+      const service = serviceForPort(this.types, s.port)?.name ?? inferService(s.command ?? '', (n) => this.typeByName.has(n)).service
+      const row: LeaseRow = {
+        id: newLeaseId(s.port), port: s.port, service, kind: 'bind', requested_port: null, pid: s.pid, pid_start: start,
+        instance_id: null, name: null, project: s.project, command: s.command, created_at: this.stamp(), last_listening: null,
+      }
+      // Checked again inside the transaction: a bind that raced this start may have leased the port meanwhile.
+      const made = this.store.transaction(() => {
+        if (this.store.leaseByPort(s.port)) return false
+        this.store.insertLease(row)
+        return true
+      })
+      if (!made) continue
+      adopted.push(toLease(row))
+      this.hub.publish({type: 'lease.created', data: toLease(row)})
+      this.releases.watchHolder(s.pid, start)
+    }
+    return adopted
+  }
 }

@@ -228,6 +228,11 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     teardown.add(startHousekeeping(coordinator, store, metrics, unix, options.reapIntervalMs ?? envMs(env, 'STYXY_REAP_INTERVAL_MS', reapDefault), log))
     hub.publish({type: 'daemon.started', data: {pid: process.pid, version: VERSION}})
     log(`styxy ${VERSION} daemon pid ${process.pid} listening on ${given.unix?.path ?? paths.socket}${tcp.state.listening ? ` and ${DAEMON_HOST}:${tcpPort}` : ` (TCP ${DAEMON_HOST}:${tcpPort} off: ${tcp.state.error})`}`)
+    try {
+      for (const l of coordinator.adoptStrays(paths.stateDir)) log(`leased ${l.port} to pid ${l.pid} (${l.command ?? '?'}): it moved there by itself while the daemon was unreachable`)
+    } catch (error) {
+      log(`strays: ${(error as Error).message}`)
+    }
 
     let stopping: Promise<void> | undefined
     return {

@@ -6,6 +6,7 @@ import type net from 'node:net'
 import {isolatedEnv, removeHome, startDaemon, tempHome} from '../helpers/daemon.js'
 import {closeServer, freePort, listenOn, portOf} from '../helpers/processes.js'
 import {httpGet, NOTICE_ALONE, startProgram, type Program} from '../helpers/programs.js'
+import {nextEvent, opened} from '../helpers/events.js'
 
 const NODE_SERVER = `
 const http = require('node:http')
@@ -50,19 +51,34 @@ describe('interceptor: a taken port while the daemon is down', () => {
     expect(fs.existsSync(`${home}/daemon.sock`), 'no daemon was started').to.equal(false)
   })
 
-  it('the daemon, once back, sees the moved program as an unmanaged listener of its port', async () => {
-    const program = programs[0]
-    const port = Number(program.stderr().match(NOTICE_ALONE)![2])
+  it('the daemon, once back, leases the moved programs to their processes, and to nobody else', async () => {
+    const [py, node] = programs
+    const portOfNotice = (p: Program) => Number(p.stderr().match(NOTICE_ALONE)![2])
+    // A server of the same user under the library but pointed at another state directory is not ours to lease.
+    const otherHome = tempHome()
+    const foreign = startProgram('python3', ['-u', '-m', 'http.server', String(taken), '--bind', '127.0.0.1', '--directory', home], isolatedEnv(otherHome, await freePort()))
+    programs.push(foreign)
+    const foreignPort = Number((await foreign.waitFor(/Serving HTTP on \S+ port (\d+)/))[1])
     const d = await startDaemon({home})
     try {
-      const [info] = await d.client.scan(port, port)
-      expect(info).to.include({port, bound: true, leased: false})
-      expect(info.listeners.map((l) => l.pid)).to.include(program.child.pid)
-      // And it will not hand that port to anyone else.
-      const again = await d.client.bind({pid: process.pid, port, command: 'another server'})
-      expect(again.port).to.not.equal(port)
+      const leases = await d.client.leases()
+      for (const p of [py, node]) {
+        expect(leases.find((l) => l.port === portOfNotice(p)), JSON.stringify(leases)).to.include({pid: p.child.pid, kind: 'bind'})
+      }
+      expect(leases.map((l) => l.port)).to.not.include(foreignPort)
+      expect(leases.map((l) => l.port)).to.not.include(taken)
+      const again = await d.client.bind({pid: process.pid, port: portOfNotice(py), command: 'another server'})
+      expect(again.port).to.not.equal(portOfNotice(py))
+      // Its lease ends with its process, as any lease does.
+      const ws = d.client.events()
+      await opened(ws)
+      const gone = nextEvent(ws, (e) => e.type === 'lease.released' && e.data.port === portOfNotice(node))
+      await node.stop()
+      await gone
+      ws.close()
     } finally {
       await d.stop()
+      removeHome(otherHome)
     }
   })
 })
