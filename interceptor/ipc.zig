@@ -19,35 +19,9 @@ fn errnoIs(e: E) bool {
     return c._errno().* == @intFromEnum(e);
 }
 
-pub const Deadline = struct {
-    end_ns: i128,
+/// The one time bound of an exchange (deadline.zig).
+pub const Deadline = @import("deadline.zig").Deadline;
 
-    pub fn fromNow(ms: u32) Deadline {
-        return .{ .end_ns = nowNs() + @as(i128, ms) * std.time.ns_per_ms };
-    }
-
-    /// Rounded up so a sub-millisecond remainder still gets one poll.
-    pub fn remainingMs(self: Deadline) i32 {
-        const left = self.end_ns - nowNs();
-        if (left <= 0) return 0;
-        const ms = @divFloor(left + std.time.ns_per_ms - 1, std.time.ns_per_ms);
-        return @intCast(@min(ms, std.math.maxInt(i32)));
-    }
-
-    pub fn expired(self: Deadline) bool {
-        return self.remainingMs() == 0;
-    }
-
-    pub fn nowNs() i128 {
-        return clockNs(.MONOTONIC);
-    }
-};
-
-fn clockNs(clock: c.clockid_t) i128 {
-    var ts: c.timespec = undefined;
-    if (c.clock_gettime(clock, &ts) != 0) return 0;
-    return @as(i128, ts.sec) * std.time.ns_per_s + ts.nsec;
-}
 
 pub const Tcp = struct {
     addr: [4]u8,
@@ -294,13 +268,6 @@ test "request framing" {
     try t.expect(frame(&tiny, null, "{}") == null);
 }
 
-test "deadline arithmetic" {
-    const d = Deadline.fromNow(50);
-    const ms = d.remainingMs();
-    try t.expect(ms > 0 and ms <= 50);
-    try t.expect(Deadline.fromNow(0).expired());
-}
-
 /// End to end over a real Unix socket, against the stand-in daemon on a thread of this process (silent for 300
 /// ms when `reply` is empty). The answer, the stand-in (holding the request it got), the milliseconds the
 /// exchange took, and the CPU time it used.
@@ -319,9 +286,9 @@ fn withServer(reply: []const u8, timeout_ms: u32) !struct { Outcome, testing.Sta
     var server = testing.StandIn{ .fd = lfd, .replies = &replies, .hold_ms = if (reply.len == 0) 300 else 0 };
     const th = try std.Thread.spawn(.{}, testing.StandIn.serve, .{&server});
     const start = std.time.milliTimestamp();
-    const cpu = clockNs(.THREAD_CPUTIME_ID);
+    const cpu = @import("deadline.zig").clockNs(.THREAD_CPUTIME_ID);
     const out = exchange(.{ .unix_path = path, .tcp = null }, "{\"pid\":1}", Deadline.fromNow(timeout_ms));
-    const used = clockNs(.THREAD_CPUTIME_ID) - cpu;
+    const used = @import("deadline.zig").clockNs(.THREAD_CPUTIME_ID) - cpu;
     const took = std.time.milliTimestamp() - start;
     th.join();
     return .{ out, server, took, used };

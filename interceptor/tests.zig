@@ -16,6 +16,7 @@ test {
     _ = @import("fdio.zig");
     _ = @import("answer.zig");
     _ = @import("ipc.zig");
+    _ = @import("deadline.zig");
     _ = @import("real.zig");
     _ = @import("decide.zig");
     _ = @import("nearby.zig");
