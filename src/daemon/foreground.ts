@@ -52,6 +52,27 @@ export async function runForeground(): Promise<void> {
   }
   process.on('uncaughtException', report('uncaught exception'))
   process.on('unhandledRejection', report('unhandled rejection'))
+  // A config that does not validate is logged and announced (config.rejected) by the reloader; the old types stay.
+  const reload = () => {
+    try {
+      daemon.config.reload('signal')
+    } catch {
+      // Already said.
+    }
+  }
+  process.on('SIGHUP', reload)
+  // Before readiness is told: a starter may signal the moment it hears (a SIGTERM delivered before these handlers
+  // exist takes the default action and kills the daemon mid-start).
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      stopFdWatch()
+      sdNotify('STOPPING=1\n')
+      void daemon.stop(signal).then(resolve)
+    }
+    // on, not once: a second TERM while stopping (a supervisor's, a user's) must not hit the default action and kill
+    // the daemon mid-stop; daemon.stop() is one stop however often it is asked.
+    for (const s of ['SIGTERM', 'SIGINT'] as const) process.on(s, () => stop(s))
+  })
   const readyFd = Number(process.env.STYXY_READY_FD)
   delete process.env.STYXY_READY_FD
   if (Number.isInteger(readyFd) && readyFd > 2 && !inherited.some((l) => l.fd === readyFd)) {
@@ -64,22 +85,6 @@ export async function runForeground(): Promise<void> {
   }
   const notified = sdNotify(`READY=1\nSTATUS=serving on ${daemon.paths.socket}\nMAINPID=${process.pid}\n`)
   if (notified) logLine(`readiness not told to the supervisor: ${notified}`)
-  // A config that does not validate is logged and announced (config.rejected) by the reloader; the old types stay.
-  const reload = () => {
-    try {
-      daemon.config.reload('signal')
-    } catch {
-      // Already said.
-    }
-  }
-  process.on('SIGHUP', reload)
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      stopFdWatch()
-      sdNotify('STOPPING=1\n')
-      void daemon.stop(signal).then(resolve)
-    }
-    for (const s of ['SIGTERM', 'SIGINT'] as const) process.once(s, () => stop(s))
-  })
+  await stopped
   process.off('SIGHUP', reload)
 }

@@ -3,7 +3,7 @@ import {spawn, type ChildProcess} from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import {CLI, removeHome, startDaemon, tempHome, type TestDaemon} from '../helpers/daemon.js'
-import {freePort, killAll, spawnHolder} from '../helpers/processes.js'
+import {freePort, killAll, spawnHolder, startHolder} from '../helpers/processes.js'
 import {projectRoot} from '../../src/shared/project.js'
 
 /** The real CLI, run from `cwd`. */
@@ -78,12 +78,7 @@ describe('CLI: projects', () => {
   })
 
   it('list shows a moved lease with the port it asked for, and which ports its project follows', async () => {
-    const holder = async () => {
-      const h = spawnHolder()
-      holders.push(h)
-      await new Promise((r) => h.once('spawn', r))
-      return h.pid!
-    }
+    const holder = () => startHolder(holders)
     const P = await freePort()
     await d.client.bind({pid: await holder(), port: P, cwd: a})
     const moved = await d.client.bind({pid: await holder(), port: P, cwd: path.join(b, 'web')})

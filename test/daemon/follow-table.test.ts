@@ -6,7 +6,7 @@ import {Worker} from 'node:worker_threads'
 import {projectHash} from '../../src/shared/project.js'
 import {removeHome, startDaemon, tempHome, type TestDaemon} from '../helpers/daemon.js'
 import {fnv1a64, isConsistent, readTable, TABLE_SIZE} from '../helpers/follow-reader.js'
-import {freePort, killAll, spawnHolder} from '../helpers/processes.js'
+import {freePort, killAll, startHolder} from '../helpers/processes.js'
 
 // The follow table as the daemon writes it (docs/follow-table.md), read back by the tests' own reader.
 
@@ -54,12 +54,7 @@ describe('follow table (a real daemon)', () => {
   let a: string
   let b: string
   const holders: ChildProcess[] = []
-  const holder = async () => {
-    const h = spawnHolder()
-    holders.push(h)
-    await new Promise((r) => h.once('spawn', r))
-    return h.pid!
-  }
+  const holder = () => startHolder(holders)
   const file = () => path.join(d.home, 'follow')
 
   before(async () => {

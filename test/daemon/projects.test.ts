@@ -8,7 +8,7 @@ import {openKernel} from '../../src/kernel/open.js'
 import {mergeServiceTypes} from '../../src/core/service-types.js'
 import {Store} from '../../src/store/store.js'
 import {removeHome, tempHome} from '../helpers/daemon.js'
-import {killAll, spawnHolder} from '../helpers/processes.js'
+import {killAll, startHolder} from '../helpers/processes.js'
 
 // Projects and sticky ports, decided by the coordinator in process on a real store. No exit watcher and no
 // reaper run here: a killed holder's lease stays until a decision finds it dead, as it does in a daemon
@@ -32,12 +32,7 @@ describe('projects and sticky ports (coordinator)', () => {
   let a: string
   let b: string
   const holders: ChildProcess[] = []
-  const holder = async () => {
-    const h = spawnHolder()
-    holders.push(h)
-    await new Promise((r) => h.once('spawn', r))
-    return h.pid!
-  }
+  const holder = () => startHolder(holders)
   const open = () => {
     store = new Store(path.join(home, 'styxy.db'))
     c = new Coordinator(store, types, new EventHub(), openKernel({}, () => {}).tables, path.join(home, 'audit.log'),

@@ -11,6 +11,14 @@ export function spawnHolder(): ChildProcess {
   return spawn('sh', ['-c', 'read _'], {stdio: ['pipe', 'ignore', 'ignore']})
 }
 
+/** A holder that runs (spawned), kept in `list` for the test's cleanup: its pid. */
+export async function startHolder(list: ChildProcess[]): Promise<number> {
+  const h = spawnHolder()
+  list.push(h)
+  await new Promise((r) => h.once('spawn', r))
+  return h.pid!
+}
+
 export function killAll(children: ChildProcess[], signal: NodeJS.Signals = 'SIGKILL'): Promise<void[]> {
   return Promise.all(children.map((c) => new Promise<void>((resolve) => {
     if (c.exitCode !== null || c.signalCode !== null) return resolve()

@@ -1,12 +1,12 @@
 import {expect} from 'chai'
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import fs from 'node:fs'
-import http from 'node:http'
 import path from 'node:path'
 import type WebSocket from 'ws'
 import {PROJECT_ROOT} from '../../src/project.js'
 import type {StyxyEvent} from '../../src/protocol/events.js'
 import {CLI, removeHome, startDaemon, tempHome, type TestDaemon} from '../helpers/daemon.js'
+import {fetchText} from '../helpers/worktrees.js'
 
 /**
  * The proof that watch mode keeps its port: real reloaders (node --watch, uvicorn --reload, Flask's debug
@@ -49,25 +49,12 @@ async function record(d: TestDaemon): Promise<{seen: Seen[]; close(): void}> {
   return {seen, close: () => ws.close()}
 }
 
-function get(port: number): Promise<string | null> {
-  return new Promise((resolve) => {
-    const req = http.get({host: '127.0.0.1', port, path: '/', agent: false, timeout: 2000}, (res) => {
-      let body = ''
-      res.on('data', (c) => (body += c))
-      res.on('end', () => resolve(res.statusCode === 200 ? body : `HTTP ${res.statusCode}`))
-      res.on('error', () => resolve(null))
-    })
-    req.on('timeout', () => req.destroy())
-    req.on('error', () => resolve(null))
-  })
-}
-
 /** Poll the port until it answers `marker` (the readiness signal), within a bounded deadline. */
 async function answers(port: number, marker: string, deadlineMs: number, describe: () => string): Promise<number> {
   const started = Date.now()
   let last: string | null = null
   while (Date.now() - started < deadlineMs) {
-    last = await get(port)
+    last = await fetchText(port, '/')
     if (last === marker) return Date.now() - started
     await new Promise((resolve) => setTimeout(resolve, 25))
   }
@@ -356,7 +343,7 @@ describe('watch mode keeps its port: real reloaders saved again and again under 
           times.push(Date.now() - saved)
           // The other one was not touched: still its own answer on its own port.
           const otherMarker = marker(other, other === a ? i : i - 1)
-          expect(await get(other.port), `round ${i}, after saving ${t.name}: ${other.name} on ${other.port}\n${describe()}`).to.equal(otherMarker)
+          expect(await fetchText(other.port, '/'), `round ${i}, after saving ${t.name}: ${other.name} on ${other.port}\n${describe()}`).to.equal(otherMarker)
         }
       }
       const binds = events.seen.filter(({e}) => e.type.startsWith('bind.')).map(({e}) => e)

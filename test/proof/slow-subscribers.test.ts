@@ -220,7 +220,8 @@ describe('faults: event subscribers that do not read', () => {
       expect(direct.status, direct.stderr).to.equal(1)
       expect(direct.stderr).to.match(/already running/)
       process.kill(d.pid, 'SIGCONT')
-      expect(await d.stop()).to.equal(0) // it acts on the SIGTERM once it runs
+      const code = await d.stop()
+      expect(code, `signal ${d.child.signalCode}\n${d.output().slice(-800)}`).to.equal(0) // it acts on the SIGTERM once it runs
       const again = await runCli(['daemon', 'start'], d.env)
       expect(again.code, again.stderr).to.equal(0)
       expect((await runCli(['daemon', 'stop'], d.env)).code).to.equal(0)
