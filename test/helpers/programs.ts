@@ -1,6 +1,7 @@
 import {spawn, type ChildProcess} from 'node:child_process'
 import http from 'node:http'
 import path from 'node:path'
+import {stripVTControlCharacters} from 'node:util'
 import {PROJECT_ROOT, preloadLibraryPath, supervisorPath} from '../../src/project.js'
 
 export const LIB = preloadLibraryPath({})
@@ -10,7 +11,7 @@ export interface Program {
   child: ChildProcess
   stdout(): string
   stderr(): string
-  /** Resolve with the first match of `re` in stdout+stderr (the program's own words are the readiness signal). */
+  /** Resolve with the first match of `re` in stdout+stderr, colours stripped (the program's own words are the readiness signal). */
   waitFor(re: RegExp): Promise<RegExpMatchArray>
   exited: Promise<{code: number | null; signal: NodeJS.Signals | null}>
   stop(): Promise<void>
@@ -26,7 +27,9 @@ export function startProgram(cmd: string, args: string[], env: NodeJS.ProcessEnv
   const waiters: {re: RegExp; resolve: (m: RegExpMatchArray) => void}[] = []
   const check = () => {
     for (const w of [...waiters]) {
-      const m = (out + '\n' + err).match(w.re)
+      // Colours stripped: with CI set (as a CI runner sets it) Vite and others colour their output without a TTY,
+      // and a bolded port in "Local: http://127.0.0.1:\x1b[1m5173" matched nothing.
+      const m = stripVTControlCharacters(out + '\n' + err).match(w.re)
       if (m) {
         waiters.splice(waiters.indexOf(w), 1)
         w.resolve(m)
