@@ -9,6 +9,7 @@ import {startTimeOf} from '../shared/proc-stat.js'
 import {StyxyClient, TransportError} from './client.js'
 import type net from 'node:net'
 import {connectUnix} from './socket-probe.js'
+import {parseReadyLine} from '../shared/ready-line.js'
 import {inspectStateDir, prepareStateDir} from '../shared/state-dir-trust.js'
 
 export interface StartedDaemon {
@@ -66,18 +67,17 @@ export async function startDetached(env: NodeJS.ProcessEnv = process.env, timeou
       const timer = setTimeout(() => reject(new Error(`the daemon did not become ready within ${timeoutMs} ms (see ${paths.log})`)), timeoutMs)
       ready.on('data', (chunk: Buffer) => {
         text += chunk.toString()
-        if (text.includes('\n')) {
-          clearTimeout(timer)
-          resolve((JSON.parse(text.split('\n')[0]) as {pid: number}).pid)
-        }
-      })
-      child.once('exit', (code) => {
+        if (!text.includes('\n')) return
         clearTimeout(timer)
-        // Exit 1 is "already running": another starter won the race (its daemon holds the lock). Use that one.
-        // Only when its log says so: Node exits 1 on its own for an uncaught error (say, out of fds while loading).
-        const last = lastLine(paths.log)
-        if (code === 1 && /already running|another daemon answers/.test(last)) resolve(waitForOther(client, timeoutMs))
-        else reject(new Error(`the daemon exited (code ${code}) before it was ready: ${last}`))
+        const line = parseReadyLine(text.split('\n')[0])
+        // Another starter won the race (its daemon holds the lock): use that one.
+        resolve('pid' in line ? line.pid : waitForOther(client, timeoutMs))
+      })
+      // Exited without a word on the pipe: a failure (Node's own exit 1 for an uncaught error included), which the
+      // log tells. 'close', not 'exit': 'exit' may come before the pipe's last data has been read.
+      child.once('close', (code) => {
+        clearTimeout(timer)
+        reject(new Error(`the daemon exited (code ${code}) before it was ready: ${lastLine(paths.log)}`))
       })
     })
     return {pid, alreadyRunning: false, version: (await client.health()).version}

@@ -2,6 +2,8 @@ import fs from 'node:fs'
 import {daemonPort} from '../paths.js'
 import {logLine, startDaemon, type RunningDaemon} from './server.js'
 import {sdNotify, takeListenFds} from './activation.js'
+import {AlreadyRunningError} from './state-dir.js'
+import type {ReadyLine} from '../shared/ready-line.js'
 import {fdExhaustion, lowLimitWarning, watchFdUse} from './fd-limit.js'
 
 /**
@@ -26,7 +28,7 @@ function fdReporter(): (line: string) => void {
 /**
  * Run the daemon in this process until SIGTERM or SIGINT; SIGHUP reads the config file again. When
  * STYXY_READY_FD names an inherited pipe, one JSON line {pid, port, socket} is written there once both
- * listeners answer: the starter's signal. Under a supervisor (systemd), the listeners may be passed in
+ * listeners answer: the starter's signal ({alreadyRunning, message} when another daemon holds the directory). Under a supervisor (systemd), the listeners may be passed in
  * (LISTEN_FDS) and readiness is told to NOTIFY_SOCKET (READY=1), as Type=notify expects.
  */
 export async function runForeground(): Promise<void> {
@@ -37,7 +39,24 @@ export async function runForeground(): Promise<void> {
   const low = lowLimitWarning()
   if (low) logLine(low)
   const inherited = takeListenFds(process.env)
-  const daemon: RunningDaemon = await startDaemon({tcpPort: daemonPort(), inherited})
+  const readyFd = Number(process.env.STYXY_READY_FD)
+  delete process.env.STYXY_READY_FD
+  const tell = (line: ReadyLine) => {
+    if (!Number.isInteger(readyFd) || readyFd <= 2 || inherited.some((l) => l.fd === readyFd)) return
+    try {
+      fs.writeSync(readyFd, JSON.stringify(line) + '\n')
+      fs.closeSync(readyFd)
+    } catch {
+      // The starter went away; nothing to tell.
+    }
+  }
+  let daemon: RunningDaemon
+  try {
+    daemon = await startDaemon({tcpPort: daemonPort(), inherited})
+  } catch (error) {
+    if (error instanceof AlreadyRunningError) tell({alreadyRunning: true, message: error.message})
+    throw error
+  }
   // Last line of defence: a bug in one handler must not take every lease holder's coordinator down. State
   // is safe to keep serving from: every change is a committed SQLite transaction or nothing.
   // A stderr whose reader died (a starter that piped it and crashed) fails asynchronously, as an 'error'
@@ -73,16 +92,7 @@ export async function runForeground(): Promise<void> {
     // the daemon mid-stop; daemon.stop() is one stop however often it is asked.
     for (const s of ['SIGTERM', 'SIGINT'] as const) process.on(s, () => stop(s))
   })
-  const readyFd = Number(process.env.STYXY_READY_FD)
-  delete process.env.STYXY_READY_FD
-  if (Number.isInteger(readyFd) && readyFd > 2 && !inherited.some((l) => l.fd === readyFd)) {
-    try {
-      fs.writeSync(readyFd, JSON.stringify({pid: process.pid, port: daemon.tcpPort, socket: daemon.paths.socket}) + '\n')
-      fs.closeSync(readyFd)
-    } catch {
-      // The starter went away; nothing to tell.
-    }
-  }
+  tell({pid: process.pid, port: daemon.tcpPort, socket: daemon.paths.socket})
   const notified = sdNotify(`READY=1\nSTATUS=serving on ${daemon.paths.socket}\nMAINPID=${process.pid}\n`)
   if (notified) logLine(`readiness not told to the supervisor: ${notified}`)
   await stopped

@@ -175,14 +175,25 @@ describe('faults: the state directory', () => {
     const env = isolatedEnv(home, 0, {STYXY_READY_FD: '3'})
     const starters = Array.from({length: 4}, () => spawn(process.execPath, [...DAEMON_NODE_FLAGS, DAEMON_ENTRY], {env, stdio: ['ignore', 'pipe', 'pipe', 'pipe']}))
     try {
+      const told: string[] = []
       const outcomes = await Promise.all(starters.map((c) => new Promise<string>((resolve) => {
         let err = ''
         c.stderr!.on('data', (x) => (err += x))
-        c.stdio[3]!.on('data', () => resolve('ready'))
-        c.once('exit', (code) => resolve(`exit ${code}: ${err.trim().split('\n').pop()}`))
+        let said = ''
+        c.stdio[3]!.on('data', (x) => {
+          said += x
+          if (/"pid"/.test(said)) resolve('ready')
+        })
+        // 'close': all it said on its pipe and stderr has been read by then.
+        c.once('close', (code) => {
+          told.push(said)
+          resolve(`exit ${code}: ${err.trim().split('\n').pop()}`)
+        })
       })))
       expect(outcomes.filter((o) => o === 'ready')).to.have.length(1)
       for (const o of outcomes.filter((x) => x !== 'ready')) expect(o).to.match(/^exit 1: .*already running/)
+      // The losers said so on the starter's pipe too (the shared log's last line may be anyone's).
+      expect(told.filter((t) => /"alreadyRunning":true/.test(t))).to.have.length(3)
       // Through the CLI: four `daemon start` at once all end up with the one daemon.
       const cliHome = tempHome()
       const cliEnv = isolatedEnv(cliHome, 0)
