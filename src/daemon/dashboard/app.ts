@@ -18,7 +18,8 @@ export interface DashboardDeps {
 }
 
 function routes({coordinator, sessions, tcpPort}: DashboardDeps): Router {
-  const router = new Router()
+  // Strict: /dashboard and /dashboard/ are two routes (the first sends to the second).
+  const router = new Router({strict: true})
   router.get(DashboardRoutes.login.path, (ctx) => {
     const code = LoginCodeSchema.safeParse(ctx.query.code)
     const id = code.success ? sessions.redeem(code.data) : null
