@@ -25,6 +25,14 @@ function projectLabel(project) {
   return {short: parts[parts.length - 1] || project, path: project}
 }
 
+/** A command as read at a glance: the program's own name, not its directory (the whole line is in the title). */
+function shortCommand(command) {
+  if (!command) return ''
+  const space = command.indexOf(' ')
+  const program = space < 0 ? command : command.slice(0, space)
+  return program.slice(program.lastIndexOf('/') + 1) + (space < 0 ? '' : command.slice(space))
+}
+
 function ago(iso) {
   if (!iso) return ''
   const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000))
@@ -94,10 +102,10 @@ async function stop(server, button) {
 
 function serverRow(s) {
   const port = el('td', {class: 'port'}, String(s.port), s.moved ? el('span', {class: 'asked', text: `asked ${s.askedPort}`}) : null)
-  const name = el('td', {},
+  const name = el('td', {class: 'name-cell'},
     el('span', {class: 'name', text: s.name || '—'}), el('span', {class: 'service', text: s.service || s.kind}),
     s.url ? el('a', {class: 'url', href: s.url, target: '_blank', rel: 'noopener noreferrer', text: s.url}) : null)
-  const command = el('td', {class: 'command', title: s.command || ''}, s.command || '(no command)', el('span', {class: 'pid', text: s.pid === null ? 'no process' : `pid ${s.pid}`}))
+  const command = el('td', {class: 'command', title: s.command || ''}, shortCommand(s.command) || '(no command)', el('span', {class: 'pid', text: s.pid === null ? 'no process' : `pid ${s.pid}`}))
   const since = el('td', {class: 'since muted'}, el('time', {datetime: s.since, title: s.since, text: ago(s.since)}))
   const listening = el('td', {}, el('span', {class: `state ${s.listening ? 'listening' : 'quiet'}`, text: s.listening ? 'listening' : 'no listener'}))
   const releaseButton = el('button', {type: 'button', class: 'release', text: 'Release', title: 'Release the lease (the process, if any, keeps running)'})
@@ -162,7 +170,7 @@ function activity(kind, label, text, detail, data) {
 }
 
 function where(d) {
-  return [d.project ? projectLabel(d.project).short : null, d.command].filter(Boolean).join(' · ')
+  return [d.project ? projectLabel(d.project).short : null, shortCommand(d.command)].filter(Boolean).join(' · ')
 }
 
 function onEvent(e) {
