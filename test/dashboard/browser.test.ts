@@ -158,4 +158,13 @@ describe('dashboard: in a real headless Chromium', function () {
     await page.locator('#notice', {hasText: `Stopped pid ${py.child.pid}`}).waitFor({timeout: 10_000})
     await page.locator(`tr[data-lease-id="${lease.id}"]`).waitFor({state: 'detached', timeout: 5000})
   })
+
+  it('a daemon restart logs the page out (sessions live in its memory), and the page says what to do', async () => {
+    const {home, port} = d
+    events.close()
+    await d.stop()
+    d = await startDaemon({home, port})
+    await page.locator('#connection[data-state="out"]').waitFor({timeout: 20_000})
+    expect(await page.locator('#notice').textContent()).to.contain('Logged out').and.contain('styxy dashboard')
+  })
 })
