@@ -126,7 +126,7 @@ function buildApp(deps: RouteDeps, token: string, log: (msg: string) => void): K
   for (const mount of [mountHealth, mountConfig, mountAllocations, mountBind, mountInstances, mountExitWatch, mountDashboard, mountLegacy]) mount(router, deps)
   app.use(errors(log, deps.metrics, (error) => storageFailure(error, deps.paths.database)))
   // /dashboard is judged by its own rule (a session cookie and its own Origin) and ends there; the rest goes on.
-  app.use(dashboardMiddleware({coordinator: deps.coordinator, sessions: deps.dashboard, tcpPort: deps.tcpPort}))
+  app.use(dashboardMiddleware({coordinator: deps.coordinator, sessions: deps.dashboard, tcpPort: deps.tcpPort, log}))
   app.use(localOnly(deps.tcpPort, token))
   app.use(jsonBody(64 * 1024))
   app.use(router.routes())

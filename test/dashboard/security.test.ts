@@ -186,7 +186,7 @@ describe('styxy dashboard while the TCP listener is off', () => {
       const plain = await runCli(['dashboard', '--no-open'], d.env)
       expect(plain.code).to.equal(1)
       expect(plain.stderr).to.contain(`127.0.0.1:${portOf(squatter)} is off`).and.contain('dashboard is served on the daemon\'s TCP listener')
-      const json = await runCli(['dashboard', '--json'], d.env)
+      const json = await runCli(['dashboard', '--no-open', '--json'], d.env)
       expect(JSON.parse(json.stdout)).to.have.nested.property('error.code', 'DASHBOARD_UNAVAILABLE')
     } finally {
       await d.stop()

@@ -15,9 +15,10 @@ export interface DashboardDeps {
   coordinator: Coordinator
   sessions: DashboardSessions
   tcpPort: () => number
+  log: (msg: string) => void
 }
 
-function routes({coordinator, sessions, tcpPort}: DashboardDeps): Router {
+function routes({coordinator, sessions, tcpPort, log}: DashboardDeps): Router {
   // Strict: /dashboard and /dashboard/ are two routes (the first sends to the second).
   const router = new Router({strict: true})
   router.get(DashboardRoutes.login.path, (ctx) => {
@@ -26,6 +27,8 @@ function routes({coordinator, sessions, tcpPort}: DashboardDeps): Router {
     if (id === null) {
       throw new StyxyError('LOGIN_CODE_INVALID', 'this login link was already used, has expired (a link works once, for 60 s) or was never issued: run `styxy dashboard` for a new one')
     }
+    // Who can read the daemon's log can already reach it: the line says that a browser got in, not how.
+    log(`dashboard: a browser logged in from ${ctx.req.socket.remoteAddress ?? '?'} (the session lasts 12 hours from its last use, or until the daemon stops)`)
     ctx.set('Set-Cookie', sessionCookie(tcpPort(), id))
     ctx.redirect(DashboardRoutes.page.path)
     ctx.status = 303
