@@ -34,7 +34,7 @@ function clientErrorAnswer(err: NodeJS.ErrnoException): [number, string, string]
   return [400, 'BAD_REQUEST', `not a valid HTTP/1.1 request (${err.code ?? 'parse error'})`]
 }
 
-/** One HTTP server for one transport: every request tagged with it, upgrades judged by the same local-only rules. */
+/** One HTTP server for one transport: every request tagged with it, upgrades judged by the same rules as requests. */
 export function makeServer(transport: Transport, {app, hub, token, tcpPort, dashboard}: ServeDeps): http.Server {
   const callback = app.callback()
   // Timeouts are enforced when connections are checked: every 30 s by default, far too lax for the 5 s below.
