@@ -186,6 +186,8 @@ function onEvent(e) {
     activity('daemon', 'daemon', `stopping (${d.reason})`, '', {})
   }
   if (e.type.startsWith('lease.')) refresh()
+  // A lease is made at bind(), a moment before the server listens: look again once it has had time to.
+  if (e.type === 'lease.created') setTimeout(refresh, 1000)
 }
 
 function connect() {
@@ -210,6 +212,8 @@ function connect() {
   })
 }
 
-setInterval(() => { if (state.last) render(state.last) }, 30_000)
+// No event says that a server started or stopped listening (nor does time pass for "since" by itself): while
+// the page is in view it asks again now and then, one kernel question each time.
+setInterval(() => { if (document.visibilityState === 'visible') refresh() }, 10_000)
 refresh()
 connect()
