@@ -10,7 +10,7 @@ TS_SOURCES  := $(shell find src commands test bench -name '*.ts' 2>/dev/null)
 # The C probes and the contract's fixtures are compiled or embedded by zig build too.
 ZIG_SOURCES := $(shell find interceptor kernel -name '*.zig' 2>/dev/null) build.zig build.zig.zon $(wildcard test/fixtures/*.c test/fixtures/contract/*)
 
-.PHONY: all deps build start stop run test test-ts test-zig bench soak coverage contract clean venv
+.PHONY: all deps build start stop run test test-ts test-zig bench soak coverage contract clean venv chromium
 all: build
 
 # npm may skip a native install script it has not approved; prove the binding loads, else build it.
@@ -63,7 +63,20 @@ stop:
 run: build
 	$(STYXY) daemon start --foreground
 
-test: build $(VENV)/.done
+# The dashboard's browser test (test/dashboard) drives Debian's chromium through playwright-core: no browser
+# download. Nothing to do when one is there (or STYXY_CHROMIUM names one); as root it is installed; otherwise
+# the step stops and says how.
+chromium:
+	@if [ -n "$${STYXY_CHROMIUM:-}" ] || command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	else \
+		echo "make test needs chromium for the dashboard's browser test: run 'sudo apt-get install chromium' (or set STYXY_CHROMIUM to a chromium executable)" >&2; \
+		exit 1; \
+	fi
+
+test: build $(VENV)/.done chromium
 	$(ZIG) build test
 	npx mocha
 

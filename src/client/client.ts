@@ -6,7 +6,7 @@ import {routePath, type RouteName, Routes} from '../protocol/routes.js'
 import type {ErrorBody} from '../protocol/errors.js'
 import type {StyxyEvent} from '../protocol/events.js'
 import type {
-  AllocationRequest, AllocationResponse, BindRequest, BindResponse, CleanupResponse, ConfigReload, ExitWatchRequest, FollowAnswer, FollowReport, Health, Instance, InstanceRequest, Lease,
+  AllocationRequest, AllocationResponse, BindRequest, DashboardLogin, BindResponse, CleanupResponse, ConfigReload, ExitWatchRequest, FollowAnswer, FollowReport, Health, Instance, InstanceRequest, Lease,
   PortInfo, Reassignment, ServiceType, Status, SuggestResponse,
 } from '../protocol/types.js'
 import {checkStateDir, endpointFromEnv, hold, send, TransportError, type Endpoint, type HeldRequest} from './transport.js'
@@ -78,6 +78,8 @@ export class StyxyClient {
   reassignments(since?: string): Promise<Reassignment[]> { return this.call('reassignments', {}, undefined, {since}) }
   cleanup(force = false): Promise<CleanupResponse> { return this.call('cleanup', {}, undefined, {force: force || undefined}) }
   releaseExited(pid: number): Promise<CleanupResponse> { return this.call('cleanup', {}, undefined, {pid}) }
+  /** A one-time link that logs a browser into the dashboard (`styxy dashboard`). */
+  dashboardLogin(): Promise<DashboardLogin> { return this.call('dashboardLogin') }
   /** `styxy run`'s exit watch: the daemon releases `req` when this request's connection ends. */
   watchExit(req: ExitWatchRequest, connected?: Socket): HeldRequest {
     return hold(this.endpoint, Routes.exitWatch.method, routePath('exitWatch'), req, connected)

@@ -1,12 +1,14 @@
 import fs from 'node:fs'
 import http from 'node:http'
 import type Koa from 'koa'
-import {Routes} from '../protocol/routes.js'
+import {DashboardRoutes, Routes} from '../protocol/routes.js'
 import {localOnlyRefusal, type Transport} from './middleware.js'
 import {rawAnswer} from './raw-answer.js'
 import type {EventHub} from './hub.js'
 import {socketAccepts} from '../client/socket-probe.js'
 import {AlreadyRunningError} from './state-dir.js'
+import {dashboardRefusal} from './dashboard/access.js'
+import type {DashboardSessions} from './dashboard/sessions.js'
 
 // The two listeners (Unix socket and TCP on loopback) serve one Koa app and one WebSocket hub.
 
@@ -15,6 +17,7 @@ export interface ServeDeps {
   hub: EventHub
   token: string
   tcpPort: () => number
+  dashboard: DashboardSessions
 }
 
 export function listen(server: http.Server, target: {path: string} | {port: number; host: string} | {fd: number}): Promise<void> {
@@ -31,8 +34,8 @@ function clientErrorAnswer(err: NodeJS.ErrnoException): [number, string, string]
   return [400, 'BAD_REQUEST', `not a valid HTTP/1.1 request (${err.code ?? 'parse error'})`]
 }
 
-/** One HTTP server for one transport: every request tagged with it, upgrades judged by the same local-only rules. */
-export function makeServer(transport: Transport, {app, hub, token, tcpPort}: ServeDeps): http.Server {
+/** One HTTP server for one transport: every request tagged with it, upgrades judged by the same rules as requests. */
+export function makeServer(transport: Transport, {app, hub, token, tcpPort, dashboard}: ServeDeps): http.Server {
   const callback = app.callback()
   // Timeouts are enforced when connections are checked: every 30 s by default, far too lax for the 5 s below.
   // A missing Host is ours to judge (refused on TCP with FORBIDDEN_HOST, irrelevant on the socket), not
@@ -48,9 +51,11 @@ export function makeServer(transport: Transport, {app, hub, token, tcpPort}: Ser
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy())
     // Compare the raw path: parsing a hostile URL (e.g. "//[") throws, and this runs before any auth.
-    const refusal = (req.url ?? '/').split('?')[0] !== Routes.events.path
-      ? {status: 404, code: 'NOT_FOUND', message: 'only /v1/events upgrades'}
-      : localOnlyRefusal(req.headers, transport, tcpPort(), token)
+    // Two ways in, each with its own rule: the API's (token, no Origin) and the dashboard page's (its cookie and Origin).
+    const path = (req.url ?? '/').split('?')[0]
+    const refusal = path === Routes.events.path ? localOnlyRefusal(req.headers, transport, tcpPort(), token)
+      : path === DashboardRoutes.events.path ? dashboardRefusal(req.headers, transport, tcpPort(), dashboard)
+        : {status: 404, code: 'NOT_FOUND', message: `only ${Routes.events.path} and ${DashboardRoutes.events.path} upgrade`}
     if (refusal) {
       socket.end(rawAnswer(refusal.status, {error: {code: refusal.code, message: refusal.message}}))
       return

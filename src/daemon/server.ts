@@ -26,6 +26,9 @@ import {ConfigReloader} from './config-reload.js'
 import {refreshTokenCopy} from '../compat.js'
 import type {RouteDeps} from './routes/deps.js'
 import {FollowTable} from './follow-table.js'
+import {mountDashboard} from './routes/dashboard.js'
+import {DashboardSessions} from './dashboard/sessions.js'
+import {dashboardMiddleware} from './dashboard/app.js'
 
 export interface DaemonOptions {
   env?: NodeJS.ProcessEnv
@@ -120,8 +123,10 @@ function buildApp(deps: RouteDeps, token: string, log: (msg: string) => void): K
   const app = new Koa()
   app.proxy = false
   const router = new Router()
-  for (const mount of [mountHealth, mountConfig, mountAllocations, mountBind, mountInstances, mountExitWatch, mountLegacy]) mount(router, deps)
+  for (const mount of [mountHealth, mountConfig, mountAllocations, mountBind, mountInstances, mountExitWatch, mountDashboard, mountLegacy]) mount(router, deps)
   app.use(errors(log, deps.metrics, (error) => storageFailure(error, deps.paths.database)))
+  // /dashboard is judged by its own rule (a session cookie and its own Origin) and ends there; the rest goes on.
+  app.use(dashboardMiddleware({coordinator: deps.coordinator, sessions: deps.dashboard, tcpPort: deps.tcpPort, log}))
   app.use(localOnly(deps.tcpPort, token))
   app.use(jsonBody(64 * 1024))
   app.use(router.routes())
@@ -198,11 +203,12 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     const watches = new ExitWatches((req) => coordinator.releases.releaseAfterRun(req))
     let tcp: TcpListener | undefined
     const tcpState = (): TcpState => tcp?.state ?? {port: tcpPort, listening: false, error: 'not opened yet', retryMs: null}
-    const deps: RouteDeps = {coordinator, hub, watches, metrics, paths, version: VERSION, startedAt: Date.now(), tcpPort: () => tcpPort, tcp: tcpState, config: reloader}
+    const dashboard = new DashboardSessions()
+    const deps: RouteDeps = {coordinator, hub, watches, metrics, paths, version: VERSION, startedAt: Date.now(), tcpPort: () => tcpPort, tcp: tcpState, config: reloader, dashboard}
     const app = buildApp(deps, token, log)
 
     // Step 3: both listeners, one app.
-    const serve = {app, hub, token, tcpPort: () => tcpPort}
+    const serve = {app, hub, token, tcpPort: () => tcpPort, dashboard}
     const given = {unix: options.inherited?.find((l) => l.kind === 'unix'), tcp: options.inherited?.find((l) => l.kind === 'tcp')}
     const makeUnix = () => makeServer('unix', serve)
     if (given.unix && given.unix.path !== paths.socket) {

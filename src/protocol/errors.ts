@@ -13,7 +13,13 @@ export const ErrorCodes = {
   HOLDER_NOT_RUNNING: 422,
   /** The holder is another user's process. */
   HOLDER_NOT_OURS: 422,
+  /** A stop asked of the dashboard for a pid that holds no lease now. */
+  NOT_A_HOLDER: 422,
   UNAUTHORIZED: 401,
+  /** A dashboard request without a live session cookie (none, expired, or the daemon restarted since the login). */
+  NO_SESSION: 401,
+  /** A dashboard login link already used, expired (60 s) or never issued. */
+  LOGIN_CODE_INVALID: 401,
   FORBIDDEN_ORIGIN: 403,
   FORBIDDEN_HOST: 403,
   NOT_FOUND: 404,
@@ -26,6 +32,8 @@ export const ErrorCodes = {
   STORAGE_UNAVAILABLE: 503,
   /** An event subscription refused: the daemon has as many as it keeps (src/daemon/hub.ts). */
   TOO_MANY_SUBSCRIBERS: 503,
+  /** The dashboard is served on the TCP listener, which is off (its port taken). */
+  DASHBOARD_UNAVAILABLE: 503,
   STORAGE_FULL: 507,
 } as const
 

@@ -22,6 +22,7 @@ export const Routes = {
   cleanup: {method: 'POST', path: '/v1/cleanup', summary: 'Release what is stale now (force=1: also what is not listening; pid=N: only that exited process)'},
   metrics: {method: 'GET', path: '/v1/metrics', summary: 'Prometheus text: leases, binds, latency, events'},
   events: {method: 'GET', path: '/v1/events', summary: 'WebSocket upgrade: every event as JSON'},
+  dashboardLogin: {method: 'POST', path: '/v1/dashboard/logins', summary: 'A one-time login link to the dashboard (single use, 60 s); refused while the TCP listener is off'},
 } as const
 
 export type RouteName = keyof typeof Routes
@@ -48,6 +49,23 @@ export const LegacyRoutes = {
 } as const
 
 export type LegacyRouteName = keyof typeof LegacyRoutes
+
+// The dashboard's routes: for the browser page only, on the TCP listener, with a session cookie instead of the
+// token (src/daemon/dashboard/access.ts). Nothing under /v1 ever takes the cookie; nothing here takes the token.
+export const DASHBOARD_PREFIX = '/dashboard'
+export const DashboardRoutes = {
+  login: {method: 'GET', path: '/dashboard/login', summary: 'Trade a one-time code (?code=) for a session cookie, then go to the page (303)'},
+  page: {method: 'GET', path: '/dashboard/', summary: 'The page; its script and style sheet beside it (app.js, style.css)'},
+  servers: {method: 'GET', path: '/dashboard/api/servers', summary: 'Every lease as a server, by project, with whether it listens now'},
+  release: {method: 'DELETE', path: '/dashboard/api/leases/:id', summary: 'Release a lease'},
+  stop: {method: 'POST', path: '/dashboard/api/stops', summary: 'SIGTERM to a live lease holder\'s process group ({"pid"}), SIGKILL after 5 s'},
+  events: {method: 'GET', path: '/dashboard/api/events', summary: 'WebSocket upgrade: every event as JSON, as on /v1/events'},
+} as const
+
+/** Whether a request path is the dashboard's (its own access rule), compared on the raw path: /dashboardx is not. */
+export function isDashboardPath(path: string): boolean {
+  return path === DASHBOARD_PREFIX || path.startsWith(`${DASHBOARD_PREFIX}/`)
+}
 
 const legacyPatterns = Object.values(LegacyRoutes).map((r) => new RegExp(`^${r.path.replace(/:\w+/g, '[^/]+')}/?$`))
 

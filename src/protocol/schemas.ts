@@ -81,6 +81,11 @@ export const InstanceRequestSchema = z.strictObject({
   project: text(4096).optional(),
 })
 
+/** The dashboard's stop button: the holder's pid, refused unless it holds a lease now. */
+export const DashboardStopSchema = z.strictObject({pid})
+/** A login link's code (src/daemon/dashboard/sessions.ts makes them: 32 random bytes, base64url). */
+export const LoginCodeSchema = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'a login code from `styxy dashboard`')
+
 export const PortParamSchema = z.coerce.number().int().min(1).max(65535)
 export const ScanQuerySchema = z.strictObject({
   start: z.coerce.number().int().min(1).max(65535),

@@ -5,6 +5,7 @@ import type {z} from 'zod'
 import type {
   AllocationRequestSchema, BindActionSchema, BindRequestSchema, BindResponseSchema, ExitWatchRequestSchema, FollowReportSchema, InstanceRequestSchema,
 } from './schemas.js'
+import type {Server} from '../servers/servers.js'
 
 export interface ServiceType {
   name: string
@@ -161,4 +162,36 @@ export interface ConfigReload {
 export interface CleanupResponse {
   released: Lease[]
   expiredInstances: Instance[]
+}
+
+/** `styxy dashboard`: the one-time link that logs a browser in. */
+export interface DashboardLogin {
+  url: string
+  /** When the link stops working (ISO time): 60 s after it was made, or at its first use. */
+  expiresAt: string
+  port: number
+}
+
+/** A lease as the dashboard shows it: a server, and whether anything listens on its port now (asked of the kernel). */
+export interface DashboardServer extends Server {
+  listening: boolean
+}
+
+export interface DashboardProject {
+  /** The worktree (or STYXY_PROJECT); null for leases made without one. */
+  project: string | null
+  servers: DashboardServer[]
+}
+
+export interface DashboardServers {
+  at: string
+  projects: DashboardProject[]
+}
+
+/** What the dashboard's stop did: the processes signalled, and whether SIGKILL was needed. */
+export interface DashboardStopped {
+  pid: number
+  pgid: number | null
+  pids: number[]
+  signal: 'SIGTERM' | 'SIGKILL'
 }

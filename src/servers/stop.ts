@@ -108,17 +108,25 @@ export async function stopServer(client: StyxyClient, q: ServerQuery, scope: Sto
   // An allocation made without a process (allocate, allocate_port) is held by whoever listens on its port.
   const pid = server.pid ?? listenerAsServer(await client.port(server.port))?.pid ?? null
   if (pid === null) throw new StopError('NO_PROCESS', `the lease on port ${server.port} has no process and nothing listens there: release it instead (styxy release ${server.port})`)
+  return {server, ...await stopHolder(pid, graceMs, `port ${server.port}`)}
+}
+
+/**
+ * SIGTERM to `pid`'s process group (or to it and its descendants, see signalTargets), SIGKILL after `graceMs`.
+ * `stopServer` and the daemon's dashboard both stop this way; `what` names the server in refusals.
+ */
+export async function stopHolder(pid: number, graceMs: number, what: string): Promise<Omit<Stopped, 'server'>> {
   const holder = procInfo(pid)
-  if (!holder) throw new StopError('NO_PROCESS', `pid ${pid} (port ${server.port}) is not running any more`)
-  if (!isOurs(holder)) throw new StopError('NOT_OURS', `pid ${pid} (port ${server.port}) is another user's process`)
+  if (!holder) throw new StopError('NO_PROCESS', `pid ${pid} (${what}) is not running any more`)
+  if (!isOurs(holder)) throw new StopError('NOT_OURS', `pid ${pid} (${what}) is another user's process`)
   const {pgid, targets} = signalTargets(pid)
-  if (targets.length === 0) throw new StopError('NOT_OURS', `pid ${pid} (port ${server.port}) is this very process or one of its parents`)
+  if (targets.length === 0) throw new StopError('NOT_OURS', `pid ${pid} (${what}) is this very process or one of its parents`)
   const pids = targets.map((p) => p.pid)
   send(pgid, targets, 'SIGTERM')
-  if (await gone(pids, graceMs)) return {server, pgid, pids, signal: 'SIGTERM'}
+  if (await gone(pids, graceMs)) return {pgid, pids, signal: 'SIGTERM'}
   send(pgid, targets.filter((p) => procInfo(p.pid) !== null), 'SIGKILL')
   if (!(await gone(pids, 2000))) throw new StopError('STILL_RUNNING', `pid ${pids.filter((p) => procInfo(p) !== null).join(', ')} still running after SIGKILL`)
-  return {server, pgid, pids, signal: 'SIGKILL'}
+  return {pgid, pids, signal: 'SIGKILL'}
 }
 
 /** One line: what was stopped, and how. */

@@ -1,7 +1,7 @@
 import {expect} from 'chai'
 import fs from 'node:fs'
 import path from 'node:path'
-import {LegacyRoutes, Routes} from '../../src/protocol/routes.js'
+import {DashboardRoutes, LegacyRoutes, Routes} from '../../src/protocol/routes.js'
 import {EVENT_TYPES} from '../../src/protocol/events.js'
 import {ErrorCodes} from '../../src/protocol/errors.js'
 import {PROJECT_ROOT} from '../../src/project.js'
@@ -19,6 +19,13 @@ describe('docs/api.md is kept in step with the protocol module', () => {
   })
   for (const [name, r] of Object.entries(LegacyRoutes)) {
     it(`documents legacy ${name}: ${r.method} ${r.path} in that section`, () => expect(doc.slice(legacy)).to.contain(`\`${r.method} ${r.path}\``))
+  }
+  const dashboard = doc.indexOf('## The dashboard')
+  for (const [name, r] of Object.entries(DashboardRoutes)) {
+    it(`documents dashboard ${name}: ${r.method} ${r.path} in its section`, () => {
+      expect(dashboard).to.be.above(0)
+      expect(doc.slice(dashboard, legacy)).to.contain(`\`${r.method} ${r.path}\``)
+    })
   }
   it('documents every event type and error code', () => {
     for (const t of EVENT_TYPES) expect(doc, t).to.contain(`\`${t}\``)

@@ -6,6 +6,7 @@ import type {ExitWatches} from '../exit-watches.js'
 import type {Metrics} from '../metrics.js'
 import type {TcpState} from '../tcp-listener.js'
 import type {ConfigReloader} from '../config-reload.js'
+import type {DashboardSessions} from '../dashboard/sessions.js'
 
 export interface RouteDeps {
   coordinator: Coordinator
@@ -19,6 +20,8 @@ export interface RouteDeps {
   tcpPort: () => number
   /** The TCP listener: on, or off and why (its port taken). */
   tcp: () => TcpState
+  /** The dashboard's login codes and sessions (in memory: a restart logs browsers out). */
+  dashboard: DashboardSessions
 }
 
 export type Mount = (router: Router, deps: RouteDeps) => void
