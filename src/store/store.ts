@@ -4,6 +4,7 @@ import type {Instance, Lease, LeaseKind, Reassignment} from '../protocol/types.j
 import type {LeaseView} from '../core/decide.js'
 import {StyxyError} from '../protocol/errors.js'
 import {checkNotTooNew, migrate} from './migrations.js'
+import {urlOf} from '../core/names.js'
 
 export interface LeaseRow {
   id: string
@@ -60,10 +61,19 @@ const many = (vs: unknown[]): LeaseRow[] => vs.map((v) => leaseRow(v as Raw))
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
+// The port of this process's names proxy, for leases' URLs. A process runs one daemon, and a lease is turned into
+// its answer in many places (events, listings, releases): one setting here rather than a port passed to each.
+let urlPort: number | null = null
+
+/** The proxy's port from now on (null: leases have no URL). */
+export function setUrlPort(port: number | null): void {
+  urlPort = port
+}
+
 export function toLease(r: LeaseRow): Lease {
   return {
     id: r.id, port: r.port, service: r.service, kind: r.kind, requestedPort: r.requested_port, pid: r.pid,
-    instanceId: r.instance_id, name: r.name, project: r.project, command: r.command,
+    instanceId: r.instance_id, name: r.name, url: urlOf(r.name, urlPort), project: r.project, command: r.command,
     createdAt: iso(r.created_at), lastListeningAt: r.last_listening === null ? null : iso(r.last_listening),
   }
 }
@@ -172,6 +182,10 @@ export class Store {
       remembered: db.prepare('SELECT port FROM remembered WHERE project = ? AND requested_port = ?'),
       remember: db.prepare(`INSERT INTO remembered (project, requested_port, port, updated_at) VALUES (?, ?, ?, ?)
         ON CONFLICT (project, requested_port) DO UPDATE SET port = excluded.port, updated_at = excluded.updated_at`),
+      rememberedName: db.prepare('SELECT name FROM remembered_names WHERE project = ? AND service = ? AND requested_port = ?').pluck(),
+      rememberName: db.prepare(`INSERT INTO remembered_names (project, service, requested_port, name, updated_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (project, service, requested_port) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at`),
+      namedLeases: lease(`SELECT ${LEASE_COLUMNS} FROM leases WHERE name IS NOT NULL`),
       checkpoint: db.prepare('PRAGMA wal_checkpoint(PASSIVE)'),
     }
   }
@@ -240,6 +254,16 @@ export class Store {
   remember(project: string, requestedPort: number, port: number, at: number): void {
     this.s.remember.run(project, requestedPort, port, at)
   }
+
+  /** The name `project`'s server of this type asking for this port (0: none) had last time. */
+  rememberedName(project: string, service: string, requestedPort: number): string | undefined {
+    return this.s.rememberedName.get(project, service, requestedPort) as string | undefined
+  }
+  rememberName(project: string, service: string, requestedPort: number, name: string, at: number): void {
+    this.s.rememberName.run(project, service, requestedPort, name, at)
+  }
+  /** Leases with a name: the daemon's index of names is built from them at start (src/daemon/names.ts). */
+  namedLeases(): LeaseRow[] { return many(this.s.namedLeases.all()) }
 
   /** Copy the WAL back into the database; nearly free when nothing was written since the last one. */
   checkpoint(): void {

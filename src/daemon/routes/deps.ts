@@ -19,6 +19,8 @@ export interface RouteDeps {
   tcpPort: () => number
   /** The TCP listener: on, or off and why (its port taken). */
   tcp: () => TcpState
+  /** The names proxy's listener: null when it is off (STYXY_PROXY_PORT=off). */
+  proxy: () => TcpState | null
 }
 
 export type Mount = (router: Router, deps: RouteDeps) => void

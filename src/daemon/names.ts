@@ -1,0 +1,62 @@
+import {baseName, uniqueName, type NameSource} from '../core/names.js'
+import type {LeaseRow, Store} from '../store/store.js'
+import type {EventHub} from './hub.js'
+
+/**
+ * The live leases by name, for the decision that names a new lease and for the proxy's lookup at each request.
+ * A map from name to port, checked against the lease table on every read (the row on that port must still carry
+ * the name): the table stays the truth, a stale entry costs one lookup by key, and no index on name is written
+ * by every decision (an index page per commit is what schema 2 took away). Entries are added when a lease is
+ * written, inside its transaction, and dropped when a lease's release is announced (after commit).
+ */
+export class LiveNames {
+  private readonly ports = new Map<string, number>()
+
+  constructor(private readonly store: Store, hub: EventHub) {
+    for (const r of store.namedLeases()) this.add(r)
+    hub.observe((e) => {
+      if (e.type === 'lease.released' && e.data.name !== null && this.ports.get(e.data.name) === e.data.port) this.ports.delete(e.data.name)
+    })
+  }
+
+  /** The live lease that has `name`, read from the table now. */
+  lease(name: string): LeaseRow | undefined {
+    const port = this.ports.get(name)
+    if (port === undefined) return undefined
+    const row = this.store.leaseByPort(port)
+    return row?.name === name ? row : undefined
+  }
+
+  taken(name: string): boolean {
+    return this.lease(name) !== undefined
+  }
+
+  /** A lease just written (in the caller's transaction): the first live holder of a name keeps it here. */
+  add(row: LeaseRow): void {
+    if (row.name !== null && !this.taken(row.name)) this.ports.set(row.name, row.port)
+  }
+
+  /** Every live name, sorted (the proxy's 404 page lists them). */
+  names(): string[] {
+    return [...this.ports.keys()].filter((n) => this.taken(n)).sort()
+  }
+
+  /**
+   * A new lease's name, inside its decision's transaction: the given one or the derived one (core/names.ts),
+   * with a suffix while another live lease has it. A derived name is remembered per project, type and asked
+   * port (0: none), so the server's next start gets the same one while it is free.
+   */
+  choose(source: NameSource & {requestedPort: number | null}, now: number): string {
+    const base = baseName(source)
+    const {project, service} = source
+    const asked = source.requestedPort ?? 0
+    const derived = !source.explicit
+    const remembered = derived && project !== null ? this.store.rememberedName(project, service, asked) : undefined
+    const name = uniqueName(base, (n) => this.taken(n), remembered)
+    // Kept while a live lease holds it: a twin named `-2` must not take its first copy's name away at restart.
+    if (derived && project !== null && name !== remembered && (remembered === undefined || !this.taken(remembered))) {
+      this.store.rememberName(project, service, asked, name, now)
+    }
+    return name
+  }
+}
