@@ -32,9 +32,9 @@ function shortCommand(command: string | null, max: number): string {
 export function leaseTable(leases: Lease[], verbose: boolean): string {
   if (leases.length === 0) return 'No active leases.'
   const lines = [verbose
-    ? table(['PORT', 'SERVICE', 'KIND', 'HOLDER', 'SINCE', 'LEASE', 'ASKED', 'PROJECT', 'COMMAND'],
-      leases.map((l) => [portCell(l), l.service, l.kind, holderOf(l), l.createdAt, l.id, l.requestedPort ?? '', l.project ?? '', l.command ?? '']))
-    : table(['PORT', 'SERVICE', 'HOLDER', 'PROJECT', 'COMMAND'], leases.map((l) => [portCell(l), l.service, holderOf(l), shortProject(l.project), shortCommand(l.command, 60)]))]
+    ? table(['PORT', 'SERVICE', 'URL', 'KIND', 'HOLDER', 'SINCE', 'LEASE', 'ASKED', 'PROJECT', 'COMMAND'],
+      leases.map((l) => [portCell(l), l.service, l.url ?? '', l.kind, holderOf(l), l.createdAt, l.id, l.requestedPort ?? '', l.project ?? '', l.command ?? '']))
+    : table(['PORT', 'SERVICE', 'URL', 'HOLDER', 'PROJECT', 'COMMAND'], leases.map((l) => [portCell(l), l.service, l.url ?? '', holderOf(l), shortProject(l.project), shortCommand(l.command, 60)]))]
   const moves = followMoves([...leases].sort((a, b) => b.createdAt.localeCompare(a.createdAt)), (port) => leases.find((l) => l.port === port)?.project)
   if (moves.length) lines.push('', 'Followed (a connect to localhost:ASKED from the project reaches PORT):')
   for (const m of moves) lines.push(`  ${m.asked} -> ${m.port}  ${m.project}`)
