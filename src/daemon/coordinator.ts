@@ -171,11 +171,11 @@ export class Coordinator {
         leaseId = decision.lease.reuse.id
       } else {
         leaseId = newLeaseId(decision.port)
-        // A name given (STYXY_NAME) and held by another live lease gets a suffix: a bind is never refused over a name.
-        const name = this.names.choose({explicit: req.name, project, cwd: req.cwd, service: decision.service, devService: DEFAULT_SERVICE, requestedPort: req.port}, now)
         const row: LeaseRow = {
-          id: leaseId, port: decision.port, service: decision.service, kind: 'bind', requested_port: req.port,
-          pid: req.pid, pid_start: pidStart, instance_id: req.instanceId ?? null, name, project,
+          id: leaseId, port: decision.port, service: decision.service, kind: 'bind', requested_port: req.port, project,
+          pid: req.pid, pid_start: pidStart, instance_id: req.instanceId ?? null,
+          // A given name (STYXY_NAME) another live lease has gets a suffix: a bind is never refused over a name.
+          name: this.names.choose({explicit: req.name, project, cwd: req.cwd, service: decision.service, devService: DEFAULT_SERVICE, requestedPort: req.port}, now),
           command: req.command ?? null, created_at: this.stamp(), last_listening: null,
         }
         this.store.insertLease(row)
@@ -247,10 +247,6 @@ export class Coordinator {
         }
         return {...toLease(named), joined: true}
       }
-      // A name is one server's URL, so it is one live lease's in every project: asked for by name, an answer
-      // under another name would leave the caller's script pointing elsewhere (the legacy routes keep their rule).
-      const holder = req.name !== undefined && !opts.sameNameAgain ? this.names.lease(req.name) : undefined
-      if (holder) throw new StyxyError('NAME_TAKEN', `the name "${req.name}" is already the ${holder.service} lease on port ${holder.port} (project ${holder.project ?? 'none'}, lease ${holder.id}): choose another name`)
       if (type.singleton) {
         const holder = this.store.firstLeaseOfService(type.name)
         if (holder) return {...toLease(holder), joined: true}
@@ -320,9 +316,7 @@ export class Coordinator {
     holderStart: (pid) => this.holderStart(pid), dropLease: (row) => this.store.deleteLease(row), watchHolder: (pid, start) => this.releases.watchHolder(pid, start),
   }
 
-  reassignments(sinceMs?: number): Reassignment[] {
-    return this.store.reassignments(sinceMs)
-  }
+  reassignments(sinceMs?: number): Reassignment[] { return this.store.reassignments(sinceMs) }
 
   /** Servers our programs moved by themselves while this daemon was unreachable (strays.ts), leased now. */
   adoptStrays(stateDir: string): Lease[] {

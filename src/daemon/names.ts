@@ -4,36 +4,55 @@ import type {EventHub} from './hub.js'
 
 /**
  * The live leases by name, for the decision that names a new lease and for the proxy's lookup at each request.
- * A map from name to port, checked against the lease table on every read (the row on that port must still carry
+ * A map from name to ports, checked against the lease table on every read (the row on that port must still carry
  * the name): the table stays the truth, a stale entry costs one lookup by key, and no index on name is written
  * by every decision (an index page per commit is what schema 2 took away). Entries are added when a lease is
- * written, inside its transaction, and dropped when a lease's release is announced (after commit).
+ * written, inside its transaction, and dropped when a lease's release is announced (after commit). A name has
+ * more than one port only for allocations named alike in two projects (`allocate -n` is per project): the first
+ * leads there, the next takes over when it goes.
  */
 export class LiveNames {
-  private readonly ports = new Map<string, number>()
+  private readonly ports = new Map<string, number[]>()
 
   constructor(private readonly store: Store, hub: EventHub) {
     for (const r of store.namedLeases()) this.add(r)
     hub.observe((e) => {
-      if (e.type === 'lease.released' && e.data.name !== null && this.ports.get(e.data.name) === e.data.port) this.ports.delete(e.data.name)
+      if (e.type === 'lease.released' && e.data.name !== null) this.drop(e.data.name, e.data.port)
     })
   }
 
   /** The live lease that has `name`, read from the table now. */
   lease(name: string): LeaseRow | undefined {
-    const port = this.ports.get(name)
-    if (port === undefined) return undefined
-    const row = this.store.leaseByPort(port)
-    return row?.name === name ? row : undefined
+    for (const port of this.ports.get(name) ?? []) {
+      const row = this.store.leaseByPort(port)
+      if (row?.name === name) return row
+    }
+    return undefined
+  }
+
+  /** Whether `row` (a live lease) is the one its name leads to. */
+  holds(row: LeaseRow): boolean {
+    return row.name !== null && this.ports.get(row.name)?.[0] === row.port
+  }
+
+  private drop(name: string, port: number): void {
+    // A restart given the same port and the same name in the turn that ended its predecessor's lease keeps it.
+    if (this.store.leaseByPort(port)?.name === name) return
+    const list = this.ports.get(name)?.filter((p) => p !== port) ?? []
+    if (list.length) this.ports.set(name, list)
+    else this.ports.delete(name)
   }
 
   taken(name: string): boolean {
     return this.lease(name) !== undefined
   }
 
-  /** A lease just written (in the caller's transaction): the first live holder of a name keeps it here. */
+  /** A lease just written (in the caller's transaction), after the name's earlier holders. */
   add(row: LeaseRow): void {
-    if (row.name !== null && !this.taken(row.name)) this.ports.set(row.name, row.port)
+    if (row.name === null) return
+    // A port left by a lease whose release was not announced (a rolled-back turn) is replaced, not kept twice.
+    const list = (this.ports.get(row.name) ?? []).filter((p) => p !== row.port && this.store.leaseByPort(p)?.name === row.name)
+    this.ports.set(row.name, [...list, row.port])
   }
 
   /** Every live name, sorted (the proxy's 404 page lists them). */

@@ -3,7 +3,8 @@ import {Router} from '@koa/router'
 import {DAEMON_HOST, proxyPort, resolvePaths, type StyxyPaths} from '../paths.js'
 import {VERSION} from '../project.js'
 import {loadConfig} from '../config.js'
-import {setUrlPort, Store, storageFailure} from '../store/store.js'
+import {setLeaseUrls, Store, storageFailure} from '../store/store.js'
+import {urlOf} from '../core/names.js'
 import {makeProxyServer} from './proxy.js'
 import {Coordinator} from './coordinator.js'
 import {EventHub} from './hub.js'
@@ -161,13 +162,14 @@ function startHousekeeping(coordinator: Coordinator, store: Store, metrics: Metr
 async function openProxy(coordinator: Coordinator, port: number, ownPorts: () => number[], env: NodeJS.ProcessEnv, log: (msg: string) => void): Promise<TcpListener> {
   // Reserved as configured: a server asking for the proxy's port is moved off it, whether the proxy holds it yet or not.
   if (port) coordinator.reservePort(port)
-  setUrlPort(port || null)
   let bound = port
+  // A lease has the URL its name leads to (port 0: none until the kernel has picked the proxy's port).
+  setLeaseUrls((r) => (bound && coordinator.names.holds(r) ? urlOf(r.name, bound) : null))
   return TcpListener.open({
     host: DAEMON_HOST, port, log, label: 'names proxy', whileOff: 'servers have no *.localhost URL until it listens',
     maxRetryMs: envMs(env, 'STYXY_TCP_RETRY_MAX_MS', 30_000) || undefined,
     make: () => makeProxyServer({names: coordinator.names, listenersOn: (p) => coordinator.kernel.listenersOn(p), ownPorts, proxyPort: () => bound, log}),
-    onListening: (p) => { bound = p; coordinator.reservePort(p); setUrlPort(p) },
+    onListening: (p) => { bound = p; coordinator.reservePort(p) },
   })
 }
 

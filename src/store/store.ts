@@ -4,7 +4,6 @@ import type {Instance, Lease, LeaseKind, Reassignment} from '../protocol/types.j
 import type {LeaseView} from '../core/decide.js'
 import {StyxyError} from '../protocol/errors.js'
 import {checkNotTooNew, migrate} from './migrations.js'
-import {urlOf} from '../core/names.js'
 
 export interface LeaseRow {
   id: string
@@ -61,19 +60,20 @@ const many = (vs: unknown[]): LeaseRow[] => vs.map((v) => leaseRow(v as Raw))
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
-// The port of this process's names proxy, for leases' URLs. A process runs one daemon, and a lease is turned into
-// its answer in many places (events, listings, releases): one setting here rather than a port passed to each.
-let urlPort: number | null = null
+// A lease's URL depends on the daemon's names proxy (its port, who holds each name). A process runs one daemon,
+// and a lease is turned into its answer in many places (events, listings, releases): one setting here rather
+// than the daemon passed to each.
+let urlFor: (r: LeaseRow & {name: string}) => string | null = () => null
 
-/** The proxy's port from now on (null: leases have no URL). */
-export function setUrlPort(port: number | null): void {
-  urlPort = port
+/** How leases get their URL from now on. */
+export function setLeaseUrls(fn: (r: LeaseRow & {name: string}) => string | null): void {
+  urlFor = fn
 }
 
 export function toLease(r: LeaseRow): Lease {
   return {
     id: r.id, port: r.port, service: r.service, kind: r.kind, requestedPort: r.requested_port, pid: r.pid,
-    instanceId: r.instance_id, name: r.name, url: urlOf(r.name, urlPort), project: r.project, command: r.command,
+    instanceId: r.instance_id, name: r.name, url: r.name === null ? null : urlFor(r as LeaseRow & {name: string}), project: r.project, command: r.command,
     createdAt: iso(r.created_at), lastListeningAt: r.last_listening === null ? null : iso(r.last_listening),
   }
 }

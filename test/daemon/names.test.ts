@@ -2,7 +2,6 @@ import {expect} from 'chai'
 import type {ChildProcess} from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import {ApiError} from '../../src/client/client.js'
 import {proxyPort} from '../../src/paths.js'
 import {removeHome, runCli, startDaemon, tempHome, type TestDaemon} from '../helpers/daemon.js'
 import {closeServer, killAll, listenOn, portOf, startHolder} from '../helpers/processes.js'
@@ -63,14 +62,27 @@ describe('daemon: server names', () => {
     expect((await bind(BASE + 12, {name: 'web'})).lease.name).to.equal('web')
   })
 
-  it('an allocation asking for a name another live lease has is refused with NAME_TAKEN; without one it is derived', async () => {
-    const error = await d.client.allocate({service: 'api', name: 'web', project: '/elsewhere/other'}).then(() => null, (e: unknown) => e)
-    expect(error).to.be.instanceOf(ApiError)
-    expect((error as ApiError).code).to.equal('NAME_TAKEN')
-    expect((error as ApiError).message).to.contain('choose another name')
+  it('an allocation keeps the name it asks for (per project, as before); the name leads to its first live holder', async () => {
+    const other = await d.client.allocate({service: 'api', name: 'web', project: '/elsewhere/other'})
+    expect(other.name).to.equal('web')
+    const web = (await d.client.leases()).filter((l) => l.name === 'web')
+    expect(web.map((l) => l.url !== null)).to.deep.equal(web.map((l) => l.id !== other.id))
+    await d.client.release(other.id)
     const derived = await d.client.allocate({service: 'docs', project: '/elsewhere/handbook'})
     expect(derived.name).to.equal('docs.handbook')
     await d.client.release(derived.id)
+  })
+
+  it('a server restarted on its own port in the turn that ends its predecessor\'s lease keeps name and URL', async () => {
+    const tree = worktree(home, 'again')
+    const first = await bind(BASE + 30, {cwd: tree})
+    // Killed without a word to the daemon: the next bind of the port finds the holder dead and takes over.
+    await killAll(holders.filter((x) => x.pid === first.pid))
+    const second = await bind(BASE + 30, {cwd: tree})
+    expect(second.lease).to.include({port: BASE + 30, name: 'again', url: first.lease.url})
+    expect(second.lease.url).to.be.a('string')
+    const listed = (await d.client.leases()).find((l) => l.id === second.lease.id)!
+    expect(listed.url).to.equal(first.lease.url)
   })
 
   it('names are sticky per project, type and asked port, across a daemon restart', async () => {
