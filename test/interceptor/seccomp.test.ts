@@ -58,14 +58,16 @@ describe('seccomp backend', function () {
     return got
   }
 
-  it('auto picks seccomp for a static binary, which lands on another port and serves there; its lease goes when it ends', async () => {
-    const p = run(['--explain', '--', HTTPSTATIC, String(taken)])
+  it('auto picks seccomp for a static binary, which lands on another port and serves there, named by --name; its lease goes when it ends', async () => {
+    const p = run(['--explain', '--name', 'static-srv', '--', HTTPSTATIC, String(taken)])
     const got = await movedAndServing(p, 'httpstatic')
     expect(p.stderr()).to.match(/backend seccomp: .*httpstatic: statically linked/)
     const lease = (await d.client.leases()).find((l) => l.port === got)
     // The lease names the server itself, not the supervisor in front of it.
     expect(lease, 'lease for the moved port').to.not.equal(undefined)
     expect(fs.readFileSync(`/proc/${lease!.pid}/cmdline`, 'utf8')).to.contain('httpstatic')
+    // The supervisor builds the bind request from its own environment: STYXY_NAME from run --name reaches it.
+    expect(lease!.name).to.equal('static-srv')
     await p.stop()
     expect((await d.client.leases()).map((l) => l.port)).to.not.include(got)
   })
