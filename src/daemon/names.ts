@@ -1,4 +1,4 @@
-import {baseName, uniqueName, type NameSource} from '../core/names.js'
+import {baseName, isHostName, uniqueName, type NameSource} from '../core/names.js'
 import type {LeaseRow, Store} from '../store/store.js'
 import type {EventHub} from './hub.js'
 
@@ -55,9 +55,9 @@ export class LiveNames {
     this.ports.set(row.name, [...list, row.port])
   }
 
-  /** Every live name, sorted (the proxy's 404 page lists them). */
+  /** Every live name that has a URL, sorted (the proxy's 404 page lists them). */
   names(): string[] {
-    return [...this.ports.keys()].filter((n) => this.taken(n)).sort()
+    return [...this.ports.keys()].filter((n) => isHostName(n) && this.taken(n)).sort()
   }
 
   /**
