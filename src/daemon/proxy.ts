@@ -60,8 +60,10 @@ export function route(host: string | undefined, d: ProxyDeps): Route {
 /** The proxy's HTTP server: every request and upgrade routed by its Host, each lookup made at that moment. */
 export function makeProxyServer(d: ProxyDeps): http.Server {
   // xfwd: the app sees the real client in X-Forwarded-For and the name it was asked by in X-Forwarded-Host.
-  // The Host header is passed on unchanged: Vite (and others) accept *.localhost hosts by default.
-  const proxy = createProxyServer({xfwd: true, ws: true})
+  // The Host header is passed on unchanged: Vite (and others) accept *.localhost hosts by default. Connections
+  // to the servers are kept alive: a new one per request doubled the proxy's cost (bench/proxy.ts). A kept
+  // socket is only reused for the target a request's own lookup chose.
+  const proxy = createProxyServer({xfwd: true, ws: true, agent: new http.Agent({keepAlive: true})})
   proxy.on('error', (err, _req, res) => {
     const why = (err as NodeJS.ErrnoException).code ?? err.message
     if (res instanceof http.ServerResponse) {
