@@ -66,21 +66,28 @@ export function withSuffix(base: string, n: number): string {
 /**
  * The first of `base`, `base-2`, `base-3`... that `taken` does not hold. `remembered` (the name this project's
  * server had last time) comes first when it is free and still one of base's names: a restart keeps its name even
- * while its twin holds the bare one.
+ * while its twin holds the bare one. `from`: no suffix below it is free (the caller's hint), so ten thousand
+ * servers of one name cost one look each, not ten thousand.
  */
-export function uniqueName(base: string, taken: (name: string) => boolean, remembered?: string | null): string {
+export function uniqueName(base: string, taken: (name: string) => boolean, remembered?: string | null, from = 2): string {
   if (remembered && !taken(remembered) && isVariantOf(remembered, base)) return remembered
-  for (let n = 1; ; n++) {
+  if (!taken(base)) return base
+  for (let n = Math.max(2, from); ; n++) {
     const candidate = withSuffix(base, n)
     if (!taken(candidate)) return candidate
   }
 }
 
+/** 1 for `base` itself, n for `base-n`, 0 for a name that is neither. */
+export function suffixOf(name: string, base: string): number {
+  if (name === base) return 1
+  const m = /^(.*)-(\d+)$/.exec(name)
+  return m !== null && Number(m[2]) >= 2 && withSuffix(base, Number(m[2])) === name ? Number(m[2]) : 0
+}
+
 /** Whether `name` is `base` or one of its suffixed forms. */
 export function isVariantOf(name: string, base: string): boolean {
-  if (name === base) return true
-  const m = /^(.*)-(\d+)$/.exec(name)
-  return m !== null && Number(m[2]) >= 2 && withSuffix(base, Number(m[2])) === name
+  return suffixOf(name, base) > 0
 }
 
 /** The host a name is served on: only names of our shape have one (an allocation's free-form name has none). */

@@ -147,6 +147,7 @@ export class Coordinator {
       if (row && !holderAlive) {
         this.store.deleteLease(row)
         released.push(row)
+        if (row.name !== null) this.names.freed(row.name)
       }
     }
     const {decision, leaseId} = this.store.transaction(() => {

@@ -1,4 +1,4 @@
-import {baseName, isHostName, uniqueName, type NameSource} from '../core/names.js'
+import {baseName, isHostName, suffixOf, uniqueName, type NameSource} from '../core/names.js'
 import type {LeaseRow, Store} from '../store/store.js'
 import type {EventHub} from './hub.js'
 
@@ -13,11 +13,16 @@ import type {EventHub} from './hub.js'
  */
 export class LiveNames {
   private readonly ports = new Map<string, number[]>()
+  /** Per base name, the lowest suffix that may be free: lowered when a suffixed name ends, raised when one is given. */
+  private readonly nextSuffix = new Map<string, number>()
 
   constructor(private readonly store: Store, hub: EventHub) {
     for (const r of store.namedLeases()) this.add(r)
     hub.observe((e) => {
-      if (e.type === 'lease.released' && e.data.name !== null) this.drop(e.data.name, e.data.port)
+      if (e.type === 'lease.released' && e.data.name !== null) {
+        this.drop(e.data.name, e.data.port)
+        this.freed(e.data.name)
+      }
     })
   }
 
@@ -33,6 +38,17 @@ export class LiveNames {
   /** Whether `row` (a live lease) is the one its name leads to. */
   holds(row: LeaseRow): boolean {
     return row.name !== null && this.ports.get(row.name)?.[0] === row.port
+  }
+
+  /**
+   * A lease named `name` ended (announced, or deleted in the caller's turn): its suffix may be given again. A base
+   * shortened to make room for its suffix is not recognized: the next name is then a higher suffix, still unique.
+   */
+  freed(name: string): void {
+    const m = /^(.*)-(\d+)$/.exec(name)
+    if (!m) return
+    const hint = this.nextSuffix.get(m[1])
+    if (hint !== undefined && Number(m[2]) < hint) this.nextSuffix.set(m[1], Number(m[2]))
   }
 
   private drop(name: string, port: number): void {
@@ -71,9 +87,14 @@ export class LiveNames {
     const asked = source.requestedPort ?? 0
     const derived = !source.explicit
     const remembered = derived && project !== null ? this.store.rememberedName(project, service, asked) : undefined
-    const name = uniqueName(base, (n) => this.taken(n), remembered)
-    // Kept while a live lease holds it: a twin named `-2` must not take its first copy's name away at restart.
-    if (derived && project !== null && name !== remembered && (remembered === undefined || !this.taken(remembered))) {
+    const from = this.nextSuffix.get(base) ?? 2
+    const name = uniqueName(base, (n) => this.taken(n), remembered, from)
+    const n = suffixOf(name, base)
+    // A remembered name skipped the scan: the suffixes below it were not looked at.
+    if (n >= from && name !== remembered) this.nextSuffix.set(base, n + 1)
+    // Only a name other than the one a fresh start would get is written (no write for most new leases), and a
+    // memory is kept while a live lease holds it: a twin named `-2` must not take its first copy's name away.
+    if (derived && project !== null && name !== (remembered ?? base) && (remembered === undefined || !this.taken(remembered))) {
       this.store.rememberName(project, service, asked, name, now)
     }
     return name

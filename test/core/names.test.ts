@@ -1,5 +1,5 @@
 import {expect} from 'chai'
-import {baseName, dnsLabel, hostOf, isVariantOf, MAX_LABEL, nameFromHost, sanitizeName, uniqueName, urlOf, withSuffix} from '../../src/core/names.js'
+import {baseName, dnsLabel, hostOf, isVariantOf, MAX_LABEL, nameFromHost, sanitizeName, suffixOf, uniqueName, urlOf, withSuffix} from '../../src/core/names.js'
 
 const dev = {devService: 'dev'}
 
@@ -42,6 +42,20 @@ describe('core: server names', () => {
     const long = 'x'.repeat(63)
     expect(withSuffix(long, 12)).to.equal('x'.repeat(60) + '-12')
     expect(withSuffix(`api.${long}`, 2)).to.equal(`api.${'x'.repeat(61)}-2`)
+  })
+
+  it('the caller\'s hint skips suffixes known to be taken; the bare name and a remembered one are still looked at first', () => {
+    const live = new Set(['a', 'a-2', 'a-3', 'a-4'])
+    const looked: string[] = []
+    const taken = (n: string) => { looked.push(n); return live.has(n) }
+    expect(uniqueName('a', taken, undefined, 4)).to.equal('a-5')
+    expect(looked).to.deep.equal(['a', 'a-4', 'a-5'])
+    live.delete('a')
+    expect(uniqueName('a', (n) => live.has(n), undefined, 5)).to.equal('a')
+    expect(uniqueName('a', (n) => live.has(n), 'a-9', 5)).to.equal('a-9')
+    expect(suffixOf('a-9', 'a')).to.equal(9)
+    expect(suffixOf('a', 'a')).to.equal(1)
+    expect(suffixOf('b-2', 'a')).to.equal(0)
   })
 
   it('a remembered name comes first while it is free and still one of the base name\'s', () => {
