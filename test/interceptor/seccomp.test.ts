@@ -172,6 +172,8 @@ describe('seccomp backend', function () {
       running.push(busy)
       const got = Number((await busy.waitFor(/listening on (\d+)/))[1])
       expect(got).to.be.above(taken).and.at.most(taken + 16)
+      // Its own pipe: the notice on stderr may arrive after the server's line on stdout (the full suite's load).
+      await busy.waitFor(NOTICE_ALONE)
       expect(busy.stderr()).to.match(NOTICE_ALONE)
       expect((await httpGet(got)).status).to.equal(200)
     } finally {
