@@ -59,7 +59,7 @@ describe('faults: the state directory', () => {
       const attempt = async (i: number) => {
         try {
           const a = i % 2
-            ? await d!.client.allocate({service: ['dev', 'api', 'ui', 'docs'][i % 4], pid: holder.pid, name: 'x'.repeat(196) + String(i).padStart(4, '0')})
+            ? await d!.client.allocate({service: ['dev', 'api', 'ui', 'docs'][i % 4], pid: holder.pid, name: 'x'.repeat(200)})
             : await d!.client.bind({pid: holder.pid!, port: 20000 + i, command: 'y'.repeat(1000)})
               .then((b) => ({id: b.leaseId!, port: b.port}))
           answered.set(a.id, a.port)
