@@ -107,6 +107,11 @@ describe('names and URLs: the names proxy reaches moved servers by NAME.localhos
     expect(url).to.include({code: 0, stdout: `${lease.url}\n`})
     const list = await runCli(['list'], d.env)
     expect(list.stdout).to.match(/URL/).and.to.contain(lease.url!)
+    // No display to open it on: open prints the URL and says why it did not open it.
+    const open = await runCli(['open', lease.name!, '--json'], {...d.env, DISPLAY: '', WAYLAND_DISPLAY: ''})
+    expect(open.code).to.equal(0)
+    expect(JSON.parse(open.stdout)).to.deep.include({url: lease.url, opened: false, reason: 'no display (neither DISPLAY nor WAYLAND_DISPLAY is set)'})
+    expect((await runCli(['open', 'no-such-server'], d.env)).code).to.equal(1)
   })
 
   it('styxy url for an unknown name exits 1 naming the names there are', async () => {
