@@ -53,6 +53,13 @@ pub const cases = [_]request_body.Request{
         .cwd = "/tmp/wt-b/api",
         .project = "/tmp/wt-b",
     },
+    .{
+        .pid = 4242,
+        .port = 5173,
+        .command = "node vite.js",
+        .cwd = "/tmp/wt-b",
+        .name = "web.\"quoted\" é",
+    },
 };
 
 /// Room for the largest body any case makes, as decide.zig's buffer is.

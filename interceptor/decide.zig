@@ -83,6 +83,7 @@ pub fn run(b: *const Bind, cfg: *const settings.Config) real.Result {
         .instance_id = cfg.instance_id,
         // Relative to the bound process's directory (the trapped one's, under the seccomp supervisor).
         .project = project.forced(settings.processEnv, b.cwd, &project_buf),
+        .name = cfg.name,
         .reassign = cfg.reassign,
     };
     return askWithRetries(b, cfg, target, &req, deadline);

@@ -107,6 +107,8 @@ pub const Request = struct {
     instance_id: ?[]const u8 = null,
     /// STYXY_PROJECT made absolute; absent, the daemon finds the project from `cwd`.
     project: ?[]const u8 = null,
+    /// STYXY_NAME; the daemon makes a host name of whatever it is given.
+    name: ?[]const u8 = null,
     reassign: bool = true,
     taken: []const u16 = &.{},
 };
@@ -115,8 +117,10 @@ pub const max_command_json = 1024;
 pub const max_cwd_json = 1024;
 pub const max_instance_json = 256;
 pub const max_project_json = 1024;
-/// Room for the largest body: every field at its budget (decide.zig's buffer, the contract's).
-pub const body_max = 3584;
+/// A DNS label is 63 characters at most: a longer name is cut (the daemon cuts it anyway).
+pub const max_name_json = 128;
+/// Room for the largest body: every field at its budget (decide.zig's buffer, the contract's), framed within ipc.request_max.
+pub const body_max = 3728;
 
 /// Returns null if the body doesn't fit; the caller then fails open.
 pub fn buildBody(buf: []u8, r: *const Request) ?[]const u8 {
@@ -142,6 +146,11 @@ pub fn buildBody(buf: []u8, r: *const Request) ?[]const u8 {
         var probe = b;
         probe.append(",\"project\":");
         if (appendString(&probe, p, max_project_json)) b = probe;
+    }
+    if (r.name) |n| {
+        // Cut short it is still a name (the daemon sanitizes and shortens names itself).
+        b.append(",\"name\":");
+        _ = appendString(&b, n, max_name_json);
     }
     b.append(if (r.reassign) ",\"reassign\":true" else ",\"reassign\":false");
     if (r.taken.len > 0) {
@@ -242,9 +251,20 @@ test "request body with a forced project; one too long is omitted" {
         .cwd = "/" ++ "c" ** (max_cwd_json - 1),
         .instance_id = "i" ** max_instance_json,
         .project = "/" ++ "p" ** (max_project_json - 1),
+        .name = "\"" ** max_name_json,
         .taken = &.{ 65535, 65534, 65533 },
     });
     try t.expect(full != null);
+    var framed: [@import("ipc.zig").request_max]u8 = undefined;
+    try t.expect(@import("ipc.zig").frame(&framed, .{ .token = "f" ** 64, .addr = .{ 127, 0, 0, 1 }, .port = 65535 }, full.?) != null);
+}
+
+test "request body with a name (STYXY_NAME)" {
+    var buf: [body_max]u8 = undefined;
+    const body = buildBody(&buf, &.{ .pid = 9, .port = 5173, .command = "vite", .name = "web" }).?;
+    try t.expectEqualStrings(
+        \\{"pid":9,"port":5173,"command":"vite","name":"web","reassign":true}
+    , body);
 }
 
 test "request body, retry with taken ports and optional fields omitted" {

@@ -28,6 +28,8 @@ pub const Config = struct {
     /// token must never leave the machine, so TCP is skipped altogether.
     daemon_host: ?[4]u8 = .{ 127, 0, 0, 1 },
     instance_id: ?[]const u8 = null,
+    /// STYXY_NAME (`styxy run --name`): the name the daemon gives this program's servers.
+    name: ?[]const u8 = null,
 };
 
 /// An upper bound keeps a typo like STYXY_TIMEOUT_MS=300000 from hanging a
@@ -57,6 +59,7 @@ pub fn load(get: Lookup) Config {
     }
     if (nonEmpty(get("STYXY_DAEMON_HOST"))) |v| cfg.daemon_host = parseLoopback(v);
     cfg.instance_id = nonEmpty(get("STYXY_INSTANCE_ID"));
+    cfg.name = nonEmpty(get("STYXY_NAME"));
     return cfg;
 }
 
@@ -96,6 +99,7 @@ test "all settings" {
         .{ "STYXY_DAEMON_PORT", "1234" },
         .{ "STYXY_DAEMON_HOST", "127.0.0.2" },
         .{ "STYXY_INSTANCE_ID", "inst-1" },
+        .{ "STYXY_NAME", "web" },
     }).get);
     try t.expect(cfg.debug and !cfg.reassign and !cfg.disabled);
     try t.expectEqual(@as(u16, 3000), cfg.min_port);
@@ -104,6 +108,7 @@ test "all settings" {
     try t.expectEqual(@as(u16, 1234), cfg.daemon_port);
     try t.expectEqual([4]u8{ 127, 0, 0, 2 }, cfg.daemon_host.?);
     try t.expectEqualStrings("inst-1", cfg.instance_id.?);
+    try t.expectEqualStrings("web", cfg.name.?);
 }
 
 test "bad values fall back to defaults; non-loopback host disables tcp" {
@@ -115,6 +120,7 @@ test "bad values fall back to defaults; non-loopback host disables tcp" {
         .{ "STYXY_DAEMON_PORT", "70000" },
         .{ "STYXY_DAEMON_HOST", "10.0.0.1" },
         .{ "STYXY_INSTANCE_ID", "" },
+        .{ "STYXY_NAME", "" },
     }).get);
     try t.expect(!cfg.debug);
     try t.expectEqual(@as(u16, 1024), cfg.min_port);
@@ -123,6 +129,7 @@ test "bad values fall back to defaults; non-loopback host disables tcp" {
     try t.expectEqual(@as(u16, 9876), cfg.daemon_port);
     try t.expect(cfg.daemon_host == null);
     try t.expect(cfg.instance_id == null);
+    try t.expect(cfg.name == null);
     try t.expect(load(FakeEnv(&.{.{ "STYXY_DAEMON_HOST", "localhost" }}).get).daemon_host == null);
 }
 

@@ -46,3 +46,16 @@ export function daemonPort(env: NodeJS.ProcessEnv = process.env): number {
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`STYXY_DAEMON_PORT must be a port number, got "${raw}"`)
   return n
 }
+
+/**
+ * The names proxy's port (null: off). STYXY_PROXY_PORT: a port, 0 for any free one, or `off`; unset, the one
+ * beside the daemon's TCP port (9877 by default), or a free one when the daemon's is itself picked by the kernel.
+ */
+export function proxyPort(env: NodeJS.ProcessEnv = process.env, tcpPort = daemonPort(env)): number | null {
+  const raw = env.STYXY_PROXY_PORT
+  if (raw === undefined || raw === '') return tcpPort === 0 || tcpPort >= 65535 ? 0 : tcpPort + 1
+  if (raw.toLowerCase() === 'off') return null
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`STYXY_PROXY_PORT must be a port number or "off", got "${raw}"`)
+  return n
+}

@@ -69,6 +69,12 @@ export async function runChecks(env: NodeJS.ProcessEnv = process.env): Promise<C
       ? {name: 'daemon (TCP + token)', level: 'pass', detail: `${unix.endpoint.host}:${unix.endpoint.port}`}
       : {name: 'daemon (TCP + token)', level: health ? 'fail' : 'warn', detail: `${unix.endpoint.host}:${unix.endpoint.port}: ${tcpHealth.e.message}`, hint: 'is STYXY_DAEMON_PORT the daemon\'s port? is the token file readable?'})
   }
+  if (status?.proxy) {
+    const p = status.proxy
+    checks.push(p.listening
+      ? {name: 'names proxy', level: 'pass', detail: `http://NAME.localhost:${p.port}/ on ${p.host}:${p.port}`}
+      : {name: 'names proxy', level: 'warn', detail: `off: ${p.host}:${p.port} ${p.error}; the daemon tries the port again every 30 s at most, and servers have no *.localhost URL meanwhile`, hint: 'set STYXY_PROXY_PORT to a free port (or off) and restart the daemon'})
+  }
   const kernel = status?.kernel
   if (kernel) {
     checks.push(kernel.sockets === 'sock_diag' && kernel.exits === 'pidfd'

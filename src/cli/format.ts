@@ -7,6 +7,11 @@ export function holderOf(l: Lease): string {
   return [l.pid ? `pid ${l.pid}` : '', l.instanceId ?? '', l.name ?? ''].filter(Boolean).join(' ') || 'an explicit allocation'
 }
 
+/** The holder in a table with a URL column: the name is in the URL already. */
+function holderCell(l: Lease): string {
+  return l.url ? [l.pid ? `pid ${l.pid}` : '', l.instanceId ?? ''].filter(Boolean).join(' ') || 'an explicit allocation' : holderOf(l)
+}
+
 /** A moved lease's port with the one it asked for: `8002 (asked 8000)`. */
 function portCell(l: Lease): string {
   return l.requestedPort !== null && l.requestedPort !== l.port ? `${l.port} (asked ${l.requestedPort})` : String(l.port)
@@ -32,9 +37,9 @@ function shortCommand(command: string | null, max: number): string {
 export function leaseTable(leases: Lease[], verbose: boolean): string {
   if (leases.length === 0) return 'No active leases.'
   const lines = [verbose
-    ? table(['PORT', 'SERVICE', 'KIND', 'HOLDER', 'SINCE', 'LEASE', 'ASKED', 'PROJECT', 'COMMAND'],
-      leases.map((l) => [portCell(l), l.service, l.kind, holderOf(l), l.createdAt, l.id, l.requestedPort ?? '', l.project ?? '', l.command ?? '']))
-    : table(['PORT', 'SERVICE', 'HOLDER', 'PROJECT', 'COMMAND'], leases.map((l) => [portCell(l), l.service, holderOf(l), shortProject(l.project), shortCommand(l.command, 60)]))]
+    ? table(['PORT', 'SERVICE', 'URL', 'KIND', 'HOLDER', 'SINCE', 'LEASE', 'ASKED', 'PROJECT', 'COMMAND'],
+      leases.map((l) => [portCell(l), l.service, l.url ?? '', l.kind, holderCell(l), l.createdAt, l.id, l.requestedPort ?? '', l.project ?? '', l.command ?? '']))
+    : table(['PORT', 'SERVICE', 'URL', 'HOLDER', 'PROJECT', 'COMMAND'], leases.map((l) => [portCell(l), l.service, l.url ?? '', holderCell(l), shortProject(l.project), shortCommand(l.command, 60)]))]
   const moves = followMoves([...leases].sort((a, b) => b.createdAt.localeCompare(a.createdAt)), (port) => leases.find((l) => l.port === port)?.project)
   if (moves.length) lines.push('', 'Followed (a connect to localhost:ASKED from the project reaches PORT):')
   for (const m of moves) lines.push(`  ${m.asked} -> ${m.port}  ${m.project}`)

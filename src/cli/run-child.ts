@@ -23,6 +23,8 @@ export interface RunOptions {
   explain?: boolean
   /** `--project DIR`: the command's project, whatever its working directory (exported as STYXY_PROJECT). */
   project?: string
+  /** `--name NAME`: the name of the command's servers (exported as STYXY_NAME). */
+  name?: string
   /** Seconds between passing a stop signal on and SIGKILL for what is left (default $STYXY_RUN_GRACE, else 5). */
   grace?: number
   /** One-line warnings (daemon not startable, library missing): the child runs anyway. */
@@ -70,6 +72,8 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
   const env = {...(opts.env ?? process.env)}
   // Absolute, so the command and everything it starts name the same project from any directory.
   if (opts.project !== undefined) env.STYXY_PROJECT = path.resolve(opts.project)
+  // Read by the interceptor (and the seccomp supervisor) at each bind, so every server the command starts is named.
+  if (opts.name !== undefined) env.STYXY_NAME = opts.name
   let client: StyxyClient | undefined
   // The probe's connection, kept for the exit watch.
   let probe: Socket | undefined
@@ -84,7 +88,7 @@ export async function runUnderStyxy(opts: RunOptions): Promise<number> {
     const instanceId = `run-${process.pid}`
     try {
       // Without --service the daemon takes the type whose range holds --port, and a port near it if it is taken.
-      lease = await client.allocate({service: opts.service, port: opts.port, pid: process.pid, instanceId, project: projectOf(process.cwd(), env)})
+      lease = await client.allocate({service: opts.service, port: opts.port, pid: process.pid, instanceId, project: projectOf(process.cwd(), env), name: opts.name})
     } catch (error) {
       // A refusal (an unknown service type, a port that cannot be handed out) is the user's to fix: say it and
       // stop. A daemon that accepts but does not answer (stopped, hung) must not keep the command from running.

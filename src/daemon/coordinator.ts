@@ -20,6 +20,7 @@ import type {LeaseRules} from './instances.js'
 import {Releases, type ReleaseOptions} from './releases.js'
 import {bindProject, namedProject} from './projects.js'
 import {findStrays} from './strays.js'
+import {LiveNames} from './names.js'
 
 export interface CoordinatorOptions extends ReleaseOptions {
   daemonPort: number
@@ -33,6 +34,8 @@ export class Coordinator {
   private serviceTypes: ServiceType[]
   /** Every way a lease ends (releases.ts). */
   readonly releases: Releases
+  /** The live leases by name (names.ts): new leases are named against it, the proxy looks names up in it. */
+  readonly names: LiveNames
 
   constructor(
     readonly store: Store,
@@ -48,6 +51,7 @@ export class Coordinator {
     this.serviceTypes = types
     this.typeByName = new Map(types.map((t) => [t.name, t]))
     this.releases = new Releases(store, hub, kernel, options, exits)
+    this.names = new LiveNames(store, hub)
   }
 
   get types(): readonly ServiceType[] {
@@ -143,6 +147,7 @@ export class Coordinator {
       if (row && !holderAlive) {
         this.store.deleteLease(row)
         released.push(row)
+        if (row.name !== null) this.names.freed(row.name)
       }
     }
     const {decision, leaseId} = this.store.transaction(() => {
@@ -168,11 +173,14 @@ export class Coordinator {
       } else {
         leaseId = newLeaseId(decision.port)
         const row: LeaseRow = {
-          id: leaseId, port: decision.port, service: decision.service, kind: 'bind', requested_port: req.port,
-          pid: req.pid, pid_start: pidStart, instance_id: req.instanceId ?? null, name: null, project,
+          id: leaseId, port: decision.port, service: decision.service, kind: 'bind', requested_port: req.port, project,
+          pid: req.pid, pid_start: pidStart, instance_id: req.instanceId ?? null,
+          // A given name (STYXY_NAME) another live lease has gets a suffix: a bind is never refused over a name.
+          name: this.names.choose({explicit: req.name, project, cwd: req.cwd, service: decision.service, devService: DEFAULT_SERVICE, requestedPort: req.port}, now),
           command: req.command ?? null, created_at: this.stamp(), last_listening: null,
         }
         this.store.insertLease(row)
+        this.names.add(row)
         created.push(toLease(row))
       }
       if (decision.action === 'remap' && !decision.repeat) {
@@ -249,11 +257,12 @@ export class Coordinator {
       if (port === undefined) throw new StyxyError('RANGE_EXHAUSTED', `no free port left for ${type.name} (${type.range[0]}-${type.range[1]})`)
       const row: LeaseRow = {
         id: opts.id ?? newLeaseId(port), port, service: type.name, kind: 'allocation', requested_port: req.port ?? null, pid: req.pid ?? null,
-        pid_start: pidStart, instance_id: req.instanceId ?? null, name: req.name ?? null, project,
-        command: null, created_at: this.stamp(), last_listening: null,
+        pid_start: pidStart, instance_id: req.instanceId ?? null, project, command: null, created_at: this.stamp(), last_listening: null,
+        name: req.name ?? (opts.dryRun ? null : this.names.choose({project, service: type.name, devService: DEFAULT_SERVICE, requestedPort: req.port ?? null}, Date.now())),
       }
       if (!opts.dryRun) {
         this.store.insertLease(row)
+        this.names.add(row)
         if (req.port !== undefined && port !== req.port) this.remember(project, req.port, port, Date.now())
       }
       return {...toLease(row), joined: false}
@@ -308,9 +317,7 @@ export class Coordinator {
     holderStart: (pid) => this.holderStart(pid), dropLease: (row) => this.store.deleteLease(row), watchHolder: (pid, start) => this.releases.watchHolder(pid, start),
   }
 
-  reassignments(sinceMs?: number): Reassignment[] {
-    return this.store.reassignments(sinceMs)
-  }
+  reassignments(sinceMs?: number): Reassignment[] { return this.store.reassignments(sinceMs) }
 
   /** Servers our programs moved by themselves while this daemon was unreachable (strays.ts), leased now. */
   adoptStrays(stateDir: string): Lease[] {
@@ -327,7 +334,9 @@ export class Coordinator {
       // Checked again inside the transaction: a bind that raced this start may have leased the port meanwhile.
       const made = this.store.transaction(() => {
         if (this.store.leaseByPort(s.port)) return false
+        row.name = this.names.choose({project: s.project, service, devService: DEFAULT_SERVICE, requestedPort: null}, Date.now())
         this.store.insertLease(row)
+        this.names.add(row)
         return true
       })
       if (!made) continue

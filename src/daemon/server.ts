@@ -1,9 +1,11 @@
 import Koa from 'koa'
 import {Router} from '@koa/router'
-import {DAEMON_HOST, resolvePaths, type StyxyPaths} from '../paths.js'
+import {DAEMON_HOST, proxyPort, resolvePaths, type StyxyPaths} from '../paths.js'
 import {VERSION} from '../project.js'
 import {loadConfig} from '../config.js'
-import {Store, storageFailure} from '../store/store.js'
+import {setLeaseUrls, Store, storageFailure} from '../store/store.js'
+import {urlOf} from '../core/names.js'
+import {makeProxyServer} from './proxy.js'
 import {Coordinator} from './coordinator.js'
 import {EventHub} from './hub.js'
 import {Metrics} from './metrics.js'
@@ -44,6 +46,8 @@ export interface RunningDaemon {
   /** The TCP port: the one listened on, or while TCP is off (its port taken) the one being tried. */
   tcpPort: number
   tcp: () => TcpState
+  /** The names proxy's listener; null when it is off. */
+  proxy: () => TcpState | null
   coordinator: Coordinator
   config: ConfigReloader
   stop(reason?: string): Promise<void>
@@ -159,6 +163,21 @@ function startHousekeeping(coordinator: Coordinator, store: Store, metrics: Metr
   return () => clearInterval(timer)
 }
 
+/** The names proxy (proxy.ts) on its own loopback port, off and retried while taken, like the TCP listener. */
+async function openProxy(coordinator: Coordinator, port: number, ownPorts: () => number[], env: NodeJS.ProcessEnv, log: (msg: string) => void): Promise<TcpListener> {
+  // Reserved as configured: a server asking for the proxy's port is moved off it, whether the proxy holds it yet or not.
+  if (port) coordinator.reservePort(port)
+  let bound = port
+  // A lease has the URL its name leads to (port 0: none until the kernel has picked the proxy's port).
+  setLeaseUrls((r) => (bound && coordinator.names.holds(r) ? urlOf(r.name, bound) : null))
+  return TcpListener.open({
+    host: DAEMON_HOST, port, log, label: 'names proxy', whileOff: 'servers have no *.localhost URL until it listens',
+    maxRetryMs: envMs(env, 'STYXY_TCP_RETRY_MAX_MS', 30_000) || undefined,
+    make: () => makeProxyServer({names: coordinator.names, listenersOn: (p) => coordinator.kernel.listenersOn(p), ownPorts, proxyPort: () => bound, log}),
+    onListening: (p) => { bound = p; coordinator.reservePort(p) },
+  })
+}
+
 export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon> {
   const env = options.env ?? process.env
   const log = options.log ?? logLine
@@ -204,7 +223,10 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     let tcp: TcpListener | undefined
     const tcpState = (): TcpState => tcp?.state ?? {port: tcpPort, listening: false, error: 'not opened yet', retryMs: null}
     const dashboard = new DashboardSessions()
-    const deps: RouteDeps = {coordinator, hub, watches, metrics, paths, version: VERSION, startedAt: Date.now(), tcpPort: () => tcpPort, tcp: tcpState, config: reloader, dashboard}
+    let proxy: TcpListener | undefined
+    const wantedProxyPort = proxyPort(env, options.tcpPort)
+    const proxyState = (): TcpState | null => wantedProxyPort === null ? null : proxy?.state ?? {port: wantedProxyPort, listening: false, error: 'not opened yet', retryMs: null}
+    const deps: RouteDeps = {coordinator, hub, watches, metrics, paths, version: VERSION, startedAt: Date.now(), tcpPort: () => tcpPort, tcp: tcpState, proxy: proxyState, config: reloader, dashboard}
     const app = buildApp(deps, token, log)
 
     // Step 3: both listeners, one app.
@@ -227,6 +249,11 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     if (given.unix || given.tcp) log(`listeners from the supervisor: ${[given.unix && `Unix socket ${given.unix.path} (fd ${given.unix.fd})`, given.tcp && `TCP ${DAEMON_HOST}:${tcpPort} (fd ${given.tcp.fd})`].filter(Boolean).join(', ')}`)
     const tcpListener = tcp
     teardown.add(() => tcpListener.close())
+    if (wantedProxyPort !== null) {
+      proxy = await openProxy(coordinator, wantedProxyPort, () => [tcpPort, proxyState()?.port ?? 0], env, log)
+      const proxyListener = proxy
+      teardown.add(() => proxyListener.close())
+    }
 
     // With exit events the reaper only expires what has no event (heartbeats, leases without a listener), so it
     // can take its time; without them it is how the dead are found.
@@ -242,7 +269,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
 
     let stopping: Promise<void> | undefined
     return {
-      paths, tcpPort, coordinator, tcp: tcpState, config: reloader,
+      paths, tcpPort, coordinator, tcp: tcpState, proxy: proxyState, config: reloader,
       stop(reason = 'stopped') {
         stopping ??= (async () => {
           hub.publish({type: 'daemon.stopping', data: {pid: process.pid, reason}})

@@ -22,12 +22,16 @@ export interface TcpOptions {
   onListening: (port: number) => void
   /** The longest wait between tries while the port is taken. */
   maxRetryMs?: number
+  /** What this listener is, in log lines (default `TCP`), and what is lost while it is off. */
+  label?: string
+  whileOff?: string
 }
 
 const FIRST_RETRY_MS = 1000
 export const MAX_RETRY_MS = 30_000
 
 /**
+ * (The names proxy's listener is one of these too: a taken proxy port must not stop the daemon either.)
  * The TCP listener is the fallback transport: the Unix socket is the main one. A port someone else holds
  * (another user's daemon on the same default 9876, any program) must not keep the daemon from starting, so a
  * failed listen leaves TCP off, says why, and tries again in the background: 1 s, doubling, then every 30 s
@@ -86,7 +90,7 @@ export class TcpListener {
       const e = error as NodeJS.ErrnoException
       const why = `${e.code ?? 'error'}: ${e.code === 'EADDRINUSE' ? 'another process listens there' : e.message}`
       if (this.error === null) {
-        this.o.log(`TCP ${this.o.host}:${this.o.port} is unavailable (${why}): serving on the Unix socket only, and trying the port again in the background`)
+        this.o.log(`${this.o.label ?? 'TCP'} ${this.o.host}:${this.o.port} is unavailable (${why}): ${this.o.whileOff ?? 'serving on the Unix socket only'}, and trying the port again in the background`)
       }
       this.error = why
       this.schedule()
@@ -98,7 +102,7 @@ export class TcpListener {
     }
     this.server = server
     this.boundPort = (server.address() as net.AddressInfo).port
-    if (this.error !== null) this.o.log(`TCP ${this.o.host}:${this.boundPort} is listening now`)
+    if (this.error !== null) this.o.log(`${this.o.label ?? 'TCP'} ${this.o.host}:${this.boundPort} is listening now`)
     this.error = null
     this.o.onListening(this.boundPort)
   }

@@ -29,6 +29,11 @@ export const BindRequestSchema = z.strictObject({
   /** STYXY_PROJECT (`styxy run --project`), resolved against cwd if relative; absent, the project is cwd's worktree top. */
   project: text(4096).optional(),
   instanceId: id.optional(),
+  /**
+   * STYXY_NAME (`styxy run --name`): the server's name. Any text: the daemon makes a host name of it (core/names.ts)
+   * rather than refuse, since a refused bind request means a bind without Styxy.
+   */
+  name: text(255).optional(),
   /** Ports the caller's real bind found in use (EADDRINUSE) since its first ask. */
   taken: z.array(port).max(64).optional(),
   /** false: record and answer, never move (STYXY_DISABLE_REASSIGN=1). */

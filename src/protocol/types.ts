@@ -28,7 +28,10 @@ export interface Lease {
   requestedPort: number | null
   pid: number | null
   instanceId: string | null
+  /** The server's name (`styxy run --name`, else derived from its project and type: src/core/names.ts). */
   name: string | null
+  /** `http://NAME.localhost:<proxy port>/`: reaches the server wherever it moves; null without a host-shaped name. */
+  url: string | null
   project: string | null
   command: string | null
   createdAt: string
@@ -60,6 +63,8 @@ export interface Health {
   version: string
   pid: number
   schemaVersion: number
+  /** The names proxy's port (`http://NAME.localhost:<port>/`), while it listens; null when off or not yet. */
+  proxyPort: number | null
 }
 
 export interface Status {
@@ -80,6 +85,8 @@ export interface Status {
    * then serves on the Unix socket alone and tries the port again every `retryMs` at most 30 s.
    */
   tcp: {host: string; port: number; listening: boolean; error: string | null; retryMs: number | null}
+  /** The names proxy (its own loopback port, taken or not like TCP's); null when turned off (STYXY_PROXY_PORT=off). */
+  proxy: {host: string; port: number; listening: boolean; error: string | null; retryMs: number | null} | null
   kernel: KernelStatus
 }
 

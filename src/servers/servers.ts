@@ -8,9 +8,9 @@ import {projectOfProcess} from './process.js'
 // project that Styxy never leased (started without it) when nothing leased answers.
 
 export interface Server {
-  /** The lease's name (`allocate -n`, `run --name` once names exist), else null. */
+  /** The lease's name (`run --name`, `allocate -n`, else derived from its project and type), null for older leases. */
   name: string | null
-  /** The server's stable URL by name: null until names have URLs. */
+  /** `http://NAME.localhost:<proxy port>/`: reaches it wherever it moves (the daemon's names proxy); null without one. */
   url: string | null
   /** Where it listens now. */
   port: number
@@ -47,7 +47,7 @@ export function projectHere(dir?: string, env: NodeJS.ProcessEnv = process.env):
 export function toServer(l: Lease): Server {
   const asked = l.requestedPort ?? l.port
   return {
-    name: l.name, url: null, port: l.port, askedPort: asked, moved: asked !== l.port, address: `http://localhost:${l.port}/`,
+    name: l.name, url: l.url ?? null, port: l.port, askedPort: asked, moved: asked !== l.port, address: `http://localhost:${l.port}/`,
     service: l.service, project: l.project, command: l.command, pid: l.pid, since: l.createdAt, kind: l.kind, leaseId: l.id,
   }
 }

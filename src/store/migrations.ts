@@ -84,6 +84,22 @@ export const MIGRATIONS: readonly {version: number; sql: string}[] = [
       CREATE INDEX leases_holder ON leases (pid, requested_port);
     `,
   },
+  {
+    version: 3,
+    // Names are sticky like ports: a project's server restarted with the same type and asked port gets the name
+    // it had (src/core/names.ts). Asked port 0: an allocation that asked for none. Leases made before this step
+    // keep a null name (no URL) until they are made again.
+    sql: `
+      CREATE TABLE remembered_names (
+        project        TEXT NOT NULL,
+        service        TEXT NOT NULL,
+        requested_port INTEGER NOT NULL,
+        name           TEXT NOT NULL,
+        updated_at     INTEGER NOT NULL,
+        PRIMARY KEY (project, service, requested_port)
+      ) WITHOUT ROWID;
+    `,
+  },
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version

@@ -60,10 +60,20 @@ const many = (vs: unknown[]): LeaseRow[] => vs.map((v) => leaseRow(v as Raw))
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
+// A lease's URL depends on the daemon's names proxy (its port, who holds each name). A process runs one daemon,
+// and a lease is turned into its answer in many places (events, listings, releases): one setting here rather
+// than the daemon passed to each.
+let urlFor: (r: LeaseRow & {name: string}) => string | null = () => null
+
+/** How leases get their URL from now on. */
+export function setLeaseUrls(fn: (r: LeaseRow & {name: string}) => string | null): void {
+  urlFor = fn
+}
+
 export function toLease(r: LeaseRow): Lease {
   return {
     id: r.id, port: r.port, service: r.service, kind: r.kind, requestedPort: r.requested_port, pid: r.pid,
-    instanceId: r.instance_id, name: r.name, project: r.project, command: r.command,
+    instanceId: r.instance_id, name: r.name, url: r.name === null ? null : urlFor(r as LeaseRow & {name: string}), project: r.project, command: r.command,
     createdAt: iso(r.created_at), lastListeningAt: r.last_listening === null ? null : iso(r.last_listening),
   }
 }
@@ -172,6 +182,10 @@ export class Store {
       remembered: db.prepare('SELECT port FROM remembered WHERE project = ? AND requested_port = ?'),
       remember: db.prepare(`INSERT INTO remembered (project, requested_port, port, updated_at) VALUES (?, ?, ?, ?)
         ON CONFLICT (project, requested_port) DO UPDATE SET port = excluded.port, updated_at = excluded.updated_at`),
+      rememberedName: db.prepare('SELECT name FROM remembered_names WHERE project = ? AND service = ? AND requested_port = ?').pluck(),
+      rememberName: db.prepare(`INSERT INTO remembered_names (project, service, requested_port, name, updated_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (project, service, requested_port) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at`),
+      namedLeases: lease(`SELECT ${LEASE_COLUMNS} FROM leases WHERE name IS NOT NULL`),
       checkpoint: db.prepare('PRAGMA wal_checkpoint(PASSIVE)'),
     }
   }
@@ -240,6 +254,16 @@ export class Store {
   remember(project: string, requestedPort: number, port: number, at: number): void {
     this.s.remember.run(project, requestedPort, port, at)
   }
+
+  /** The name `project`'s server of this type asking for this port (0: none) had last time. */
+  rememberedName(project: string, service: string, requestedPort: number): string | undefined {
+    return this.s.rememberedName.get(project, service, requestedPort) as string | undefined
+  }
+  rememberName(project: string, service: string, requestedPort: number, name: string, at: number): void {
+    this.s.rememberName.run(project, service, requestedPort, name, at)
+  }
+  /** Leases with a name: the daemon's index of names is built from them at start (src/daemon/names.ts). */
+  namedLeases(): LeaseRow[] { return many(this.s.namedLeases.all()) }
 
   /** Copy the WAL back into the database; nearly free when nothing was written since the last one. */
   checkpoint(): void {

@@ -30,7 +30,8 @@ describe('CLI commands against a real daemon', () => {
     expect(a.code, a.stderr).to.equal(0)
     const [, port, id] = a.stdout.match(/^(\d+) \(lease (l-[\w-]+), docs\)/)!
     const list = await cli('list', '-v')
-    expect(list.stdout).to.match(new RegExp(`^${port}\\s+docs\\s+allocation\\s+site`, 'm'))
+    // Its name is its URL's: http://site.localhost:<proxy port>/.
+    expect(list.stdout).to.match(new RegExp(`^${port}\\s+docs\\s+http://site\\.localhost:\\d+/\\s+allocation\\s`, 'm'))
     expect(list.stdout).to.contain(id)
     const lj = json((await cli('list', '--json', '--service', 'docs')).stdout) as unknown as {port: number}[]
     expect(lj.map((l) => l.port)).to.deep.equal([Number(port)])

@@ -84,8 +84,9 @@ describe('CLI: projects', () => {
     const moved = await d.client.bind({pid: await holder(), port: P, cwd: path.join(b, 'web')})
     expect(moved.action).to.equal('remap')
     const list = await cliIn(root, ['list'], d.env)
-    expect(list.stdout).to.match(new RegExp(`^${moved.port} \\(asked ${P}\\)\\s+\\S+\\s+pid`, 'm'))
-    expect(list.stdout).to.match(new RegExp(`^${P}\\s+\\S+\\s+pid`, 'm'))
+    // PORT, SERVICE, URL (each lease named: http://NAME.localhost:<proxy port>/), HOLDER.
+    expect(list.stdout).to.match(new RegExp(`^${moved.port} \\(asked ${P}\\)\\s+\\S+\\s+http://\\S+\\s+pid`, 'm'))
+    expect(list.stdout).to.match(new RegExp(`^${P}\\s+\\S+\\s+http://\\S+\\s+pid`, 'm'))
     expect(list.stdout).to.contain(`  ${P} -> ${moved.port}  ${b}`)
     const json = JSON.parse((await cliIn(root, ['list', '--json'], d.env)).stdout) as {port: number; requestedPort: number; project: string}[]
     expect(json.find((l) => l.port === moved.port)).to.include({requestedPort: P, project: b})

@@ -89,6 +89,12 @@ describe('dashboard: in a real headless Chromium', function () {
     const text = await row.textContent()
     expect(text).to.contain(String(asked)).and.contain('http.server').and.contain(`pid ${py.child.pid}`)
     expect(await row.getAttribute('data-listening')).to.equal('true')
+    // Its URL by name, as a link, the one `styxy url` gives (issue 20: the dashboard shows every server's URL).
+    const lease = (await d.client.leases()).find((l) => l.port === asked)!
+    expect(lease.name, 'the server was named').to.be.a('string')
+    const byName = await runCli(['url', lease.name!], d.env)
+    expect(byName.code, byName.stderr).to.equal(0)
+    expect(await row.locator('a.url').getAttribute('href')).to.equal(byName.stdout.trim()).and.match(/^http:\/\/[\w.-]+\.localhost:\d+\/$/)
     expect(await page.locator(`section.project[data-project="${other}"]`).count()).to.equal(1)
     const quiet = page.locator(`section.project[data-project="${myapp}"] tr[data-listening="false"]`)
     expect(await quiet.textContent()).to.contain('backend').and.contain('no listener')

@@ -23,7 +23,8 @@ export function isolatedEnv(home: string, port: number, extra: Record<string, st
   const env: NodeJS.ProcessEnv = {...process.env}
   for (const k of Object.keys(env)) if (k.startsWith('STYXY_') || k === 'LD_PRELOAD') delete env[k]
   return {
-    ...env, STYXY_HOME: home, STYXY_DAEMON_PORT: String(port), XDG_CONFIG_HOME: path.join(home, 'config'),
+    // The names proxy on a free port: never the one beside a test's fixed daemon port, nor 9877.
+    ...env, STYXY_HOME: home, STYXY_DAEMON_PORT: String(port), STYXY_PROXY_PORT: '0', XDG_CONFIG_HOME: path.join(home, 'config'),
     XDG_CACHE_HOME: path.join(home, 'cache'), XDG_DATA_HOME: path.join(home, 'data'), ...extra,
   }
 }

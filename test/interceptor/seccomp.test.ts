@@ -58,14 +58,16 @@ describe('seccomp backend', function () {
     return got
   }
 
-  it('auto picks seccomp for a static binary, which lands on another port and serves there; its lease goes when it ends', async () => {
-    const p = run(['--explain', '--', HTTPSTATIC, String(taken)])
+  it('auto picks seccomp for a static binary, which lands on another port and serves there, named by --name; its lease goes when it ends', async () => {
+    const p = run(['--explain', '--name', 'static-srv', '--', HTTPSTATIC, String(taken)])
     const got = await movedAndServing(p, 'httpstatic')
     expect(p.stderr()).to.match(/backend seccomp: .*httpstatic: statically linked/)
     const lease = (await d.client.leases()).find((l) => l.port === got)
     // The lease names the server itself, not the supervisor in front of it.
     expect(lease, 'lease for the moved port').to.not.equal(undefined)
     expect(fs.readFileSync(`/proc/${lease!.pid}/cmdline`, 'utf8')).to.contain('httpstatic')
+    // The supervisor builds the bind request from its own environment: STYXY_NAME from run --name reaches it.
+    expect(lease!.name).to.equal('static-srv')
     await p.stop()
     expect((await d.client.leases()).map((l) => l.port)).to.not.include(got)
   })
@@ -170,6 +172,8 @@ describe('seccomp backend', function () {
       running.push(busy)
       const got = Number((await busy.waitFor(/listening on (\d+)/))[1])
       expect(got).to.be.above(taken).and.at.most(taken + 16)
+      // Its own pipe: the notice on stderr may arrive after the server's line on stdout (the full suite's load).
+      await busy.waitFor(NOTICE_ALONE)
       expect(busy.stderr()).to.match(NOTICE_ALONE)
       expect((await httpGet(got)).status).to.equal(200)
     } finally {

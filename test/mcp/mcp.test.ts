@@ -131,7 +131,9 @@ describe('styxy mcp over stdio (the SDK client against a real daemon)', () => {
     const all = await call(inB, 'list_servers', {all: true})
     expect(pids(all)).to.include.members([sa.py.child.pid, sb.py.child.pid])
     const row = (all.structuredContent!.servers as Record<string, unknown>[]).find((s) => s.pid === sb.py.child.pid)
-    expect(row).to.include({port: sb.port, askedPort: sb.port, url: null, project: b})
+    expect(row).to.include({port: sb.port, askedPort: sb.port, project: b})
+    // Named after its worktree, reached through the names proxy wherever it moves.
+    expect(row!.url).to.match(/^http:\/\/[a-z0-9-]+\.localhost:\d+\/$/)
     expect(row).to.have.keys('name', 'url', 'port', 'askedPort', 'moved', 'address', 'service', 'project', 'command', 'pid', 'since', 'kind', 'leaseId')
     expect(row!.command).to.contain('http.server')
   })

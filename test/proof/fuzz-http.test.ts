@@ -41,7 +41,7 @@ const BODY_ROUTES = (holder: number): BodyRoute[] => [
   {method: 'POST', path: '/v1/allocations', valid: {service: 'dev', pid: holder}, strict: true, required: 'service',
     fields: {service: 'service', port: 'number', name: 'string', instanceId: 'id', pid: 'number', project: 'string'}},
   {method: 'POST', path: '/v1/bind', valid: {pid: holder, port: 3000}, strict: true, required: 'port',
-    fields: {pid: 'number', port: 'number', command: 'string', cwd: 'string', project: 'string', instanceId: 'id', taken: 'ports', reassign: 'bool'}},
+    fields: {pid: 'number', port: 'number', command: 'string', cwd: 'string', project: 'string', instanceId: 'id', name: 'string', taken: 'ports', reassign: 'bool'}},
   {method: 'POST', path: '/v1/follows', valid: {pid: holder, port: 3000, to: 3001}, strict: true, required: 'to',
     fields: {pid: 'number', port: 'number', to: 'number', project: 'string'}},
   {method: 'POST', path: '/v1/instances', valid: {id: 'fuzz-instance', pid: holder}, strict: true,

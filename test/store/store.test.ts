@@ -56,3 +56,39 @@ describe('store: lease ids and schema 2', () => {
     }
   })
 })
+
+describe('store: schema 3, remembered names', () => {
+  it('a schema 2 database gains remembered_names, its leases kept; a name is remembered per project, type and asked port', () => {
+    const home = tempHome()
+    const file = path.join(home, 'styxy.db')
+    try {
+      const v2 = new Database(file)
+      for (const m of MIGRATIONS.filter((x) => x.version <= 2)) v2.exec(m.sql)
+      v2.pragma('user_version = 2')
+      v2.prepare(`INSERT INTO leases (id, port, service, kind, requested_port, pid, pid_start, instance_id, name, project, command, created_at, last_listening)
+        VALUES ('l-3000-00000000', 3000, 'dev', 'bind', 3000, 1, 1, NULL, NULL, '/p', 'vite', 1, NULL)`).run()
+      v2.close()
+      const store = new Store(file)
+      try {
+        // A lease from before keeps its null name (and so has no URL).
+        expect(store.leases().map((l) => [l.port, l.name])).to.deep.equal([[3000, null]])
+        expect(store.rememberedName('/p', 'dev', 3000)).to.equal(undefined)
+        store.transaction(() => store.rememberName('/p', 'dev', 3000, 'p', 10))
+        store.transaction(() => store.rememberName('/p', 'api', 3000, 'api.p', 10))
+        store.transaction(() => store.rememberName('/p', 'dev', 3000, 'p-2', 11))
+        expect(store.rememberedName('/p', 'dev', 3000)).to.equal('p-2')
+        expect(store.rememberedName('/p', 'api', 3000)).to.equal('api.p')
+        expect(store.rememberedName('/q', 'dev', 3000)).to.equal(undefined)
+        store.transaction(() => store.insertLease({...row(3001, newLeaseId(3001)), name: 'p'}))
+        expect(store.namedLeases().map((l) => [l.port, l.name])).to.deep.equal([[3001, 'p']])
+      } finally {
+        store.close()
+      }
+      const after = new Database(file, {readonly: true, fileMustExist: true})
+      expect(after.pragma('user_version', {simple: true})).to.equal(3)
+      after.close()
+    } finally {
+      removeHome(home)
+    }
+  })
+})

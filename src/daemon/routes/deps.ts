@@ -22,6 +22,8 @@ export interface RouteDeps {
   tcp: () => TcpState
   /** The dashboard's login codes and sessions (in memory: a restart logs browsers out). */
   dashboard: DashboardSessions
+  /** The names proxy's listener: null when it is off (STYXY_PROXY_PORT=off). */
+  proxy: () => TcpState | null
 }
 
 export type Mount = (router: Router, deps: RouteDeps) => void

@@ -4,12 +4,14 @@ import {SCHEMA_VERSION} from '../../store/migrations.js'
 import {DAEMON_HOST} from '../../paths.js'
 import type {Mount} from './deps.js'
 
-export const mountHealth: Mount = (router, {coordinator, hub, watches, metrics, paths, version, startedAt, tcp}) => {
+export const mountHealth: Mount = (router, {coordinator, hub, watches, metrics, paths, version, startedAt, tcp, proxy}) => {
   router.get(Routes.health.path, (ctx) => {
-    ctx.body = {ok: true, version, pid: process.pid, schemaVersion: SCHEMA_VERSION} satisfies Health
+    const p = proxy()
+    ctx.body = {ok: true, version, pid: process.pid, schemaVersion: SCHEMA_VERSION, proxyPort: p?.listening ? p.port : null} satisfies Health
   })
   router.get(Routes.status.path, (ctx) => {
     const store = coordinator.store
+    const proxyState = proxy()
     ctx.body = {
       version, pid: process.pid, startedAt: new Date(startedAt).toISOString(),
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
@@ -18,6 +20,7 @@ export const mountHealth: Mount = (router, {coordinator, hub, watches, metrics, 
       watchedRuns: watches.size,
       paths: {stateDir: paths.stateDir, socket: paths.socket, database: paths.database, token: paths.token, log: paths.log, audit: paths.audit},
       tcp: {host: DAEMON_HOST, ...tcp()},
+      proxy: proxyState === null ? null : {host: DAEMON_HOST, ...proxyState},
       kernel: coordinator.kernelStatus(),
     } satisfies Status
   })
