@@ -134,6 +134,8 @@ describe('dashboard: in a real headless Chromium', function () {
     if (process.env.STYXY_SCREENSHOTS === '1') {
       const dir = path.join(PROJECT_ROOT, 'docs', 'images')
       fs.mkdirSync(dir, {recursive: true})
+      // The moved server as a reader would see it a moment later: listening (the page asks again 1 s after a lease).
+      await page.locator(`tr[data-port="${movedTo}"][data-listening="true"]`).waitFor({timeout: 5000})
       await page.emulateMedia({colorScheme: 'light'})
       await page.screenshot({path: path.join(dir, 'dashboard-light.png')})
       await page.emulateMedia({colorScheme: 'dark'})

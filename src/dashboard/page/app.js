@@ -104,7 +104,7 @@ function serverRow(s) {
   const port = el('td', {class: 'port'}, String(s.port), s.moved ? el('span', {class: 'asked', text: `asked ${s.askedPort}`}) : null)
   const name = el('td', {class: 'name-cell'},
     el('span', {class: 'name', text: s.name || '—'}), el('span', {class: 'service', text: s.service || s.kind}),
-    s.url && /^https?:\/\//.test(s.url) ? el('a', {class: 'url', href: s.url, target: '_blank', rel: 'noopener noreferrer', text: s.url}) : null)
+    s.url && /^https?:\/\//.test(s.url) ? el('a', {class: 'url', href: s.url, target: '_blank', rel: 'noopener noreferrer', title: s.url, text: s.url.replace(/^https?:\/\//, '').replace(/\/$/, '')}) : null)
   const command = el('td', {class: 'command', title: s.command || ''}, shortCommand(s.command) || '(no command)', el('span', {class: 'pid', text: s.pid === null ? 'no process' : `pid ${s.pid}`}))
   const since = el('td', {class: 'since muted'}, el('time', {datetime: s.since, title: s.since, text: ago(s.since)}))
   const listening = el('td', {}, el('span', {class: `state ${s.listening ? 'listening' : 'quiet'}`, text: s.listening ? 'listening' : 'no listener'}))
