@@ -21,7 +21,7 @@ export default class Dashboard extends StyxyCommand {
       if (error instanceof ApiError && error.code === 'DASHBOARD_UNAVAILABLE') throw new CliError(error.code, error.message, ExitCode.NO)
       throw error
     }
-    const opened = flags.open && openInBrowser(login.url)
+    const opened = flags.open && openInBrowser(login.url).opened
     this.say(opened ? `Opened the dashboard in your browser. If it did not appear, open this link (it works once, for 60 s):\n  ${login.url}`
       : `Open this link to log in to the dashboard (it works once, for 60 s):\n  ${login.url}`)
     return {...login, opened}

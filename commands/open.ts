@@ -1,7 +1,8 @@
 import {Args} from '@oclif/core'
 import {CliError, StyxyCommand} from '../src/cli/base.js'
 import {ExitCode} from '../src/cli/exit-codes.js'
-import {openUrl, UnknownNameError, urlOfName, type Opened} from '../src/servers/urls.js'
+import {openInBrowser, type Opened} from '../src/cli/open-browser.js'
+import {UnknownNameError, urlOfName} from '../src/servers/urls.js'
 
 export default class Open extends StyxyCommand {
   static override description = 'Open a server\'s URL in the browser by its name (without a display, print it and say why)'
@@ -17,7 +18,7 @@ export default class Open extends StyxyCommand {
       if (error instanceof UnknownNameError) throw new CliError('NOT_FOUND', error.message, ExitCode.NO)
       throw error
     }
-    const opened = await openUrl(url)
+    const opened = openInBrowser(url)
     this.say(opened.opened ? `opened ${url}` : `${url}\n(not opened: ${opened.reason})`)
     return {name: args.name, ...opened}
   }

@@ -1,8 +1,7 @@
-import {spawn} from 'node:child_process'
 import type {StyxyClient} from '../client/client.js'
 import type {Lease} from '../protocol/types.js'
 
-// `styxy url` and `styxy open`: a server's stable address by its name (src/core/names.ts has how names are made).
+// `styxy url` and `styxy open`: a server's stable address by its name (src/cli/open-browser.ts opens it) (src/core/names.ts has how names are made).
 
 export class UnknownNameError extends Error {
   constructor(readonly serverName: string, readonly known: string[], readonly why: 'unknown' | 'no-url') {
@@ -21,22 +20,4 @@ export async function urlOfName(client: StyxyClient, name: string): Promise<{url
   if (!lease) throw new UnknownNameError(name, leases.map((l) => l.name).filter((n): n is string => n !== null).sort(), 'unknown')
   if (lease.url === null) throw new UnknownNameError(name, [], 'no-url')
   return {url: lease.url, lease}
-}
-
-export interface Opened {
-  url: string
-  opened: boolean
-  /** Why it was not opened (no display, no xdg-open). */
-  reason: string | null
-}
-
-/** Open `url` in the desktop's browser (xdg-open) when there is a display to open it on. */
-export async function openUrl(url: string, env: NodeJS.ProcessEnv = process.env): Promise<Opened> {
-  if (!env.DISPLAY && !env.WAYLAND_DISPLAY) return {url, opened: false, reason: 'no display (neither DISPLAY nor WAYLAND_DISPLAY is set)'}
-  return new Promise((resolve) => {
-    const child = spawn('xdg-open', [url], {stdio: 'ignore', detached: true, env})
-    child.once('error', (e: NodeJS.ErrnoException) => resolve({url, opened: false, reason: e.code === 'ENOENT' ? 'xdg-open is not installed' : `xdg-open failed (${e.message})`}))
-    child.once('exit', (code) => resolve(code === 0 ? {url, opened: true, reason: null} : {url, opened: false, reason: `xdg-open exited with ${code}`}))
-    child.unref()
-  })
 }
