@@ -1,10 +1,10 @@
 // The names proxy's cost per request: the same small GET to a node:http server, directly and through the
 // daemon's proxy by NAME.localhost, in alternating rounds of the same run; one keep-alive connection each, as a
-// browser keeps one. Standalone: `node dist/bench/proxy.js` (STYXY_BENCH_QUICK=1 for a short run).
+// browser keeps one. A section of `make bench` (STYXY_BENCH_ONLY=proxy).
 import {spawn} from 'node:child_process'
 import http from 'node:http'
 import {removeHome, startDaemon} from '../test/helpers/daemon.js'
-import {combine, f, pct, quick, type Bench} from './lib.js'
+import {combine, f, ms, pct, quick, row, section, type Bench} from './lib.js'
 
 const SERVER = "const s=require('http').createServer((q,r)=>r.end('ok'));process.stdin.once('data',(d)=>s.listen(+d,'127.0.0.1',()=>console.log('ready')))"
 
@@ -30,7 +30,7 @@ function timeRequests(n: number, port: number, host: string): Promise<Bench> {
   })()
 }
 
-async function main(): Promise<void> {
+export async function namesProxy(): Promise<void> {
   const n = quick ? 300 : 3000
   const rounds = 4
   const d = await startDaemon()
@@ -48,10 +48,9 @@ async function main(): Promise<void> {
     }
     const a = combine(direct)
     const b = combine(proxied)
-    console.log(`names proxy: ${n} sequential keep-alive GETs each, ${rounds} alternating rounds`)
-    console.log(`  direct           p50 ${f(a.p50)} µs  p99 ${f(a.p99)} µs  failed ${a.failed}`)
-    console.log(`  through proxy    p50 ${f(b.p50)} µs  p99 ${f(b.p99)} µs  failed ${b.failed}`)
-    console.log(`  ratio (p50)      ${f(b.p50 / a.p50, 2)}x, +${f(b.p50 - a.p50)} µs per request`)
+    section(`The names proxy: ${n} sequential keep-alive GETs each way, ${rounds} alternating rounds`)
+    row('GET straight to the server', ms(a.p50), ms(a.p99), `baseline${a.failed ? `; ${a.failed} failed` : ''}`)
+    row('GET through the proxy (bench.localhost)', ms(b.p50), ms(b.p99), `${f(b.p50 / a.p50, 2)}x the direct p50, +${ms(b.p50 - a.p50)} per request${b.failed ? `; ${b.failed} failed` : ''}`)
   } finally {
     server.kill()
     await d.stop()
@@ -59,4 +58,3 @@ async function main(): Promise<void> {
   }
 }
 
-await main()

@@ -13,6 +13,7 @@ import {exitToRelease} from './exits.js'
 import {loneBindQuiet} from './lone-bind.js'
 import {loneBindBusyHost} from './busy-host.js'
 import {cli} from './cli.js'
+import {namesProxy} from './proxy.js'
 import {cpuTimes, f, machineSince, quick, targets} from './lib.js'
 
 // In this order: the busy host's TIME_WAIT sockets last a minute, so they come last; the idle window comes after
@@ -26,6 +27,7 @@ const SECTIONS: [string, () => Promise<void>][] = [
   ['exits', exitToRelease],
   ['lone-bind', loneBindQuiet],
   ['cli', cli],
+  ['proxy', namesProxy],
   ['busy-host', loneBindBusyHost],
 ]
 
