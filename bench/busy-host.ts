@@ -1,7 +1,7 @@
 // The lone bind after quiet on a busy host: >= 20,000 TIME_WAIT sockets in this network namespace's TCP table
 // (what a load test or a CI runner leaves for a minute), through a daemon asking the kernel with sock_diag and,
 // for comparison, one reading /proc/net/tcp whole (STYXY_KERNEL=proc, the old way), in the same cycles.
-import {fillTimeWait, timeWaitCount} from '../test/helpers/busy-table.js'
+import {keepTimeWait, timeWaitCount} from '../test/helpers/busy-table.js'
 import {LIB} from '../test/helpers/programs.js'
 import {benchDaemon, cpuTimes, f, machineSince, ms, note, pct, quick, section, stopDaemon, target} from './lib.js'
 import {LONE_N, QUIET_MS, bindArm, loneBinds, loneRows, schedNote, warmUp, type Arm} from './lone-bind.js'
@@ -9,15 +9,8 @@ import {LONE_N, QUIET_MS, bindArm, loneBinds, loneRows, schedNote, warmUp, type 
 const FLOOR = 20_000
 const FILL = 25_000
 
-/** Fill the table up to FILL TIME_WAIT sockets (a bounded loopback burst, at most 60 s); resolves with the count. */
-async function topUp(): Promise<number> {
-  for (let tries = 0; tries < 3; tries++) {
-    const now = timeWaitCount()
-    if (now >= FLOOR) return now
-    await fillTimeWait(FILL - now + 1000)
-  }
-  return timeWaitCount()
-}
+/** Fill the table to FILL TIME_WAIT sockets when fewer than FLOOR + a margin are left (bounded, at most 60 s a fill). */
+const topUp = (): Promise<number> => keepTimeWait(FLOOR, (FILL - FLOOR) / 2)
 
 export async function loneBindBusyHost(): Promise<void> {
   const d = await benchDaemon()
