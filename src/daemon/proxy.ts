@@ -1,4 +1,5 @@
 import http from 'node:http'
+import net from 'node:net'
 import type {Duplex} from 'node:stream'
 import {createProxyServer} from 'http-proxy-3'
 import {nameFromHost, urlOf} from '../core/names.js'
@@ -34,43 +35,80 @@ function page(status: number, title: string, text: string, names: string[] = [],
 
 type Route = {target: string} | {status: number; body: string}
 
-/** Where a request goes, or the page that says why it goes nowhere. */
+/** Where a request goes (by the lease table only), or the page that says why it goes nowhere. */
 export function route(host: string | undefined, d: ProxyDeps): Route {
   const name = nameFromHost(host)
   const port = d.proxyPort()
   if (name === null) {
     return page(421, 'Not a *.localhost name', `This is Styxy's names proxy: it serves http://NAME.localhost:${port}/ only, not the host "${host ?? ''}".`)
   }
-  const known = d.names.names()
-  const listing = known.length ? 'Servers with a name now:' : 'No server has a name now: start one with styxy run.'
-  if (name === '') return page(404, 'Styxy names', listing, known, port)
-  const lease = d.names.lease(name)
-  if (!lease) return page(404, `No server named ${name}`, `No live server of this Styxy is named "${name}". ${listing}`, known, port)
+  const lease = name === '' ? undefined : d.names.lease(name)
+  if (!lease) {
+    // The names there are: only for the page that lists them, not on every forwarded request.
+    const known = d.names.names()
+    const listing = known.length ? 'Servers with a name now:' : 'No server has a name now: start one with styxy run.'
+    if (name === '') return page(404, 'Styxy names', listing, known, port)
+    return page(404, `No server named ${name}`, `No live server of this Styxy is named "${name}". ${listing}`, known, port)
+  }
   if (d.ownPorts().includes(lease.port)) return page(502, `${name} is not served here`, `Port ${lease.port} is Styxy's own.`)
-  // Only a listener of this user: a stranger's process on a port our lease has not bound yet is not our server.
+  // `localhost`: the agent below picks the family from the kernel when it connects.
+  return {target: `http://localhost:${lease.port}`}
+}
+
+/** Refused by the kernel check at connect time: the proxy's error handler turns it into a 502 page. */
+class NotOurListener extends Error {}
+
+/**
+ * Which loopback address of `port` a listener of this user holds, asked of the kernel; null when none does.
+ * Only a listener of this user: a stranger's process on a port our lease has not bound yet is not our server.
+ */
+function ourListener(port: number, d: ProxyDeps): string | null {
   const uid = process.geteuid?.()
-  const mine = d.listenersOn(lease.port).filter((l) => uid === undefined || l.uid === uid)
-  const v4 = mine.find((l) => l.family === 'ipv4' && (l.address === '0.0.0.0' || l.address.startsWith('127.')))
-  const v6 = mine.find((l) => l.family === 'ipv6' && (l.address === '::' || l.address === '::1'))
-  if (v4) return {target: `http://127.0.0.1:${lease.port}`}
-  if (v6) return {target: `http://[::1]:${lease.port}`}
-  return page(502, `${name} is not listening`, `"${name}" holds port ${lease.port}, but nothing of yours listens there on loopback now (starting, or stopped).`)
+  const mine = d.listenersOn(port).filter((l) => uid === undefined || l.uid === uid)
+  if (mine.some((l) => l.family === 'ipv4' && (l.address === '0.0.0.0' || l.address.startsWith('127.')))) return '127.0.0.1'
+  if (mine.some((l) => l.family === 'ipv6' && (l.address === '::' || l.address === '::1'))) return '::1'
+  return null
+}
+
+/**
+ * Connections to the servers are kept alive (a new one per request doubled the proxy's cost), and the kernel is
+ * asked who listens when a connection is made, not at every request: a kept connection was made to the listener
+ * that was checked, and stays with that process. Asking per request cost ~0.2 ms of each (bench/proxy.ts).
+ */
+class CheckingAgent extends http.Agent {
+  constructor(private readonly d: ProxyDeps) {
+    super({keepAlive: true})
+  }
+
+  override createConnection(options: http.ClientRequestArgs): Duplex {
+    const port = Number(options.port)
+    const host = ourListener(port, this.d)
+    if (host === null) {
+      // Failed as a refused connect would fail, later in this turn: the request's error listeners are there by then.
+      const refused = new net.Socket()
+      process.nextTick(() => refused.destroy(new NotOurListener(`nothing of yours listens on loopback port ${port} now (starting, or stopped)`)))
+      return refused
+    }
+    return net.createConnection({...(options as net.TcpNetConnectOpts), host})
+  }
 }
 
 /** The proxy's HTTP server: every request and upgrade routed by its Host, each lookup made at that moment. */
 export function makeProxyServer(d: ProxyDeps): http.Server {
   // xfwd: the app sees the real client in X-Forwarded-For and the name it was asked by in X-Forwarded-Host.
-  // The Host header is passed on unchanged: Vite (and others) accept *.localhost hosts by default. Connections
-  // to the servers are kept alive: a new one per request doubled the proxy's cost (bench/proxy.ts). A kept
-  // socket is only reused for the target a request's own lookup chose.
-  const proxy = createProxyServer({xfwd: true, ws: true, agent: new http.Agent({keepAlive: true})})
-  proxy.on('error', (err, _req, res) => {
+  // The Host header is passed on unchanged: Vite (and others) accept *.localhost hosts by default. A kept
+  // connection is only reused for the port a request's own lookup chose (the agent's pool is by host and port).
+  const proxy = createProxyServer({xfwd: true, ws: true, agent: new CheckingAgent(d)})
+  proxy.on('error', (err, req, res) => {
     const why = (err as NodeJS.ErrnoException).code ?? err.message
+    const p = err instanceof NotOurListener
+      ? page(502, `${nameFromHost(req.headers.host)} is not listening`, `Its port is leased, but ${err.message}.`)
+      : page(502, 'The server did not answer', `Forwarding failed (${why}).`)
     if (res instanceof http.ServerResponse) {
-      if (!res.headersSent) answer(res, page(502, 'The server did not answer', `Forwarding failed (${why}).`))
+      if (!res.headersSent) answer(res, p)
       else res.destroy()
     } else {
-      (res as Duplex).destroy()
+      refuseUpgrade(res as Duplex, p)
     }
   })
   // Long-lived by design (see above): no request timeout for streamed bodies; headers still have to arrive.
@@ -86,8 +124,7 @@ export function makeProxyServer(d: ProxyDeps): http.Server {
       proxy.ws(req, socket, head, {target: r.target})
       return
     }
-    socket.end(`HTTP/1.1 ${r.status} ${http.STATUS_CODES[r.status] ?? 'Error'}\r\nContent-Type: text/html; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(r.body)}\r\nConnection: close\r\n\r\n${r.body}`)
+    refuseUpgrade(socket, r)
   })
   server.on('clientError', (_err, socket) => socket.destroy())
   return server
@@ -96,4 +133,11 @@ export function makeProxyServer(d: ProxyDeps): http.Server {
 function answer(res: http.ServerResponse, p: {status: number; body: string}): void {
   res.writeHead(p.status, {'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(p.body), 'cache-control': 'no-store'})
   res.end(p.body)
+}
+
+/** An upgrade that goes nowhere still gets a status line, as a refused request gets its page. */
+function refuseUpgrade(socket: Duplex, p: {status: number; body: string}): void {
+  if (socket.destroyed || !socket.writable) return void socket.destroy()
+  socket.end(`HTTP/1.1 ${p.status} ${http.STATUS_CODES[p.status] ?? 'Error'}\r\nContent-Type: text/html; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(p.body)}\r\nConnection: close\r\n\r\n${p.body}`)
 }

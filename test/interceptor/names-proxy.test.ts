@@ -1,10 +1,13 @@
+import {spawn} from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
+import os from 'node:os'
 import path from 'node:path'
 import type net from 'node:net'
 import {expect} from 'chai'
 import WebSocket from 'ws'
 import {PROJECT_ROOT} from '../../src/project.js'
+import {pollUntil} from '../../src/retry.js'
 import type {Lease} from '../../src/protocol/types.js'
 import {CLI, removeHome, runCli, startDaemon, type TestDaemon} from '../helpers/daemon.js'
 import {closeServer, listenOn, portOf} from '../helpers/processes.js'
@@ -239,6 +242,30 @@ describe('names and URLs: the names proxy reaches moved servers by NAME.localhos
         expect(r.body, h).to.not.contain('schemaVersion')
       }
       expect(await refusedUpgrade(proxyPort, `localhost:${proxyPort}`, '/v1/events')).to.equal(404)
+    })
+
+    it("a name whose port another user's process listens on gets a 502, and that process receives nothing", async function () {
+      // Running a process as another user needs root.
+      if (process.getuid?.() !== 0) this.skip()
+      const lease = await d.client.allocate({service: 'dev', name: 'leased', pid: process.pid})
+      const stranger = spawn('python3', ['-u', '-m', 'http.server', String(lease.port), '--bind', '127.0.0.1'], {uid: 65534, gid: 65534, cwd: os.tmpdir(), stdio: ['ignore', 'pipe', 'pipe']})
+      let said = ''
+      stranger.stdout!.on('data', (c) => (said += c))
+      stranger.stderr!.on('data', (c) => (said += c))
+      try {
+        await pollUntil(() => (/Serving HTTP/.test(said) ? true : undefined), {timeoutMs: 10_000, firstMs: 10, maxMs: 100, timeoutError: () => new Error(`the stranger did not start: ${said}`)})
+        const r = await viaProxy(proxyPort, `leased.localhost:${proxyPort}`)
+        expect(r.status).to.equal(502)
+        expect(r.body).to.contain('nothing of yours listens')
+        expect(await refusedUpgrade(proxyPort, `leased.localhost:${proxyPort}`, '/')).to.equal(502)
+        // It answers when asked directly: only the proxy kept away from it.
+        expect((await viaProxy(lease.port, `127.0.0.1:${lease.port}`)).status).to.equal(200)
+        await pollUntil(() => (/"GET \/ /.test(said) ? true : undefined), {timeoutMs: 5000, firstMs: 10, maxMs: 100, timeoutError: () => new Error(said)})
+        expect(said.match(/"GET /g)).to.have.length(1)
+      } finally {
+        stranger.kill()
+        await d.client.release(lease.id)
+      }
     })
 
     it('a released lease\'s name no longer forwards: its former target receives no connection', async () => {
