@@ -198,6 +198,41 @@ describe('names and URLs: the names proxy reaches moved servers by NAME.localhos
     }
   })
 
+  it('streams both ways: each chunk of a request body is echoed back through the proxy before the request ends', async () => {
+    // The echo server answers every chunk as it comes and ends only when the request does. The client sends its
+    // next chunk only once the echo of the last one is back, so a proxy that buffered either body (the request's
+    // until it ended, or the response's) would leave both sides waiting, and the test would time out.
+    const src = "const s=require('http').createServer((q,r)=>{r.writeHead(200,{'content-type':'text/plain'});r.flushHeaders();q.on('data',(c)=>r.write('echo:'+c+'\\n'));q.on('end',()=>r.end('end\\n'))});" +
+      "s.listen(+process.argv[1],'127.0.0.1',()=>console.log('listening '+s.address().port))"
+    const echo = startProgram(process.execPath, ['-e', src, String(heldPort)], {...d.env, STYXY_NAME: 'echo'}, {cwd: a.dir})
+    programs.push(echo)
+    await echo.waitFor(/listening (\d+)/)
+    const chunks = ['one', 'two', 'three']
+    const got = await new Promise<string[]>((resolve, reject) => {
+      const req = http.request({host: '127.0.0.1', port: proxyPort, method: 'POST', path: '/', agent: false, timeout: 10_000, headers: {host: `echo.localhost:${proxyPort}`}})
+      const lines: string[] = []
+      let sent = 0
+      req.on('response', (res) => {
+        let buf = ''
+        res.setEncoding('utf8')
+        res.on('data', (c: string) => {
+          buf += c
+          for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+            lines.push(buf.slice(0, i))
+            buf = buf.slice(i + 1)
+            if (sent < chunks.length) req.write(chunks[sent++])
+            else if (sent === chunks.length) { sent++; req.end() }
+          }
+        })
+        res.on('end', () => resolve(lines))
+      })
+      req.on('timeout', () => req.destroy(new Error(`stalled after ${JSON.stringify(lines)}: a body was buffered`)))
+      req.on('error', reject)
+      req.write(chunks[sent++])
+    })
+    expect(got).to.deep.equal(['echo:one', 'echo:two', 'echo:three', 'end'])
+  })
+
   describe('what the proxy refuses', () => {
     let spy: Program
     let spyPort: number
