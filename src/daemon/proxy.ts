@@ -61,11 +61,13 @@ class NotOurListener extends Error {}
 /**
  * Which loopback address of `port` a listener of this user holds, asked of the kernel; null when none does.
  * Only a listener of this user: a stranger's process on a port our lease has not bound yet is not our server.
+ * The address is the listener's own: ours on 127.0.0.2 and a stranger's on 127.0.0.1 share the port number.
  */
 function ourListener(port: number, d: ProxyDeps): string | null {
   const uid = process.geteuid?.()
   const mine = d.listenersOn(port).filter((l) => uid === undefined || l.uid === uid)
-  if (mine.some((l) => l.family === 'ipv4' && (l.address === '0.0.0.0' || l.address.startsWith('127.')))) return '127.0.0.1'
+  const v4 = mine.filter((l) => l.family === 'ipv4' && (l.address === '0.0.0.0' || l.address.startsWith('127.')))
+  if (v4.length) return v4.some((l) => l.address === '0.0.0.0' || l.address === '127.0.0.1') ? '127.0.0.1' : v4[0].address
   if (mine.some((l) => l.family === 'ipv6' && (l.address === '::' || l.address === '::1'))) return '::1'
   return null
 }
@@ -93,12 +95,65 @@ class CheckingAgent extends http.Agent {
   }
 }
 
+// A client can send these itself: the app must read the proxy's word on who asked, not the client's.
+const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-proto', 'x-real-ip']
+
+function dropForwarding(req: http.IncomingMessage): void {
+  for (const h of FORWARDING_HEADERS) delete req.headers[h]
+}
+
+/** What a client may send before its upgrade is answered (it should send nothing): more is not a WebSocket client. */
+const EARLY_BYTES = 64 * 1024
+
+/**
+ * http-proxy-3 reads nothing from the client's socket until the server answers its upgrade, so a client that went
+ * away was never noticed: a request the server never answers (Vite never answers one that is not its HMR's), or
+ * an answer that streams forever, kept two of the daemon's fds for good, and a page in any browser tab could
+ * pile them up. The socket is read meanwhile; what came early is handed back for the tunnel, and the client's
+ * going ends the server's side too. What the server answered is remembered: after a 101 or a status line has
+ * gone to the client, an error can only close its socket, never write a second answer into the stream.
+ */
+function watchUpgrade(proxyReq: http.ClientRequest, socket: Duplex, answered: WeakSet<Duplex>): void {
+  let upstream: Duplex | undefined
+  const early: Buffer[] = []
+  let earlyBytes = 0
+  const hold = (chunk: Buffer) => {
+    earlyBytes += chunk.length
+    if (earlyBytes > EARLY_BYTES) socket.destroy()
+    else early.push(chunk)
+  }
+  const gone = () => {
+    proxyReq.destroy()
+    upstream?.destroy()
+  }
+  socket.on('data', hold)
+  socket.once('end', gone)
+  socket.once('close', gone)
+  // Ours runs before http-proxy-3's own listener (added after this event): the tunnel's pipe gets the early bytes.
+  proxyReq.once('upgrade', (_res, s: Duplex) => {
+    upstream = s
+    answered.add(socket)
+    socket.off('data', hold)
+    socket.off('end', gone) // a half-close is the tunnel's business now
+    socket.pause()
+    if (early.length) socket.unshift(Buffer.concat(early))
+  })
+  proxyReq.once('response', () => {
+    answered.add(socket)
+    early.length = 0
+    socket.off('data', hold)
+    socket.on('data', () => {}) // read on, to notice the client leaving; nothing it sends now means anything
+  })
+}
+
 /** The proxy's HTTP server: every request and upgrade routed by its Host, each lookup made at that moment. */
 export function makeProxyServer(d: ProxyDeps): http.Server {
   // xfwd: the app sees the real client in X-Forwarded-For and the name it was asked by in X-Forwarded-Host.
   // The Host header is passed on unchanged: Vite (and others) accept *.localhost hosts by default. A kept
   // connection is only reused for the port a request's own lookup chose (the agent's pool is by host and port).
   const proxy = createProxyServer({xfwd: true, ws: true, agent: new CheckingAgent(d)})
+  const answered = new WeakSet<Duplex>()
+  proxy.on('proxyReqWs', (proxyReq, _req, socket) => watchUpgrade(proxyReq, socket, answered))
   proxy.on('error', (err, req, res) => {
     const why = (err as NodeJS.ErrnoException).code ?? err.message
     const p = err instanceof NotOurListener
@@ -107,6 +162,8 @@ export function makeProxyServer(d: ProxyDeps): http.Server {
     if (res instanceof http.ServerResponse) {
       if (!res.headersSent) answer(res, p)
       else res.destroy()
+    } else if (answered.has(res as Duplex)) {
+      (res as Duplex).destroy()
     } else {
       refuseUpgrade(res as Duplex, p)
     }
@@ -114,17 +171,16 @@ export function makeProxyServer(d: ProxyDeps): http.Server {
   // Long-lived by design (see above): no request timeout for streamed bodies; headers still have to arrive.
   const server = http.createServer({requestTimeout: 0, headersTimeout: 30_000}, (req, res) => {
     const r = route(req.headers.host, d)
-    if ('target' in r) proxy.web(req, res, {target: r.target})
-    else answer(res, r)
+    if (!('target' in r)) return answer(res, r)
+    dropForwarding(req)
+    proxy.web(req, res, {target: r.target})
   })
   server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy())
     const r = route(req.headers.host, d)
-    if ('target' in r) {
-      proxy.ws(req, socket, head, {target: r.target})
-      return
-    }
-    refuseUpgrade(socket, r)
+    if (!('target' in r)) return refuseUpgrade(socket, r)
+    dropForwarding(req)
+    proxy.ws(req, socket, head, {target: r.target})
   })
   server.on('clientError', (_err, socket) => socket.destroy())
   return server

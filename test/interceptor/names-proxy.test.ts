@@ -247,7 +247,8 @@ describe('names and URLs: the names proxy reaches moved servers by NAME.localhos
       spy = startProgram(process.execPath, ['-e', src, String(heldPort)], {...d.env, STYXY_NAME: 'spy'}, {cwd: a.dir})
       programs.push(spy)
       spyPort = Number((await spy.waitFor(/listening (\d+)/))[1])
-      const r = await viaProxy(proxyPort, `spy.localhost:${proxyPort}`)
+      // Forwarding headers the client made up itself are not passed on as if the proxy had said them.
+      const r = await viaProxy(proxyPort, `spy.localhost:${proxyPort}`, '/', {'x-forwarded-for': '203.0.113.9', 'x-forwarded-host': 'admin.example'})
       // The real client in X-Forwarded-For, the name it asked by kept in Host and X-Forwarded-Host.
       expect(r).to.include({status: 200, body: `spy 127.0.0.1 spy.localhost:${proxyPort} spy.localhost:${proxyPort}`})
       await spy.waitFor(/connection 1/)
@@ -279,7 +280,7 @@ describe('names and URLs: the names proxy reaches moved servers by NAME.localhos
       expect(await refusedUpgrade(proxyPort, `localhost:${proxyPort}`, '/v1/events')).to.equal(404)
     })
 
-    it("a name whose port another user's process listens on gets a 502, and that process receives nothing", async function () {
+    it("a name whose port another user's process listens on gets a 502, and that process receives nothing, even beside ours on 127.0.0.2", async function () {
       // Running a process as another user needs root.
       if (process.getuid?.() !== 0) this.skip()
       const lease = await d.client.allocate({service: 'dev', name: 'leased', pid: process.pid})
@@ -293,6 +294,14 @@ describe('names and URLs: the names proxy reaches moved servers by NAME.localhos
         expect(r.status).to.equal(502)
         expect(r.body).to.contain('nothing of yours listens')
         expect(await refusedUpgrade(proxyPort, `leased.localhost:${proxyPort}`, '/')).to.equal(502)
+        // Ours on 127.0.0.2, the same port: the proxy goes to our address, not to the stranger's on 127.0.0.1.
+        const ours = http.createServer((_q, res) => res.end('ours'))
+        await new Promise<void>((resolve) => ours.listen(lease.port, '127.0.0.2', resolve))
+        try {
+          expect(await viaProxy(proxyPort, `leased.localhost:${proxyPort}`)).to.include({status: 200, body: 'ours'})
+        } finally {
+          await closeServer(ours)
+        }
         // It answers when asked directly: only the proxy kept away from it.
         expect((await viaProxy(lease.port, `127.0.0.1:${lease.port}`)).status).to.equal(200)
         await pollUntil(() => (/"GET \/ /.test(said) ? true : undefined), {timeoutMs: 5000, firstMs: 10, maxMs: 100, timeoutError: () => new Error(said)})
