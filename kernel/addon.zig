@@ -13,6 +13,13 @@
 //!         16 16B  local address, network order; IPv4 in the first 4 bytes
 //!       src/kernel/decode.ts reads it. Throws a system error (code, errno,
 //!       syscall) when the kernel refuses.
+//!   connection(clientAddress, clientPort, serverAddress, serverPort): Buffer | null
+//!       The one TCP socket whose local end is clientAddress:clientPort and
+//!       whose peer is serverAddress:serverPort (addresses as Node prints them,
+//!       IPv4 or IPv6, one family for both), as one record like sockets'; null
+//!       when the kernel has no such connection. Looked up in the kernel's
+//!       connection hash, not dumped: a daemon asks who is at the other end of
+//!       a connection it accepted, at the cost of one socket.
 //!   bindable(port): boolean | null
 //!       Whether a socket without SO_REUSEADDR could bind the port now (null:
 //!       the kernel would not say). See bindable.zig.
@@ -64,6 +71,7 @@ export fn napi_register_module_v1(env: napi.Env, exports: napi.Value) ?napi.Valu
 
 const functions = .{
     .{ "sockets", sockets },
+    .{ "connection", connection },
     .{ "bindable", bindable },
     .{ "stats", stats },
     .{ "probe", probe },
@@ -115,6 +123,45 @@ fn kernelQuery(env: napi.Env, s: *State, port: u16, listen_only: bool) napi.Erro
         }
         return error.Napi;
     };
+}
+
+/// An IPv4 or IPv6 address argument, in the inet_diag layout: family, and
+/// the address in network order (IPv4 in the first 4 bytes).
+fn addressArg(env: napi.Env, a: Args, i: usize) napi.Error!struct { family: u8, bytes: [16]u8 } {
+    const msg = "addresses must be IPv4 or IPv6 addresses as text";
+    var buf: [64]u8 = undefined;
+    const text = try stringArg(env, a, i, &buf, msg);
+    var bytes = [_]u8{0} ** 16;
+    if (std.net.Ip4Address.parse(text, 0)) |v4| {
+        @memcpy(bytes[0..4], std.mem.asBytes(&v4.sa.addr));
+        return .{ .family = std.os.linux.AF.INET, .bytes = bytes };
+    } else |_| {}
+    const v6 = std.net.Ip6Address.parse(text, 0) catch return throwType(env, msg);
+    return .{ .family = std.os.linux.AF.INET6, .bytes = v6.sa.addr };
+}
+
+fn connection(env: napi.Env, a: Args) napi.Error!napi.Value {
+    const client = try addressArg(env, a, 0);
+    const client_port: u16 = @intFromFloat(try integerArg(env, a, 1, 1, 65535, "ports must be integers from 1 to 65535"));
+    const server = try addressArg(env, a, 2);
+    const server_port: u16 = @intFromFloat(try integerArg(env, a, 3, 1, 65535, "ports must be integers from 1 to 65535"));
+    if (client.family != server.family) return throwType(env, "both addresses must be of one family");
+    const s = a.state;
+    defer s.records.clearRetainingCapacity();
+    const found = s.diag.connection(gpa, &s.records, client.family, client.bytes, client_port, server.bytes, server_port) catch |err| {
+        switch (err) {
+            error.Kernel => napi.throwErrno(env, s.diag.errno, s.diag.failed_call),
+            error.OutOfMemory => napi.throwErrno(env, @intFromEnum(std.os.linux.E.NOMEM), "sock_diag"),
+        }
+        return error.Napi;
+    };
+    var v: napi.Value = undefined;
+    if (!found) {
+        try napi.check(napi.napi_get_null(env, &v));
+        return v;
+    }
+    try napi.check(napi.napi_create_buffer_copy(env, s.records.items.len, s.records.items.ptr, null, &v));
+    return v;
 }
 
 fn bindable(env: napi.Env, a: Args) napi.Error!napi.Value {

@@ -22,14 +22,14 @@ pub const State = struct {
     poll: ?*uv.Poll = null,
 };
 
-pub const Args = struct { state: *State, argv: [2]napi.Value, argc: usize };
+pub const Args = struct { state: *State, argv: [4]napi.Value, argc: usize };
 
 /// Every export is `fn (env, Args) !napi.Value`; this turns one into a napi
 /// callback whose errors become JS exceptions.
 pub fn wrap(comptime f: fn (napi.Env, Args) napi.Error!napi.Value) napi.Callback {
     return struct {
         fn call(env: napi.Env, info: napi.CallbackInfo) callconv(.c) ?napi.Value {
-            var a: Args = .{ .state = undefined, .argv = undefined, .argc = 2 };
+            var a: Args = .{ .state = undefined, .argv = undefined, .argc = 4 };
             var data: ?*anyopaque = null;
             if (napi.napi_get_cb_info(env, info, &a.argc, &a.argv, null, &data) != .ok or data == null) {
                 napi.fail(env, "styxy_kernel: bad call");

@@ -94,6 +94,27 @@ pub fn buildRequest(family: u8, states: u32, port: u16, seq: u32) Request {
     return r;
 }
 
+/// A lookup of one connection by its four-tuple, as seen from the socket we
+/// want described: `src`/`sport` its local end, `dst`/`dport` its peer. Not a
+/// dump: the kernel finds it in its connection hash (inet_diag_find_one_icsk)
+/// and answers with that one socket, or with NLMSG_ERROR ENOENT. No cookie:
+/// all ones tells the kernel not to check one.
+pub const ExactRequest = extern struct { hdr: NlHeader, req: ReqV2 };
+
+pub fn buildExact(family: u8, src: [16]u8, sport: u16, dst: [16]u8, dport: u16, seq: u32) ExactRequest {
+    var r = std.mem.zeroes(ExactRequest);
+    r.hdr = .{ .len = @sizeOf(ExactRequest), .type = SOCK_DIAG_BY_FAMILY, .flags = linux.NLM_F_REQUEST, .seq = seq, .pid = 0 };
+    r.req.family = family;
+    r.req.protocol = linux.IPPROTO.TCP;
+    r.req.states = all_states;
+    r.req.id.sport = std.mem.nativeToBig(u16, sport);
+    r.req.id.dport = std.mem.nativeToBig(u16, dport);
+    r.req.id.src = src;
+    r.req.id.dst = dst;
+    r.req.id.cookie = .{ 0xffff_ffff, 0xffff_ffff };
+    return r;
+}
+
 /// One socket as the addon hands it to JS, 32 bytes, little-endian:
 ///   0 u8 family (4 or 6)   1 u8 TCP state   2 u16 local port
 ///   4 u32 uid   8 u32 inode   12 u32 reserved (0)
@@ -267,3 +288,17 @@ test "the request: port in network order, bytecode only with a port" {
     try t.expectEqualSlices(u8, &.{ 12, 0, 1, 0, 11, 8, 12, 0, 0, 0, 0x90, 0x1f }, bytes[72..84]);
     try t.expectEqual(@as(u32, 72), buildRequest(linux.AF.INET, all_states, 0, 6).hdr.len);
 }
+
+test "the exact request: one connection by its four ports and addresses, not a dump" {
+    const src = [_]u8{ 127, 0, 0, 1 } ++ [_]u8{0} ** 12;
+    const dst = [_]u8{ 127, 0, 0, 2 } ++ [_]u8{0} ** 12;
+    const r = buildExact(linux.AF.INET, src, 40000, dst, 9876, 7);
+    const bytes = std.mem.asBytes(&r);
+    try t.expectEqual(@as(u32, 72), r.hdr.len);
+    try t.expectEqual(@as(u16, linux.NLM_F_REQUEST), r.hdr.flags);
+    try t.expectEqualSlices(u8, &.{ 0x9c, 0x40, 0x26, 0x94 }, bytes[24..28]); // sport 40000, dport 9876, big-endian
+    try t.expectEqualSlices(u8, &src, bytes[28..44]);
+    try t.expectEqualSlices(u8, &dst, bytes[44..60]);
+    try t.expectEqualSlices(u8, &([_]u8{0xff} ** 8), bytes[64..72]);
+}
+

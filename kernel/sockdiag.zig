@@ -73,18 +73,61 @@ pub const Diag = struct {
         }
     }
 
-    fn dump(self: *Diag, gpa: std.mem.Allocator, out: *std.ArrayListUnmanaged(u8), family: u8, states: u32, port: u16) Failure!void {
+    /// Appends the one TCP socket whose local end is src:sport and whose peer
+    /// is dst:dport to `out`; false when the kernel has no such connection.
+    pub fn connection(self: *Diag, gpa: std.mem.Allocator, out: *std.ArrayListUnmanaged(u8), family: u8, src: [16]u8, sport: u16, dst: [16]u8, dport: u16) Failure!bool {
+        self.queries += 1;
+        try self.open();
         self.seq +%= 1;
-        const req = msg.buildRequest(family, states, port, self.seq);
+        const req = msg.buildExact(family, src, sport, dst, dport, self.seq);
+        try self.send(std.mem.asBytes(&req)[0..req.hdr.len]);
+        var buf: [4096]u8 align(4) = undefined;
+        const before = out.items.len;
+        // One answer, not a dump: the socket, or an error. A datagram of an
+        // abandoned earlier request (another seq) is skipped by parse.
+        while (true) {
+            const rc = linux.recvfrom(self.fd, &buf, buf.len, linux.MSG.TRUNC, null, null);
+            switch (linux.E.init(rc)) {
+                .SUCCESS => {},
+                .INTR => continue,
+                else => |e| return self.fail("recv(NETLINK_SOCK_DIAG)", e),
+            }
+            if (rc > buf.len) return self.fail("recv(NETLINK_SOCK_DIAG)", .MSGSIZE);
+            const got = msg.parse(gpa, buf[0..rc], self.seq, out, &self.examined) catch |err| switch (err) {
+                error.OutOfMemory => {
+                    self.close();
+                    return error.OutOfMemory;
+                },
+                error.Malformed => return self.fail("recv(NETLINK_SOCK_DIAG)", .PROTO),
+            };
+            if (out.items.len > before) return true;
+            switch (got) {
+                .more => {},
+                .done => return false,
+                .failed => |errno| {
+                    if (errno == @intFromEnum(linux.E.NOENT)) return false;
+                    return self.fail("SOCK_DIAG_BY_FAMILY", @enumFromInt(errno));
+                },
+            }
+        }
+    }
+
+    fn send(self: *Diag, bytes: []const u8) Failure!void {
         const kernel: linux.sockaddr.nl = .{ .pid = 0, .groups = 0 };
         while (true) {
-            const rc = linux.sendto(self.fd, std.mem.asBytes(&req).ptr, req.hdr.len, 0, @ptrCast(&kernel), @sizeOf(linux.sockaddr.nl));
+            const rc = linux.sendto(self.fd, bytes.ptr, bytes.len, 0, @ptrCast(&kernel), @sizeOf(linux.sockaddr.nl));
             switch (linux.E.init(rc)) {
-                .SUCCESS => break,
+                .SUCCESS => return,
                 .INTR => continue,
                 else => |e| return self.fail("sendto(NETLINK_SOCK_DIAG)", e),
             }
         }
+    }
+
+    fn dump(self: *Diag, gpa: std.mem.Allocator, out: *std.ArrayListUnmanaged(u8), family: u8, states: u32, port: u16) Failure!void {
+        self.seq +%= 1;
+        const req = msg.buildRequest(family, states, port, self.seq);
+        try self.send(std.mem.asBytes(&req)[0..req.hdr.len]);
         // The kernel sizes a dump's datagrams by the reader's largest receive, up to 32 KiB.
         var buf: [32 * 1024]u8 align(4) = undefined;
         while (true) {
@@ -141,3 +184,38 @@ test "asks the kernel: a listener of ours shows up with our uid, and only on its
     try t.expectEqual(@as(u64, 1), d.examined);
     try t.expectEqual(@as(u64, 1), d.queries);
 }
+
+test "asks for one connection exactly: our end of a loopback connection, with our uid; none once it is gone" {
+    const a = try std.net.Address.parseIp("127.0.0.1", 0);
+    var server = try a.listen(.{ .reuse_address = true });
+    defer server.deinit();
+    const port = server.listen_address.getPort();
+    const client = try std.net.tcpConnectToAddress(server.listen_address);
+    var accepted = try server.accept();
+    defer accepted.stream.close();
+    var local: linux.sockaddr.in = undefined;
+    var len: linux.socklen_t = @sizeOf(linux.sockaddr.in);
+    _ = linux.getsockname(client.handle, @ptrCast(&local), &len);
+    const cport = std.mem.bigToNative(u16, local.port);
+    const lo = [_]u8{ 127, 0, 0, 1 } ++ [_]u8{0} ** 12;
+
+    var d: Diag = .{};
+    defer d.close();
+    var out: std.ArrayListUnmanaged(u8) = .empty;
+    defer out.deinit(t.allocator);
+    const found = d.connection(t.allocator, &out, linux.AF.INET, lo, cport, lo, port) catch |err| {
+        if (err == error.Kernel and (d.errno == @intFromEnum(linux.E.PROTONOSUPPORT) or d.errno == @intFromEnum(linux.E.NOENT)))
+            return error.SkipZigTest;
+        return err;
+    };
+    try t.expect(found);
+    try t.expectEqual(@as(usize, record_len), out.items.len);
+    try t.expectEqual(@as(u8, 1), out.items[1]); // ESTABLISHED
+    try t.expectEqual(cport, std.mem.readInt(u16, out.items[2..4], .little));
+    try t.expectEqual(linux.getuid(), std.mem.readInt(u32, out.items[4..8], .little));
+    // The peer's port swapped for another: no such connection, and nothing appended.
+    try t.expect(!try d.connection(t.allocator, &out, linux.AF.INET, lo, cport, lo, port +% 1));
+    try t.expectEqual(@as(usize, record_len), out.items.len);
+    client.close();
+}
+

@@ -9,6 +9,7 @@ import {socketAccepts} from '../client/socket-probe.js'
 import {AlreadyRunningError} from './state-dir.js'
 import {dashboardRefusal} from './dashboard/access.js'
 import type {DashboardSessions} from './dashboard/sessions.js'
+import type {PeerCheck} from './dashboard/peer.js'
 
 // The two listeners (Unix socket and TCP on loopback) serve one Koa app and one WebSocket hub.
 
@@ -18,6 +19,7 @@ export interface ServeDeps {
   token: string
   tcpPort: () => number
   dashboard: DashboardSessions
+  dashboardPeer: PeerCheck
 }
 
 export function listen(server: http.Server, target: {path: string} | {port: number; host: string} | {fd: number}): Promise<void> {
@@ -35,7 +37,7 @@ function clientErrorAnswer(err: NodeJS.ErrnoException): [number, string, string]
 }
 
 /** One HTTP server for one transport: every request tagged with it, upgrades judged by the same rules as requests. */
-export function makeServer(transport: Transport, {app, hub, token, tcpPort, dashboard}: ServeDeps): http.Server {
+export function makeServer(transport: Transport, {app, hub, token, tcpPort, dashboard, dashboardPeer}: ServeDeps): http.Server {
   const callback = app.callback()
   // Timeouts are enforced when connections are checked: every 30 s by default, far too lax for the 5 s below.
   // A missing Host is ours to judge (refused on TCP with FORBIDDEN_HOST, irrelevant on the socket), not
@@ -54,7 +56,7 @@ export function makeServer(transport: Transport, {app, hub, token, tcpPort, dash
     // Two ways in, each with its own rule: the API's (token, no Origin) and the dashboard page's (its cookie and Origin).
     const path = (req.url ?? '/').split('?')[0]
     const refusal = path === Routes.events.path ? localOnlyRefusal(req.headers, transport, tcpPort(), token)
-      : path === DashboardRoutes.events.path ? dashboardRefusal(req.headers, transport, tcpPort(), dashboard)
+      : path === DashboardRoutes.events.path ? dashboardRefusal(req as {headers: http.IncomingHttpHeaders; socket: import('node:net').Socket}, transport, tcpPort(), dashboard, dashboardPeer)
         : {status: 404, code: 'NOT_FOUND', message: `only ${Routes.events.path} and ${DashboardRoutes.events.path} upgrade`}
     if (refusal) {
       socket.end(rawAnswer(refusal.status, {error: {code: refusal.code, message: refusal.message}}))

@@ -31,6 +31,7 @@ import {FollowTable} from './follow-table.js'
 import {mountDashboard} from './routes/dashboard.js'
 import {DashboardSessions} from './dashboard/sessions.js'
 import {dashboardMiddleware} from './dashboard/app.js'
+import {peerCheck} from './dashboard/peer.js'
 
 export interface DaemonOptions {
   env?: NodeJS.ProcessEnv
@@ -130,7 +131,7 @@ function buildApp(deps: RouteDeps, token: string, log: (msg: string) => void): K
   for (const mount of [mountHealth, mountConfig, mountAllocations, mountBind, mountInstances, mountExitWatch, mountDashboard, mountLegacy]) mount(router, deps)
   app.use(errors(log, deps.metrics, (error) => storageFailure(error, deps.paths.database)))
   // /dashboard is judged by its own rule (a session cookie and its own Origin) and ends there; the rest goes on.
-  app.use(dashboardMiddleware({coordinator: deps.coordinator, sessions: deps.dashboard, tcpPort: deps.tcpPort, log}))
+  app.use(dashboardMiddleware({coordinator: deps.coordinator, sessions: deps.dashboard, peer: deps.dashboardPeer, tcpPort: deps.tcpPort, log}))
   app.use(localOnly(deps.tcpPort, token))
   app.use(jsonBody(64 * 1024))
   app.use(router.routes())
@@ -223,14 +224,15 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     let tcp: TcpListener | undefined
     const tcpState = (): TcpState => tcp?.state ?? {port: tcpPort, listening: false, error: 'not opened yet', retryMs: null}
     const dashboard = new DashboardSessions()
+    const dashboardPeer = peerCheck(kernel.tables)
     let proxy: TcpListener | undefined
     const wantedProxyPort = proxyPort(env, options.tcpPort)
     const proxyState = (): TcpState | null => wantedProxyPort === null ? null : proxy?.state ?? {port: wantedProxyPort, listening: false, error: 'not opened yet', retryMs: null}
-    const deps: RouteDeps = {coordinator, hub, watches, metrics, paths, version: VERSION, startedAt: Date.now(), tcpPort: () => tcpPort, tcp: tcpState, proxy: proxyState, config: reloader, dashboard}
+    const deps: RouteDeps = {coordinator, hub, watches, metrics, paths, version: VERSION, startedAt: Date.now(), tcpPort: () => tcpPort, tcp: tcpState, proxy: proxyState, config: reloader, dashboard, dashboardPeer}
     const app = buildApp(deps, token, log)
 
     // Step 3: both listeners, one app.
-    const serve = {app, hub, token, tcpPort: () => tcpPort, dashboard}
+    const serve = {app, hub, token, tcpPort: () => tcpPort, dashboard, dashboardPeer}
     const given = {unix: options.inherited?.find((l) => l.kind === 'unix'), tcp: options.inherited?.find((l) => l.kind === 'tcp')}
     const makeUnix = () => makeServer('unix', serve)
     if (given.unix && given.unix.path !== paths.socket) {

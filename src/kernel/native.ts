@@ -9,6 +9,8 @@ import {PROJECT_ROOT} from '../project.js'
 export interface KernelAddon {
   /** 32-byte records (decodeSockets reads them) of the TCP sockets on `port`, every port when 0. */
   sockets(port: number, listenOnly: boolean): Buffer
+  /** The one TCP socket whose local end is client:clientPort and whose peer is server:serverPort, as one record; null: none. */
+  connection(client: string, clientPort: number, server: string, serverPort: number): Buffer | null
   /** Could a socket without SO_REUSEADDR bind this port now (null: the kernel would not say); kernel/bindable.zig. */
   bindable(port: number): boolean | null
   stats(): {queries: number; examined: number}

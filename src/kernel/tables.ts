@@ -1,5 +1,5 @@
 import fs from 'node:fs'
-import {parseProcNet, type RawListener} from '../shared/proc-net.js'
+import {connectionUid, parseProcNet, type Endpoint, type RawListener} from '../shared/proc-net.js'
 import type {KernelAddon} from './native.js'
 import type {KernelSocket} from './decode.js'
 
@@ -20,6 +20,11 @@ export interface KernelTables {
   listeners(): Map<number, RawListener[]>
   /** Something other than a listener (TIME_WAIT, a connection) holds the port against a bind without SO_REUSEADDR. */
   otherwiseHeld(port: number): boolean
+  /**
+   * Whose is the client's end of a TCP connection this process accepted (`client` its far end, `server` ours):
+   * the uid of the process that made it, or null when the kernel has no such live connection.
+   */
+  connectionOwner(client: Endpoint, server: Endpoint): number | null
   /** Sockets the kernel described to us, over the daemon's life: a decision's cost in sockets examined. */
   readonly examined: number
   readonly queries: number
@@ -30,6 +35,16 @@ export function isLocalAddress(address: string): boolean {
   return address === '0.0.0.0' || address.startsWith('127.') || address === '::' || address === '::1' ||
     address === '0:0:0:0:0:0:0:0' || address.startsWith('::ffff:127.') || address === '::ffff:0.0.0.0'
 }
+
+/** A v4-mapped pair (a dual-stack listener's view of an IPv4 client) names IPv4 sockets: the client's is one. */
+function unmapped(client: Endpoint, server: Endpoint): [Endpoint, Endpoint] {
+  const v4 = (a: string) => (/^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(a) ? a.slice(7) : null)
+  const [c, s] = [v4(client.address), v4(server.address)]
+  return c && s ? [{...client, address: c}, {...server, address: s}] : [client, server]
+}
+
+/** TCP states whose socket still has its owner: ESTABLISHED, FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT. */
+const OWNED_STATES = new Set([1, 4, 5, 8])
 
 export function byPort(list: Iterable<RawListener>): Map<number, RawListener[]> {
   const ports = new Map<number, RawListener[]>()
@@ -77,6 +92,16 @@ export class ProcTables implements KernelTables {
 
   otherwiseHeld(port: number): boolean {
     return this.snapshot().busy.has(port)
+  }
+
+  connectionOwner(client: Endpoint, server: Endpoint): number | null {
+    const [c, s] = unmapped(client, server)
+    this.queries++
+    try {
+      return connectionUid(fs.readFileSync(c.address.includes(':') ? '/proc/net/tcp6' : '/proc/net/tcp', 'latin1'), c, s)
+    } catch {
+      return null // no such table here: nobody can be told apart, so nobody is let in
+    }
   }
 
   /** One read for a whole decision: the listeners, and the ports other sockets hold. */
@@ -131,7 +156,7 @@ export class DiagTables implements KernelTables {
   readonly reason = null
 
   constructor(
-    private readonly addon: Pick<KernelAddon, 'sockets' | 'bindable' | 'stats'>,
+    private readonly addon: Pick<KernelAddon, 'sockets' | 'bindable' | 'stats' | 'connection'>,
     private readonly decode: (records: Buffer) => KernelSocket[],
   ) {}
 
@@ -146,6 +171,13 @@ export class DiagTables implements KernelTables {
   otherwiseHeld(port: number): boolean {
     // Its bind hash, O(1): not the connection hash a sock_diag dump of every state would walk.
     return this.addon.bindable(port) === false
+  }
+
+  connectionOwner(client: Endpoint, server: Endpoint): number | null {
+    const [c, s] = unmapped(client, server)
+    const record = this.addon.connection(c.address, c.port, s.address, s.port)
+    const socket = record === null ? undefined : this.decode(record)[0]
+    return socket && OWNED_STATES.has(socket.state) ? socket.uid : null
   }
 
   get examined(): number {

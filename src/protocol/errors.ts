@@ -22,6 +22,8 @@ export const ErrorCodes = {
   LOGIN_CODE_INVALID: 401,
   FORBIDDEN_ORIGIN: 403,
   FORBIDDEN_HOST: 403,
+  /** A dashboard connection made by a process of another user (the kernel says whose each connection is). */
+  FORBIDDEN_PEER: 403,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   REQUEST_TIMEOUT: 408,

@@ -2,6 +2,8 @@
 // WebSocket without the cookie, with the cookie but from another origin, through a *.localhost Host, and with
 // a spent or made-up login code are refused, each with its code; the cookie opens nothing under /v1.
 import {expect} from 'chai'
+import {spawn} from 'node:child_process'
+import os from 'node:os'
 import http from 'node:http'
 import path from 'node:path'
 import WebSocket from 'ws'
@@ -42,6 +44,42 @@ function upgrade(d: TestDaemon, urlPath: string, headers: Record<string, string>
       res.on('end', () => resolve([res.statusCode!, (JSON.parse(text) as {error: {code: string}}).error.code]))
     })
     ws.once('error', () => resolve([-1, null]))
+  })
+}
+
+// Run as uid 65534, from node's own modules only (the checkout may not be readable by that user): the login link,
+// the servers list and the events WebSocket, each with what a thief would have.
+const STRANGER_REQUESTS = `
+const http = require('http')
+const [port, login, cookie, servers, events] = process.argv.slice(1)
+const host = '127.0.0.1:' + port
+const ask = (what, path, headers) => new Promise((resolve) => {
+  const req = http.request({host: '127.0.0.1', port: +port, path, headers: {host, ...headers}, agent: false}, (res) => {
+    let text = ''
+    res.on('data', (c) => (text += c))
+    res.on('end', () => { let code = null; try { code = JSON.parse(text).error.code } catch {} resolve({what, status: res.statusCode, code}) })
+  })
+  req.on('upgrade', (res, socket) => { socket.destroy(); resolve({what, status: 101, code: null}) })
+  req.on('error', (e) => resolve({what, status: -1, code: e.message}))
+  req.end()
+})
+;(async () => {
+  const out = [await ask('login', login, {accept: 'application/json'}), await ask('servers', servers, {cookie, origin: 'http://' + host})]
+  out.push(await ask('events', events, {cookie, origin: 'http://' + host, connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ=='}))
+  console.log(JSON.stringify(out))
+})()
+`
+
+/** Runs `src` with node as uid/gid 65534 and parses the JSON line it prints. */
+function asStranger(src: string, args: string[]): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', src, ...args], {uid: 65534, gid: 65534, cwd: os.tmpdir(), stdio: ['ignore', 'pipe', 'pipe']})
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (c) => (out += c))
+    child.stderr.on('data', (c) => (err += c))
+    child.on('error', reject)
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`the stranger exited ${code}: ${err}`))))
   })
 }
 
@@ -155,6 +193,23 @@ describe('dashboard security', () => {
     expect(await upgrade(d, Routes.events.path, {host, cookie})).to.deep.equal([401, 'UNAUTHORIZED'])
     // A path that only starts like the dashboard's is the API's, with its rules.
     expect(refusal(await request(d, 'GET', '/dashboardx', {host, cookie}))).to.deep.equal([401, 'UNAUTHORIZED'])
+  })
+
+  it("answers no process of another user, even with a live login code or cookie: FORBIDDEN_PEER, and the code is not used up", async function () {
+    // Running a process as another user needs root. What it could have stolen: a login code (in xdg-open's argv,
+    // readable by every user) and a session cookie (not kept apart by port, on 127.0.0.1).
+    if (process.getuid?.() !== 0) this.skip()
+    const {url} = await d.client.dashboardLogin()
+    const login = new URL(url).pathname + new URL(url).search
+    const answers = await asStranger(STRANGER_REQUESTS, [String(d.port), login, cookie, DashboardRoutes.servers.path, DashboardRoutes.events.path])
+    expect(answers).to.deep.equal([
+      {what: 'login', status: 403, code: 'FORBIDDEN_PEER'},
+      {what: 'servers', status: 403, code: 'FORBIDDEN_PEER'},
+      {what: 'events', status: 403, code: 'FORBIDDEN_PEER'},
+    ])
+    // The same code, from us: it was not spent by the refusal. The cookie still works for us too.
+    expect((await request(d, 'GET', login, {host})).status).to.equal(303)
+    expect((await request(d, 'GET', DashboardRoutes.servers.path, {host, cookie, origin: own})).status).to.equal(200)
   })
 
   it('is not served on the Unix socket', async () => {

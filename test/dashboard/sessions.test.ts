@@ -1,6 +1,8 @@
 import {expect} from 'chai'
 import {DashboardSessions, LOGIN_CODE_MS, SESSION_IDLE_MS} from '../../src/daemon/dashboard/sessions.js'
+import net from 'node:net'
 import {cookieValue, dashboardRefusal} from '../../src/daemon/dashboard/access.js'
+import type {PeerCheck} from '../../src/daemon/dashboard/peer.js'
 
 // The clock is passed in: expiry is checked at its edges without waiting a minute (or twelve hours).
 describe('dashboard sessions: login codes and sessions expire', () => {
@@ -43,14 +45,19 @@ describe('dashboard sessions: login codes and sessions expire', () => {
     expect(cookieValue(undefined, 'x')).to.equal(undefined)
   })
 
-  it('judges Host before Origin before the session', () => {
+  it('judges Host, then Origin, then whose the connection is, then the session', () => {
     const s = new DashboardSessions(clock)
     const id = s.redeem(s.newCode().code)!
     const cookie = `styxy_dashboard_9876=${id}`
-    expect(dashboardRefusal({host: 'x.localhost:9876', origin: 'http://evil', cookie}, 'tcp', 9876, s)?.code).to.equal('FORBIDDEN_HOST')
-    expect(dashboardRefusal({host: 'LOCALHOST:9876', origin: 'http://evil'}, 'tcp', 9876, s)?.code).to.equal('FORBIDDEN_ORIGIN')
-    expect(dashboardRefusal({host: 'localhost:9876', origin: 'http://localhost:9876'}, 'tcp', 9876, s)?.code).to.equal('NO_SESSION')
-    expect(dashboardRefusal({host: 'localhost:9876', origin: 'http://localhost:9876', cookie}, 'tcp', 9876, s)).to.equal(null)
-    expect(dashboardRefusal({host: 'localhost:9876', cookie}, 'unix', 9876, s)?.code).to.equal('NOT_FOUND')
+    // The connection's owner is asked of the kernel in the daemon (peer.ts); here a verdict stands in for it.
+    const ours: PeerCheck = () => ({ours: true})
+    const stranger: PeerCheck = () => ({ours: false, why: 'it was made by a process of another user (uid 65534)'})
+    const judge = (headers: Record<string, string>, transport: 'tcp' | 'unix', peer = ours) => dashboardRefusal({headers, socket: new net.Socket()}, transport, 9876, s, peer)?.code ?? null
+    expect(judge({host: 'x.localhost:9876', origin: 'http://evil', cookie}, 'tcp', stranger)).to.equal('FORBIDDEN_HOST')
+    expect(judge({host: 'LOCALHOST:9876', origin: 'http://evil'}, 'tcp', stranger)).to.equal('FORBIDDEN_ORIGIN')
+    expect(judge({host: 'localhost:9876', origin: 'http://localhost:9876', cookie}, 'tcp', stranger)).to.equal('FORBIDDEN_PEER')
+    expect(judge({host: 'localhost:9876', origin: 'http://localhost:9876'}, 'tcp')).to.equal('NO_SESSION')
+    expect(judge({host: 'localhost:9876', origin: 'http://localhost:9876', cookie}, 'tcp')).to.equal(null)
+    expect(judge({host: 'localhost:9876', cookie}, 'unix')).to.equal('NOT_FOUND')
   })
 })

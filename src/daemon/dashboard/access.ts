@@ -1,6 +1,8 @@
+import type net from 'node:net'
 import {StyxyError} from '../../protocol/errors.js'
 import type {Transport} from '../middleware.js'
 import type {DashboardSessions} from './sessions.js'
+import type {PeerCheck} from './peer.js'
 
 // The one exception to "requests from web pages are refused" (middleware.ts localOnly): the dashboard's own page.
 // A browser sends Origin (and Referer) on the page's own requests, so those are accepted, but only when they name
@@ -40,9 +42,11 @@ function originOf(url: string): string | null {
 
 /**
  * Why a dashboard request (or WebSocket upgrade) is refused, or null. `needSession` is false only for the login
- * link itself, which is what makes a session.
+ * link itself, which is what makes a session. The peer is judged before the session, so that a login code
+ * another user copied is refused without being used up.
  */
-export function dashboardRefusal(headers: Headers, transport: Transport, port: number, sessions: DashboardSessions, needSession = true): StyxyError | null {
+export function dashboardRefusal(req: {headers: Headers; socket: net.Socket}, transport: Transport, port: number, sessions: DashboardSessions, peer: PeerCheck, needSession = true): StyxyError | null {
+  const headers = req.headers
   // A browser reaches TCP only; nothing on the socket needs a page.
   if (transport !== 'tcp') return new StyxyError('NOT_FOUND', 'the dashboard is served on the TCP listener only (styxy dashboard prints its address)')
   const host = String(headers.host ?? '').toLowerCase()
@@ -58,6 +62,8 @@ export function dashboardRefusal(headers: Headers, transport: Transport, port: n
   if (referer !== undefined && originOf(String(referer)) !== own) {
     return new StyxyError('FORBIDDEN_ORIGIN', `requests from other pages (Referer) are refused: only the dashboard's own page (${own}) may call it`)
   }
+  const verdict = peer(req.socket)
+  if (!verdict.ours) return new StyxyError('FORBIDDEN_PEER', `the dashboard answers its own user's programs only, and this connection is not one: ${verdict.why}`)
   if (needSession && !sessions.check(cookieValue(headers.cookie, cookieName(port)))) {
     return new StyxyError('NO_SESSION', 'not logged in, or the session ended (it lasts 12 hours from its last use; a daemon restart ends it): run `styxy dashboard` for a login link')
   }

@@ -8,12 +8,15 @@ import {jsonBody} from '../body.js'
 import type {Coordinator} from '../coordinator.js'
 import {dashboardRefusal, sessionCookie} from './access.js'
 import type {DashboardSessions} from './sessions.js'
+import type {PeerCheck} from './peer.js'
 import {htmlRefusal, securityHeaders, servePageFile} from './page.js'
 import {listServers, stopHolderOfLease} from './listing.js'
 
 export interface DashboardDeps {
   coordinator: Coordinator
   sessions: DashboardSessions
+  /** Whose the connection is (peer.ts): the dashboard answers this user's processes only. */
+  peer: PeerCheck
   tcpPort: () => number
   log: (msg: string) => void
 }
@@ -71,7 +74,7 @@ export function dashboardMiddleware(deps: DashboardDeps): Koa.Middleware {
     securityHeaders(ctx, String(ctx.req.headers.host ?? '').toLowerCase())
     try {
       const needSession = ctx.path !== DashboardRoutes.login.path
-      const refusal = dashboardRefusal(ctx.req.headers, transportOf(ctx.req as {styxyTransport?: Transport}), deps.tcpPort(), deps.sessions, needSession)
+      const refusal = dashboardRefusal(ctx.req, transportOf(ctx.req as {styxyTransport?: Transport}), deps.tcpPort(), deps.sessions, deps.peer, needSession)
       if (refusal) throw refusal
       await body(ctx, () => matched(ctx, () => allowed(ctx, none)))
     } catch (error) {

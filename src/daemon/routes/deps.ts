@@ -7,6 +7,7 @@ import type {Metrics} from '../metrics.js'
 import type {TcpState} from '../tcp-listener.js'
 import type {ConfigReloader} from '../config-reload.js'
 import type {DashboardSessions} from '../dashboard/sessions.js'
+import type {PeerCheck} from '../dashboard/peer.js'
 
 export interface RouteDeps {
   coordinator: Coordinator
@@ -22,6 +23,8 @@ export interface RouteDeps {
   tcp: () => TcpState
   /** The dashboard's login codes and sessions (in memory: a restart logs browsers out). */
   dashboard: DashboardSessions
+  /** Whose a dashboard connection is (dashboard/peer.ts). */
+  dashboardPeer: PeerCheck
   /** The names proxy's listener: null when it is off (STYXY_PROXY_PORT=off). */
   proxy: () => TcpState | null
 }
