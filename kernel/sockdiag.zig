@@ -86,20 +86,7 @@ pub const Diag = struct {
         // One answer, not a dump: the socket, or an error. A datagram of an
         // abandoned earlier request (another seq) is skipped by parse.
         while (true) {
-            const rc = linux.recvfrom(self.fd, &buf, buf.len, linux.MSG.TRUNC, null, null);
-            switch (linux.E.init(rc)) {
-                .SUCCESS => {},
-                .INTR => continue,
-                else => |e| return self.fail("recv(NETLINK_SOCK_DIAG)", e),
-            }
-            if (rc > buf.len) return self.fail("recv(NETLINK_SOCK_DIAG)", .MSGSIZE);
-            const got = msg.parse(gpa, buf[0..rc], self.seq, out, &self.examined) catch |err| switch (err) {
-                error.OutOfMemory => {
-                    self.close();
-                    return error.OutOfMemory;
-                },
-                error.Malformed => return self.fail("recv(NETLINK_SOCK_DIAG)", .PROTO),
-            };
+            const got = try self.receive(gpa, &buf, out);
             if (out.items.len > before) return true;
             switch (got) {
                 .more => {},
@@ -109,6 +96,27 @@ pub const Diag = struct {
                     return self.fail("SOCK_DIAG_BY_FAMILY", @enumFromInt(errno));
                 },
             }
+        }
+    }
+
+    /// One datagram of the kernel's answer, its sockets appended to `out`.
+    fn receive(self: *Diag, gpa: std.mem.Allocator, buf: []align(4) u8, out: *std.ArrayListUnmanaged(u8)) Failure!msg.Parsed {
+        while (true) {
+            // MSG_TRUNC: the real length even when it did not fit, so a cut datagram is an error, not lost sockets.
+            const rc = linux.recvfrom(self.fd, buf.ptr, buf.len, linux.MSG.TRUNC, null, null);
+            switch (linux.E.init(rc)) {
+                .SUCCESS => {},
+                .INTR => continue,
+                else => |e| return self.fail("recv(NETLINK_SOCK_DIAG)", e),
+            }
+            if (rc > buf.len) return self.fail("recv(NETLINK_SOCK_DIAG)", .MSGSIZE);
+            return msg.parse(gpa, buf[0..rc], self.seq, out, &self.examined) catch |err| switch (err) {
+                error.OutOfMemory => {
+                    self.close();
+                    return error.OutOfMemory;
+                },
+                error.Malformed => return self.fail("recv(NETLINK_SOCK_DIAG)", .PROTO),
+            };
         }
     }
 
@@ -131,21 +139,7 @@ pub const Diag = struct {
         // The kernel sizes a dump's datagrams by the reader's largest receive, up to 32 KiB.
         var buf: [32 * 1024]u8 align(4) = undefined;
         while (true) {
-            // MSG_TRUNC: the real length even when it did not fit, so a cut datagram is an error, not lost sockets.
-            const rc = linux.recvfrom(self.fd, &buf, buf.len, linux.MSG.TRUNC, null, null);
-            switch (linux.E.init(rc)) {
-                .SUCCESS => {},
-                .INTR => continue,
-                else => |e| return self.fail("recv(NETLINK_SOCK_DIAG)", e),
-            }
-            if (rc > buf.len) return self.fail("recv(NETLINK_SOCK_DIAG)", .MSGSIZE);
-            const got = msg.parse(gpa, buf[0..rc], self.seq, out, &self.examined) catch |err| switch (err) {
-                error.OutOfMemory => {
-                    self.close();
-                    return error.OutOfMemory;
-                },
-                error.Malformed => return self.fail("recv(NETLINK_SOCK_DIAG)", .PROTO),
-            };
+            const got = try self.receive(gpa, &buf, out);
             switch (got) {
                 .more => {},
                 .done => return,
