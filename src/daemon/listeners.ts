@@ -56,7 +56,7 @@ export function makeServer(transport: Transport, {app, hub, token, tcpPort, dash
     // Two ways in, each with its own rule: the API's (token, no Origin) and the dashboard page's (its cookie and Origin).
     const path = (req.url ?? '/').split('?')[0]
     const refusal = path === Routes.events.path ? localOnlyRefusal(req.headers, transport, tcpPort(), token)
-      : path === DashboardRoutes.events.path ? dashboardRefusal(req as {headers: http.IncomingHttpHeaders; socket: import('node:net').Socket}, transport, tcpPort(), dashboard, dashboardPeer)
+      : path === DashboardRoutes.events.path ? dashboardRefusal(req, transport, tcpPort(), dashboard, dashboardPeer)
         : {status: 404, code: 'NOT_FOUND', message: `only ${Routes.events.path} and ${DashboardRoutes.events.path} upgrade`}
     if (refusal) {
       socket.end(rawAnswer(refusal.status, {error: {code: refusal.code, message: refusal.message}}))
