@@ -93,50 +93,23 @@ export interface Endpoint {
   port: number
 }
 
-/** An address as /proc/net/tcp{,6} prints it: 32-bit words in host (little-endian) order, upper-case hex. */
-function procHex(address: string): string | null {
-  const bytes = address.includes(':') ? ipv6Bytes(address) : address.split('.').map(Number)
-  if (!bytes || (bytes.length !== 4 && bytes.length !== 16) || bytes.some((b) => !(b >= 0 && b <= 255))) return null
-  let hex = ''
-  for (let w = 0; w < bytes.length; w += 4) {
-    for (let b = 3; b >= 0; b--) hex += bytes[w + b].toString(16).padStart(2, '0')
-  }
-  return hex.toUpperCase()
-}
-
-function ipv6Bytes(text: string): number[] | null {
-  let groups: number[] = []
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text)
-  let rest = text
-  if (v4) {
-    const b = v4[1].split('.').map(Number)
-    rest = text.slice(0, -v4[1].length) + ((b[0] << 8) | b[1]).toString(16) + ':' + ((b[2] << 8) | b[3]).toString(16)
-  }
-  const [head, tail, more] = rest.split('::')
-  if (more !== undefined) return null
-  const parse = (s: string) => (s ? s.split(':').map((g) => parseInt(g, 16)) : [])
-  const h = parse(head)
-  const t = tail === undefined ? [] : parse(tail)
-  groups = tail === undefined ? h : [...h, ...new Array(8 - h.length - t.length).fill(0), ...t]
-  if (groups.length !== 8 || groups.some((g) => !(g >= 0 && g <= 0xffff))) return null
-  return groups.flatMap((g) => [g >> 8, g & 255])
-}
-
 /**
  * The owner's uid of the socket whose local end is `local` and whose peer is `remote`, in one /proc/net/tcp{,6}
  * text; null when there is none (or only a TIME_WAIT or SYN_RECV entry, which have no owner left).
  */
 export function connectionUid(text: string, local: Endpoint, remote: Endpoint): number | null {
-  const l = procHex(local.address)
-  const r = procHex(remote.address)
-  if (!l || !r) return null
-  const want = `${l}:${local.port.toString(16).toUpperCase().padStart(4, '0')} ${r}:${remote.port.toString(16).toUpperCase().padStart(4, '0')}`
-  for (const line of text.split('\n')) {
+  const family = local.address.includes(':') ? 'ipv6' : 'ipv4'
+  const endpoint = (field: string) => {
+    const [hex, port] = field.split(':')
+    return {address: family === 'ipv4' ? hexToIpv4(hex) : hexToIpv6(hex), port: parseInt(port, 16)}
+  }
+  const same = (a: Endpoint, b: Endpoint) => a.port === b.port && a.address === b.address
+  for (const line of text.split('\n').slice(1)) {
     const fields = line.trim().split(/\s+/)
-    if (`${fields[1]} ${fields[2]}` !== want) continue
+    if (fields.length < 8 || !same(endpoint(fields[1]), local) || !same(endpoint(fields[2]), remote)) continue
+    // TIME_WAIT and SYN_RECV entries have no owner left.
     if (fields[3] === '06' || fields[3] === '03') return null
     return Number(fields[7])
   }
   return null
 }
-
